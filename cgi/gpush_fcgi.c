@@ -1,0 +1,322 @@
+/*
+ * gpush.fcgi -- the handler: one binary that serves FastCGI when a
+ * FastCGI server starts it (mod_fcgid, lighttpd mod_fastcgi) and one
+ * plain-CGI request (environment + stdin) otherwise.
+ *
+ * A request is a list of steps, each a small function below: method,
+ * length, headers, channel, token and expiry, body, then dedup + append
+ * (libgpush), and the answer.  Every step either passes or names the
+ * gpush_err whose status Google should see.
+ *
+ * Environment read, and nothing else: REQUEST_METHOD, CONTENT_LENGTH,
+ * HTTP_TRANSFER_ENCODING, HTTP_X_GOOG_* (through gpush_header_cgi),
+ * GPUSH_DIR and GPUSH_SYNC.  HTTP_PROXY and the rest are never looked at.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "gpush.h"
+
+#ifndef GPUSH_DEFAULT_DIR
+#define GPUSH_DEFAULT_DIR ""
+#endif
+
+/* Where a request comes from and goes to, in either mode. */
+struct io {
+	char       **envp;
+	FCGX_Request *req;          /* NULL in plain CGI */
+};
+
+struct request {
+	struct io   *io;
+	size_t       length;
+	char        *body;
+	struct gpush_notification *n;
+	const struct gpush_channel *c;
+	int          duplicate;
+};
+
+static struct gpush_store *store;
+static char *store_dir;
+static volatile sig_atomic_t stopping;
+
+static void
+logmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("gpush.fcgi: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void
+warn_cb(void *ctx, const char *msg)
+{
+	(void)ctx;
+	logmsg("%s", msg);
+}
+
+/* The value of name in envp, never kept across requests: libfcgi
+ * replaces the environment on every accept. */
+static const char *
+env(char **envp, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (char **e = envp; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			return *e + len + 1;
+	return NULL;
+}
+
+static enum gpush_err
+step_method(struct request *r)
+{
+	const char *m = env(r->io->envp, "REQUEST_METHOD");
+
+	return m != NULL && strcmp(m, "POST") == 0 ? GPUSH_OK : GPUSH_ERR_METHOD;
+}
+
+/*
+ * CONTENT_LENGTH is checked before anything is read: digits only (no
+ * sign, no spaces), and over 64 KiB is refused from the header alone.
+ * A chunked body without a length is refused rather than read unbounded.
+ */
+static enum gpush_err
+step_length(struct request *r)
+{
+	const char *cl = env(r->io->envp, "CONTENT_LENGTH");
+	size_t v = 0, i;
+
+	r->length = 0;
+	if (cl == NULL || cl[0] == '\0')
+		return env(r->io->envp, "HTTP_TRANSFER_ENCODING") != NULL ?
+		    GPUSH_ERR_LENGTH : GPUSH_OK;
+	for (i = 0; cl[i] != '\0'; i++) {
+		if (cl[i] < '0' || cl[i] > '9')
+			return GPUSH_ERR_LENGTH;
+		if (v > GPUSH_BODY_MAX)
+			return GPUSH_ERR_TOOBIG;
+		v = v * 10 + (size_t)(cl[i] - '0');
+	}
+	if (v > GPUSH_BODY_MAX)
+		return GPUSH_ERR_TOOBIG;
+	r->length = v;
+	return GPUSH_OK;
+}
+
+static enum gpush_err
+step_headers(struct request *r)
+{
+	return gpush_notification_parse(gpush_header_cgi, r->io->envp, &r->n);
+}
+
+static enum gpush_err
+step_channel(struct request *r)
+{
+	return gpush_store_channel(store, gpush_notification_channel_id(r->n),
+	    &r->c);
+}
+
+static enum gpush_err
+step_verify(struct request *r)
+{
+	return gpush_notification_verify(r->n, r->c, gpush_now_ms());
+}
+
+/* Reads exactly r->length bytes; fewer is a 400 (the client lied). */
+static enum gpush_err
+step_body(struct request *r)
+{
+	size_t got = 0;
+
+	if ((r->body = malloc(r->length + 1)) == NULL)
+		return GPUSH_ERR_NOMEM;
+	while (got < r->length) {
+		ssize_t n;
+		if (r->io->req != NULL)
+			n = FCGX_GetStr(r->body + got, (int)(r->length - got),
+			    r->io->req->in);
+		else
+			n = read(STDIN_FILENO, r->body + got, r->length - got);
+		if (n < 0 && errno == EINTR && r->io->req == NULL)
+			continue;
+		if (n <= 0)
+			return GPUSH_ERR_LENGTH;
+		got += (size_t)n;
+	}
+	r->body[got] = '\0';
+	return gpush_notification_set_body(r->n, r->body, r->length);
+}
+
+static enum gpush_err
+step_store(struct request *r)
+{
+	return gpush_store_accept(store, r->n, gpush_now_ms(), &r->duplicate);
+}
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 413: return "Payload Too Large";
+	case 503: return "Service Unavailable";
+	default:  return "Internal Server Error";
+	}
+}
+
+/* Writes the status and a one-line text body; -1 when the client is gone. */
+static int
+answer(struct io *io, enum gpush_err e, int duplicate)
+{
+	char buf[512];
+	int status = gpush_http_status(e), len;
+
+	len = snprintf(buf, sizeof(buf),
+	    "Status: %d %s\r\n%sContent-Type: text/plain; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n\r\n%s\n", status, reason(status),
+	    e == GPUSH_ERR_METHOD ? "Allow: POST\r\n" : "",
+	    e == GPUSH_OK ? (duplicate ? "duplicate" : "ok") : gpush_strerror(e));
+	if (io->req != NULL)
+		return FCGX_PutStr(buf, len, io->req->out) == len ? 0 : -1;
+	if (fwrite(buf, 1, (size_t)len, stdout) != (size_t)len ||
+	    fflush(stdout) != 0)
+		return -1;
+	return 0;
+}
+
+/* The data directory: the request's GPUSH_DIR (SetEnv under mod_fcgid),
+ * else the process's (FcgidInitialEnv, bin-environment), else the one
+ * compiled in.  Opens or reopens the store when it changes. */
+static enum gpush_err
+open_store(char **envp)
+{
+	const char *dir = env(envp, "GPUSH_DIR"), *sync;
+	enum gpush_err e;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = getenv("GPUSH_DIR");
+	if (dir == NULL || dir[0] == '\0')
+		dir = GPUSH_DEFAULT_DIR;
+	if (dir[0] == '\0')
+		return GPUSH_ERR_CONFIG;
+	if (store != NULL && strcmp(store_dir, dir) == 0)
+		return GPUSH_OK;
+	gpush_store_free(store);
+	free(store_dir);
+	store = NULL;
+	if ((store_dir = strdup(dir)) == NULL)
+		return GPUSH_ERR_NOMEM;
+	if ((e = gpush_store_open(dir, &store)) != GPUSH_OK)
+		return e;
+	gpush_store_set_warn(store, warn_cb, NULL);
+	sync = env(envp, "GPUSH_SYNC");
+	if (sync == NULL)
+		sync = getenv("GPUSH_SYNC");
+	gpush_store_set_sync(store, !(sync != NULL && strcmp(sync, "0") == 0));
+	return GPUSH_OK;
+}
+
+/* Runs the steps in order; the first failure decides the answer. */
+static void
+handle(struct io *io, int cache)
+{
+	static enum gpush_err (*const steps[])(struct request *) = {
+		step_method, step_length, step_headers, step_channel,
+		step_verify, step_body, step_store,
+	};
+	struct request r;
+	enum gpush_err e;
+
+	memset(&r, 0, sizeof(r));
+	r.io = io;
+	if ((e = open_store(io->envp)) != GPUSH_OK) {
+		logmsg("data directory %s: %s", store_dir ? store_dir : "(none)",
+		    gpush_strerror(e));
+		if (e == GPUSH_ERR_CONFIG)
+			e = GPUSH_ERR_INTERNAL;
+	} else {
+		gpush_store_set_cache(store, cache);
+		for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+			if ((e = steps[i](&r)) != GPUSH_OK)
+				break;
+	}
+	if (gpush_http_status(e) >= 500)
+		logmsg("%s: %s", r.n ? gpush_notification_channel_id(r.n) : "-",
+		    gpush_strerror(e));
+	(void)answer(io, e, r.duplicate);
+	gpush_notification_free(r.n);
+	free(r.body);
+}
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+	FCGX_ShutdownPending();
+}
+
+/*
+ * FastCGI loop.  SIGTERM (a server restart) only sets a flag: the request
+ * in hand finishes, its write is never cut, then the loop ends.
+ */
+static int
+serve_fcgi(void)
+{
+	FCGX_Request req;
+	struct sigaction sa;
+	struct io io;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0,
+	    FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+		return 1;
+	while (!stopping && FCGX_Accept_r(&req) >= 0) {
+		io.envp = req.envp;
+		io.req = &req;
+		handle(&io, 1);
+		FCGX_Finish_r(&req);
+	}
+	gpush_store_free(store);
+	free(store_dir);
+	return 0;
+}
+
+extern char **environ;
+
+int
+main(void)
+{
+	struct io io = { environ, NULL };
+
+	if (!FCGX_IsCGI())
+		return serve_fcgi();
+	signal(SIGPIPE, SIG_IGN);
+	handle(&io, 0);
+	gpush_store_free(store);
+	free(store_dir);
+	return 0;
+}

@@ -1,0 +1,338 @@
+/*
+ * channel.c -- Google's channel resource: parse it from a registry line or
+ * a watch response, merge a watch response into it (Channel.update()),
+ * and serialize it as a watch body (Channel.body()) or a registry line.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpush_private.h"
+
+struct gpush_channel *
+gpush_channel_new(void)
+{
+	return calloc(1, sizeof(struct gpush_channel));
+}
+
+void
+gpush_channel_free(struct gpush_channel *c)
+{
+	if (c == NULL)
+		return;
+	free(c->id);
+	free(c->token);
+	free(c->type);
+	free(c->address);
+	free(c->resource_id);
+	free(c->resource_uri);
+	free(c->kind);
+	json_object_put(c->params);
+	free(c);
+}
+
+const char *gpush_channel_id(const struct gpush_channel *c) { return c->id; }
+const char *gpush_channel_token(const struct gpush_channel *c) { return c->token; }
+const char *gpush_channel_type(const struct gpush_channel *c) { return c->type; }
+const char *gpush_channel_address(const struct gpush_channel *c) { return c->address; }
+const char *gpush_channel_resource_id(const struct gpush_channel *c) { return c->resource_id; }
+const char *gpush_channel_resource_uri(const struct gpush_channel *c) { return c->resource_uri; }
+int64_t gpush_channel_expiration(const struct gpush_channel *c) { return c->expiration; }
+
+/* Where each string key of the resource lives in the struct. */
+static char **
+field(struct gpush_channel *c, const char *key)
+{
+	if (strcmp(key, "id") == 0) return &c->id;
+	if (strcmp(key, "token") == 0) return &c->token;
+	if (strcmp(key, "type") == 0) return &c->type;
+	if (strcmp(key, "address") == 0) return &c->address;
+	if (strcmp(key, "resourceId") == 0) return &c->resource_id;
+	if (strcmp(key, "resourceUri") == 0) return &c->resource_uri;
+	if (strcmp(key, "kind") == 0) return &c->kind;
+	return NULL;
+}
+
+/* The limits of Google's guide (id 64, token 256) and of sanity. */
+static int
+value_ok(const char *key, const char *v)
+{
+	size_t len = strlen(v), max = GPUSH_HEADER_MAX;
+
+	if (strcmp(key, "id") == 0)
+		max = GPUSH_ID_MAX;
+	else if (strcmp(key, "token") == 0)
+		max = GPUSH_TOKEN_MAX;
+	if (strcmp(key, "id") == 0 && len == 0)
+		return 0;
+	return len <= max && gpush__text_ok(v, len);
+}
+
+enum gpush_err
+gpush_channel_set(struct gpush_channel *c, const char *key, const char *value)
+{
+	char **f, *copy = NULL;
+
+	if (c == NULL || key == NULL || (f = field(c, key)) == NULL)
+		return GPUSH_ERR_ARG;
+	if (value != NULL) {
+		if (!value_ok(key, value))
+			return GPUSH_ERR_ARG;
+		if ((copy = strdup(value)) == NULL)
+			return GPUSH_ERR_NOMEM;
+	}
+	free(*f);
+	*f = copy;
+	return GPUSH_OK;
+}
+
+enum gpush_err
+gpush_channel_set_expiration(struct gpush_channel *c, int64_t ms)
+{
+	if (c == NULL || ms < 0)
+		return GPUSH_ERR_ARG;
+	c->expiration = ms;
+	return GPUSH_OK;
+}
+
+enum gpush_err
+gpush_channel_set_param(struct gpush_channel *c, const char *key,
+    const char *value)
+{
+	struct json_object *v;
+
+	if (c == NULL || key == NULL || value == NULL ||
+	    !gpush__text_ok(key, strlen(key)) ||
+	    !gpush__text_ok(value, strlen(value)))
+		return GPUSH_ERR_ARG;
+	if (c->params == NULL && (c->params = json_object_new_object()) == NULL)
+		return GPUSH_ERR_NOMEM;
+	if ((v = json_object_new_string(value)) == NULL)
+		return GPUSH_ERR_NOMEM;
+	/* json_object_object_add takes over our reference to v. */
+	if (json_object_object_add(c->params, key, v) != 0) {
+		json_object_put(v);
+		return GPUSH_ERR_NOMEM;
+	}
+	return GPUSH_OK;
+}
+
+/*
+ * Reads "expiration": Google's API encodes int64 as a string of digits,
+ * the Directory guide's example shows a number; both are accepted, nothing
+ * else (a float, a negative, "12abc").  Returns 1 with *ms, or 0.
+ */
+static int
+expiration_value(struct json_object *v, int64_t *ms)
+{
+	*ms = 0;
+	if (json_object_is_type(v, json_type_int)) {
+		int64_t x = json_object_get_int64(v);
+		/* json-c clamps values past INT64_MAX to it: reject those too. */
+		if (x < 0 || x == INT64_MAX)
+			return 0;
+		*ms = x;
+		return 1;
+	}
+	if (json_object_is_type(v, json_type_string))
+		return gpush__parse_i64(json_object_get_string(v), ms);
+	return 0;
+}
+
+/*
+ * Applies one key of a resource object to c.  null values are skipped
+ * (Channel.update() ignores None).  Returns ARG for a value of the wrong
+ * type or over its limits.
+ */
+static enum gpush_err
+merge_key(struct gpush_channel *c, const char *key, struct json_object *v)
+{
+	char **f;
+	int64_t ms;
+
+	if (v == NULL || json_object_is_type(v, json_type_null))
+		return GPUSH_OK;
+	if (strcmp(key, "expiration") == 0) {
+		if (!expiration_value(v, &ms))
+			return GPUSH_ERR_ARG;
+		c->expiration = ms;
+		return GPUSH_OK;
+	}
+	if (strcmp(key, "params") == 0) {
+		if (!json_object_is_type(v, json_type_object))
+			return GPUSH_ERR_ARG;
+		json_object_put(c->params);
+		/* v is borrowed from its parent: take a reference of our own. */
+		c->params = json_object_get(v);
+		return GPUSH_OK;
+	}
+	if ((f = field(c, key)) == NULL)
+		return GPUSH_OK; /* unknown keys are ignored */
+	if (!json_object_is_type(v, json_type_string))
+		return GPUSH_ERR_ARG;
+	return gpush_channel_set(c, key, json_object_get_string(v));
+}
+
+/* Merges every key of object o into c; on error c may be half-merged, so
+ * callers merge into a copy. */
+enum gpush_err
+gpush__channel_merge(struct gpush_channel *c, struct json_object *o)
+{
+	enum gpush_err e;
+
+	if (!json_object_is_type(o, json_type_object))
+		return GPUSH_ERR_PARSE;
+	json_object_object_foreach(o, key, v) {
+		if ((e = merge_key(c, key, v)) != GPUSH_OK)
+			return e == GPUSH_ERR_ARG ? GPUSH_ERR_PARSE : e;
+	}
+	return GPUSH_OK;
+}
+
+/* A new channel from resource object o; it must have a valid id.  *out is
+ * the caller's; NULL on error. */
+enum gpush_err
+gpush__channel_from_json(struct json_object *o, struct gpush_channel **out)
+{
+	struct gpush_channel *c;
+	enum gpush_err e;
+
+	*out = NULL;
+	if ((c = gpush_channel_new()) == NULL)
+		return GPUSH_ERR_NOMEM;
+	if ((e = gpush__channel_merge(c, o)) == GPUSH_OK && c->id == NULL)
+		e = GPUSH_ERR_PARSE;
+	if (e != GPUSH_OK) {
+		gpush_channel_free(c);
+		return e;
+	}
+	*out = c;
+	return GPUSH_OK;
+}
+
+enum gpush_err
+gpush_channel_parse(const char *json, size_t len, struct gpush_channel **out)
+{
+	struct json_object *o;
+	enum gpush_err e;
+
+	*out = NULL;
+	if ((e = gpush__json_parse(json, len, &o)) != GPUSH_OK)
+		return e == GPUSH_ERR_BODY ? GPUSH_ERR_PARSE : e;
+	e = gpush__channel_from_json(o, out);
+	json_object_put(o);
+	return e;
+}
+
+/* Merges into a scratch copy first so that c is unchanged on error. */
+enum gpush_err
+gpush_channel_update(struct gpush_channel *c, const char *json, size_t len)
+{
+	struct json_object *o;
+	struct gpush_channel *tmp = NULL;
+	char *line;
+	enum gpush_err e;
+
+	if (c == NULL)
+		return GPUSH_ERR_ARG;
+	if ((e = gpush__json_parse(json, len, &o)) != GPUSH_OK)
+		return e == GPUSH_ERR_BODY ? GPUSH_ERR_PARSE : e;
+	if ((e = gpush_channel_json(c, GPUSH_CHANNEL_RECORD, &line)) == GPUSH_OK) {
+		e = gpush_channel_parse(line, strlen(line), &tmp);
+		free(line);
+	}
+	if (e == GPUSH_OK)
+		e = gpush__channel_merge(tmp, o);
+	json_object_put(o);
+	if (e == GPUSH_OK && tmp->id == NULL)
+		e = GPUSH_ERR_PARSE;
+	if (e != GPUSH_OK) {
+		gpush_channel_free(tmp);
+		return e;
+	}
+	/* Swap contents: c takes tmp's fields, tmp dies with c's old ones. */
+	struct gpush_channel swap = *c;
+	*c = *tmp;
+	*tmp = swap;
+	gpush_channel_free(tmp);
+		return GPUSH_OK;
+}
+
+/* Adds key: string value to o when value is set; 0 or -1 (no memory). */
+static int
+add_str(struct json_object *o, const char *key, const char *value)
+{
+	struct json_object *v;
+
+	if (value == NULL)
+		return 0;
+	if ((v = json_object_new_string(value)) == NULL)
+		return -1;
+	if (json_object_object_add(o, key, v) != 0) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Builds the JSON object for c.  Channel.body() puts id, token, type and
+ * address always (token as null when unset), then params, resourceId,
+ * resourceUri and expiration only when truthy; its expiration is an int.
+ * The registry form adds "kind" first and omits a missing token.
+ */
+static struct json_object *
+channel_object(const struct gpush_channel *c, enum gpush_channel_form form)
+{
+	struct json_object *o = json_object_new_object(), *v;
+	int rc = 0;
+
+	if (o == NULL)
+		return NULL;
+	if (form == GPUSH_CHANNEL_RECORD)
+		rc |= add_str(o, "kind", c->kind != NULL ? c->kind : "api#channel");
+	rc |= add_str(o, "id", c->id);
+	if (form == GPUSH_CHANNEL_BODY && c->token == NULL)
+		rc |= json_object_object_add(o, "token", NULL);
+	else
+		rc |= add_str(o, "token", c->token);
+	rc |= add_str(o, "type", c->type);
+	rc |= add_str(o, "address", c->address);
+	if (c->params != NULL && json_object_object_length(c->params) > 0)
+		rc |= json_object_object_add(o, "params",
+		    json_object_get(c->params));
+	if (c->resource_id != NULL && c->resource_id[0] != '\0')
+		rc |= add_str(o, "resourceId", c->resource_id);
+	if (c->resource_uri != NULL && c->resource_uri[0] != '\0')
+		rc |= add_str(o, "resourceUri", c->resource_uri);
+	if (c->expiration > 0) {
+		if ((v = json_object_new_int64(c->expiration)) == NULL ||
+		    json_object_object_add(o, "expiration", v) != 0) {
+			json_object_put(v);
+			rc = -1;
+		}
+	}
+	if (rc != 0) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+enum gpush_err
+gpush_channel_json(const struct gpush_channel *c, enum gpush_channel_form form,
+    char **out)
+{
+	struct json_object *o;
+	const char *s;
+
+	*out = NULL;
+	if (c == NULL || c->id == NULL)
+		return GPUSH_ERR_ARG;
+	if ((o = channel_object(c, form)) == NULL)
+		return GPUSH_ERR_NOMEM;
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	*out = s != NULL ? strdup(s) : NULL;
+	json_object_put(o);
+	return *out != NULL ? GPUSH_OK : GPUSH_ERR_NOMEM;
+}

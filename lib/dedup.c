@@ -1,0 +1,280 @@
+/*
+ * dedup.c -- the per-channel dedup state, state/ch-<hex id>: a journal of
+ * fixed 32-byte records, appended under the log lock.
+ *
+ *   PENDING n seq   the line for n was written to the log as number seq
+ *   COMMIT  n       the line for n is durable: n is remembered
+ *   BASE    count   compaction: count notifications were accepted before
+ *
+ * A PENDING without a COMMIT is a line that is in the log but whose
+ * writer never saw it durable (it died, or its fdatasync failed).  The
+ * next delivery of n makes it durable and commits it instead of writing
+ * the line again, so a retry never duplicates a line.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gpush_private.h"
+
+#define REC_MAGIC 0x47505300u /* "GPS\0" in the high bytes of kind */
+#define COMPACT_AT (4 * GPUSH_DEDUP_WINDOW)
+
+struct rec {
+	int64_t  number;
+	uint64_t seq;
+	uint32_t kind;
+	uint32_t pid;
+	int64_t  at_ms;
+};
+
+void
+gpush__seen_clear(struct gpush_seen *s)
+{
+	free(s->nums);
+	free(s->pend);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The state file's name for channel id: ch- and the id in hex, so no id
+ * can name a path outside state/. */
+void
+gpush__seen_name(const char *id, char *buf, size_t sz)
+{
+	size_t n = strlen("ch-");
+
+	memcpy(buf, "ch-", n + 1);
+	gpush__hex(id, buf + n, sz - n);
+}
+
+static int
+add_num(struct gpush_seen *s, int64_t n)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		int64_t *p = realloc(s->nums, cap * sizeof(*p));
+		if (p == NULL)
+			return -1;
+		s->nums = p;
+		s->cap = cap;
+	}
+	s->nums[s->n++] = n;
+	return 0;
+}
+
+static int
+add_pend(struct gpush_seen *s, int64_t n, uint64_t seq)
+{
+	struct gpush_pending *p = realloc(s->pend, (s->npend + 1) * sizeof(*p));
+
+	if (p == NULL)
+		return -1;
+	s->pend = p;
+	p[s->npend].number = n;
+	p[s->npend].seq = seq;
+	s->npend++;
+	return 0;
+}
+
+static void
+drop_pend(struct gpush_seen *s, int64_t n)
+{
+	for (size_t i = 0; i < s->npend; i++)
+		if (s->pend[i].number == n)
+			s->pend[i--] = s->pend[--s->npend];
+}
+
+/* Index of n among the remembered numbers (the last window), or -1. */
+static long
+find_num(const struct gpush_seen *s, int64_t n)
+{
+	size_t from = s->n > GPUSH_DEDUP_WINDOW ? s->n - GPUSH_DEDUP_WINDOW : 0;
+
+	for (size_t i = s->n; i > from; i--)
+		if (s->nums[i - 1] == n)
+			return (long)(i - 1);
+	return -1;
+}
+
+/* Applies one record; -1 on a record that is not one of ours. */
+static int
+apply(struct gpush_seen *s, const struct rec *r)
+{
+	if ((r->kind & 0xffffff00u) != REC_MAGIC)
+		return -1;
+	switch (r->kind & 0xffu) {
+	case GPUSH__REC_PENDING:
+		if (find_num(s, r->number) < 0 && add_pend(s, r->number, r->seq) < 0)
+			return -2;
+		break;
+	case GPUSH__REC_COMMIT:
+		drop_pend(s, r->number);
+		if (find_num(s, r->number) >= 0)
+			break;
+		if (add_num(s, r->number) < 0)
+			return -2;
+		s->accepted++;
+		if (r->number > s->last)
+			s->last = r->number;
+		s->last_at_ms = r->at_ms;
+		break;
+	case GPUSH__REC_BASE:
+		s->accepted += (uint64_t)r->number;
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Loads the state of one channel from the open file fd.  Returns OK with
+ * *s filled (the caller clears it), IO on a read error, PARSE when a
+ * record is not ours (s->bad counts them; they are skipped), NOMEM.
+ * A torn last record (size not a multiple of 32) is ignored.
+ */
+enum gpush_err
+gpush__seen_load(int fd, struct gpush_seen *s)
+{
+	char *buf;
+	size_t len, i;
+	enum gpush_err e = GPUSH_OK;
+
+	memset(s, 0, sizeof(*s));
+	if (lseek(fd, 0, SEEK_SET) < 0 ||
+	    gpush__read_file(fd, 64u << 20, &buf, &len) < 0)
+		return gpush__errno(errno);
+	for (i = 0; i + sizeof(struct rec) <= len; i += sizeof(struct rec)) {
+		struct rec r;
+		memcpy(&r, buf + i, sizeof(r));
+		int rc = apply(s, &r);
+		if (rc == -2) {
+			e = GPUSH_ERR_NOMEM;
+			break;
+		}
+		if (rc == -1) {
+			s->bad++;
+			e = GPUSH_ERR_PARSE;
+		}
+	}
+	s->records = i / sizeof(struct rec);
+	s->size = (off_t)i;
+	s->torn = len % sizeof(struct rec) != 0;
+	free(buf);
+	if (e == GPUSH_ERR_NOMEM)
+		gpush__seen_clear(s);
+	return e;
+}
+
+/*
+ * What to do with number n: NEW, DUP (remembered), PENDING (in the log,
+ * not yet durable; *seq says where) or REPLAY (older than all of a full
+ * window).  Pending records at or below floor come from before a reboot:
+ * their line may have been lost with the page cache, so they are treated
+ * as absent (at worst a duplicate line, never a lost one).
+ */
+enum gpush_seen_verdict
+gpush__seen_judge(const struct gpush_seen *s, int64_t n, uint64_t floor,
+    uint64_t *seq)
+{
+	size_t from;
+	int64_t min = INT64_MAX;
+
+	*seq = 0;
+	if (find_num(s, n) >= 0)
+		return GPUSH__SEEN_DUP;
+	for (size_t i = 0; i < s->npend; i++)
+		if (s->pend[i].number == n && s->pend[i].seq > floor) {
+			*seq = s->pend[i].seq;
+			return GPUSH__SEEN_PENDING;
+		}
+	if (s->n < GPUSH_DEDUP_WINDOW)
+		return GPUSH__SEEN_NEW;
+	from = s->n - GPUSH_DEDUP_WINDOW;
+	for (size_t i = from; i < s->n; i++)
+		if (s->nums[i] < min)
+			min = s->nums[i];
+	return n < min ? GPUSH__SEEN_REPLAY : GPUSH__SEEN_NEW;
+}
+
+/* Appends one record at the end of fd (opened O_APPEND); 0 or -1/errno.
+ * A short write is cut back so the journal stays whole records. */
+int
+gpush__seen_append(int fd, off_t size, uint32_t kind, int64_t n, uint64_t seq,
+    int64_t at_ms)
+{
+	struct rec r;
+
+	memset(&r, 0, sizeof(r));
+	r.number = n;
+	r.seq = seq;
+	r.kind = REC_MAGIC | kind;
+	r.pid = (uint32_t)getpid();
+	r.at_ms = at_ms;
+	if (gpush__write_all(fd, &r, sizeof(r)) < 0) {
+		int saved = errno;
+		(void)ftruncate(fd, size);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Rewrites the journal of s as BASE + the remembered window + the pending
+ * records, into a temporary file renamed over name in dirfd (then the
+ * directory is fsync'ed by the caller's path).  Only when it has grown
+ * past COMPACT_AT records; 0 when done or not needed, -1/errno.
+ */
+int
+gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
+    const struct gpush_seen *s, int64_t now_ms)
+{
+	char tmp[128 + 16];
+	size_t keep = s->n > GPUSH_DEDUP_WINDOW ? GPUSH_DEDUP_WINDOW : s->n;
+	size_t nrec = 1 + keep + s->npend, k = 0;
+	struct rec *recs;
+	int fd, rc = -1, saved;
+
+	if (s->records < COMPACT_AT)
+		return 0;
+	if ((recs = calloc(nrec, sizeof(*recs))) == NULL)
+		return -1;
+	recs[k].kind = REC_MAGIC | GPUSH__REC_BASE;
+	recs[k].number = (int64_t)(s->accepted - keep);
+	recs[k++].at_ms = now_ms;
+	for (size_t i = s->n - keep; i < s->n; i++, k++) {
+		recs[k].kind = REC_MAGIC | GPUSH__REC_COMMIT;
+		recs[k].number = s->nums[i];
+		recs[k].at_ms = s->last_at_ms;
+	}
+	for (size_t i = 0; i < s->npend; i++, k++) {
+		recs[k].kind = REC_MAGIC | GPUSH__REC_PENDING;
+		recs[k].number = s->pend[i].number;
+		recs[k].seq = s->pend[i].seq;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid());
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		rc = gpush__write_all(fd, recs, nrec * sizeof(*recs));
+		if (rc == 0)
+			rc = fsync(fd);
+		if (close(fd) < 0)
+			rc = -1;
+		if (rc == 0)
+			rc = renameat(dirfd, tmp, dirfd, name);
+		if (rc == 0)
+			rc = gpush__fsync_dir(dirpath);
+		saved = errno;
+		if (rc != 0)
+			(void)unlinkat(dirfd, tmp, 0);
+		errno = saved;
+	}
+	free(recs);
+	return rc;
+}

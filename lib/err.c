@@ -1,0 +1,70 @@
+/*
+ * err.c -- the one error enum: its text and what it means to Google.
+ */
+#include "gpush.h"
+
+static const char *const gpush_errs[GPUSH_ERR__MAX] = {
+	[GPUSH_OK]           = "success",
+	[GPUSH_ERR_NOMEM]    = "out of memory",
+	[GPUSH_ERR_ARG]      = "invalid argument",
+	[GPUSH_ERR_METHOD]   = "method not allowed (only POST)",
+	[GPUSH_ERR_LENGTH]   = "bad or missing CONTENT_LENGTH, or body shorter than it",
+	[GPUSH_ERR_TOOBIG]   = "body larger than 64 KiB",
+	[GPUSH_ERR_HEADER]   = "X-Goog-* header missing or malformed",
+	[GPUSH_ERR_NUMBER]   = "X-Goog-Message-Number is not an integer in 1..2^63-1",
+	[GPUSH_ERR_SYNC]     = "sync message with a number other than 1",
+	[GPUSH_ERR_DATE]     = "X-Goog-Channel-Expiration is not an RFC 1123 date",
+	[GPUSH_ERR_BODY]     = "body is not valid UTF-8 JSON",
+	[GPUSH_ERR_TOKEN]    = "channel token missing or wrong",
+	[GPUSH_ERR_CHANNEL]  = "unknown channel",
+	[GPUSH_ERR_EXPIRED]  = "channel expired",
+	[GPUSH_ERR_REPLAY]   = "message number older than the dedup window (replay)",
+	[GPUSH_ERR_BUSY]     = "the same message is being stored by another process",
+	[GPUSH_ERR_IO]       = "storage unavailable (I/O error, disk full or permission)",
+	[GPUSH_ERR_LOCK]     = "timed out waiting for a lock",
+	[GPUSH_ERR_PARSE]    = "malformed registry or state entry",
+	[GPUSH_ERR_CONFIG]   = "no data directory: set GPUSH_DIR or build with GPUSH_DIR=",
+	[GPUSH_ERR_NOTFOUND] = "no such entry",
+	[GPUSH_ERR_EXISTS]   = "entry exists already",
+	[GPUSH_ERR_INTERNAL] = "internal error",
+};
+
+const char *
+gpush_strerror(enum gpush_err err)
+{
+	if ((unsigned)err >= GPUSH_ERR__MAX || gpush_errs[err] == NULL)
+		return "unknown error";
+	return gpush_errs[err];
+}
+
+/*
+ * Google's push guide: 200/201/202/204/102 mean delivered; "if your
+ * service ... returns 500, 502, 503, or 504, the API retries with
+ * exponential backoff"; every other code is a failure not retried.  So
+ * only conditions that a later retry can cure get 503.
+ */
+int
+gpush_http_status(enum gpush_err err)
+{
+	switch (err) {
+	case GPUSH_OK:           return 200;
+	case GPUSH_ERR_METHOD:   return 405;
+	case GPUSH_ERR_LENGTH:
+	case GPUSH_ERR_HEADER:
+	case GPUSH_ERR_NUMBER:
+	case GPUSH_ERR_SYNC:
+	case GPUSH_ERR_DATE:
+	case GPUSH_ERR_BODY:
+	case GPUSH_ERR_ARG:      return 400;
+	case GPUSH_ERR_TOKEN:    return 401;
+	case GPUSH_ERR_CHANNEL:  return 404;
+	case GPUSH_ERR_REPLAY:   return 409;
+	case GPUSH_ERR_EXPIRED:  return 410;
+	case GPUSH_ERR_TOOBIG:   return 413;
+	case GPUSH_ERR_BUSY:
+	case GPUSH_ERR_IO:
+	case GPUSH_ERR_LOCK:
+	case GPUSH_ERR_NOMEM:    return 503;
+	default:                 return 500;
+	}
+}

@@ -1,0 +1,280 @@
+/*
+ * gpush.h -- receive Google API push notifications ("web_hook" channels).
+ *
+ * libgpush is the whole of gpush but the HTTP plumbing: the channel model,
+ * parsing and validating a notification from its X-Goog-* headers, the
+ * flat-file channel registry, the per-channel dedup state and the durable
+ * line-delimited JSON log.  It never exits, never writes to stdout and
+ * reads no environment variable; every failure is an enum gpush_err.
+ *
+ * Ownership: every _new() pairs with a _free(), and _free(NULL) does
+ * nothing.  Strings returned by accessors are borrowed from their handle
+ * and live as long as it does.
+ */
+#ifndef GPUSH_H
+#define GPUSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GPUSH_VERSION "0.1.0"
+
+/* Limits from Google's push guide: "Maximum length: 64 characters" for the
+ * channel id, 256 for the token.  The body limit is gpush's own. */
+#define GPUSH_ID_MAX      64
+#define GPUSH_TOKEN_MAX   256
+#define GPUSH_HEADER_MAX  2048
+#define GPUSH_BODY_MAX    (64 * 1024)
+/* Numbers remembered per channel for exactly-once delivery. */
+#define GPUSH_DEDUP_WINDOW 1024
+
+#define GPUSH_REGISTRY_FILE "channels.jsonl"
+#define GPUSH_LOG_FILE      "notifications.ndjson"
+#define GPUSH_STATE_DIR     "state"
+
+enum gpush_err {
+	GPUSH_OK = 0,
+	GPUSH_ERR_NOMEM,        /* out of memory */
+	GPUSH_ERR_ARG,          /* a caller passed something invalid */
+	GPUSH_ERR_METHOD,       /* request method is not POST */
+	GPUSH_ERR_LENGTH,       /* CONTENT_LENGTH malformed or body short */
+	GPUSH_ERR_TOOBIG,       /* body over GPUSH_BODY_MAX */
+	GPUSH_ERR_HEADER,       /* an X-Goog-* header missing or malformed */
+	GPUSH_ERR_NUMBER,       /* message number not an integer 1..2^63-1 */
+	GPUSH_ERR_SYNC,         /* sync message with a number other than 1 */
+	GPUSH_ERR_DATE,         /* X-Goog-Channel-Expiration unparsable */
+	GPUSH_ERR_BODY,         /* body is not valid UTF-8 JSON */
+	GPUSH_ERR_TOKEN,        /* token missing or wrong */
+	GPUSH_ERR_CHANNEL,      /* channel id not in the registry */
+	GPUSH_ERR_EXPIRED,      /* channel expiration in the past */
+	GPUSH_ERR_REPLAY,       /* number older than the whole dedup window */
+	GPUSH_ERR_BUSY,         /* same message in flight in another process */
+	GPUSH_ERR_IO,           /* storage failed now (ENOSPC, EIO, EACCES) */
+	GPUSH_ERR_LOCK,         /* a lock was not granted in time */
+	GPUSH_ERR_PARSE,        /* a registry or state line is malformed */
+	GPUSH_ERR_CONFIG,       /* no data directory configured */
+	GPUSH_ERR_NOTFOUND,     /* no such entry (channel tool lookups) */
+	GPUSH_ERR_EXISTS,       /* entry exists already */
+	GPUSH_ERR_INTERNAL,     /* anything unexpected */
+	GPUSH_ERR__MAX
+};
+
+/* A human-readable, static description of err; never NULL. */
+const char *gpush_strerror(enum gpush_err err);
+
+/*
+ * The HTTP status that tells Google the right thing about err: 2xx counts
+ * as delivered, 500/502/503/504 are retried with backoff, anything else is
+ * a failure Google does not retry.  GPUSH_OK maps to 200.
+ */
+int gpush_http_status(enum gpush_err err);
+
+/* ---- Channels (Google's channel resource) ------------------------------ */
+
+struct gpush_channel;
+
+/* An empty channel; NULL when out of memory. */
+struct gpush_channel *gpush_channel_new(void);
+void gpush_channel_free(struct gpush_channel *c);
+
+/*
+ * Parses one channel resource from JSON text (a registry line or a watch
+ * response).  expiration may be a number or a string of digits.  Unknown
+ * keys are ignored.  On success *out is a new channel the caller frees; on
+ * error *out is NULL.
+ */
+enum gpush_err gpush_channel_parse(const char *json, size_t len,
+    struct gpush_channel **out);
+
+/*
+ * Channel.update(): every channel key present in the JSON object text and
+ * not null overwrites the field in c.  On error c is unchanged.
+ */
+enum gpush_err gpush_channel_update(struct gpush_channel *c,
+    const char *json, size_t len);
+
+/* Field accessors; strings are borrowed, NULL when absent. */
+const char *gpush_channel_id(const struct gpush_channel *c);
+const char *gpush_channel_token(const struct gpush_channel *c);
+const char *gpush_channel_type(const struct gpush_channel *c);
+const char *gpush_channel_address(const struct gpush_channel *c);
+const char *gpush_channel_resource_id(const struct gpush_channel *c);
+const char *gpush_channel_resource_uri(const struct gpush_channel *c);
+/* Expiration in ms since the epoch; 0 when the channel has none. */
+int64_t gpush_channel_expiration(const struct gpush_channel *c);
+
+/* Setters copy value (NULL clears).  GPUSH_ERR_ARG when a value breaks a
+ * limit (id over 64, token over 256, control bytes, not UTF-8). */
+enum gpush_err gpush_channel_set(struct gpush_channel *c, const char *key,
+    const char *value);
+enum gpush_err gpush_channel_set_expiration(struct gpush_channel *c,
+    int64_t ms);
+enum gpush_err gpush_channel_set_param(struct gpush_channel *c,
+    const char *key, const char *value);
+
+/*
+ * Serializes c as one JSON line without the newline.  GPUSH_CHANNEL_BODY
+ * gives what Channel.body() gives for a watch request (id, token, type,
+ * address, then params, resourceId, resourceUri, expiration when set);
+ * GPUSH_CHANNEL_RECORD gives the registry form, which also keeps "kind".
+ * *out is a NUL-terminated string the caller frees; NULL on error.
+ */
+enum gpush_channel_form { GPUSH_CHANNEL_BODY, GPUSH_CHANNEL_RECORD };
+enum gpush_err gpush_channel_json(const struct gpush_channel *c,
+    enum gpush_channel_form form, char **out);
+
+/* ---- Notifications ------------------------------------------------------ */
+
+/*
+ * Returns the value of one request header, looked up by its canonical
+ * name ("X-Goog-Channel-ID"), case-insensitively; NULL when absent.
+ */
+typedef const char *(*gpush_header_fn)(void *ctx, const char *name);
+
+/* A gpush_header_fn over a CGI environment (envp as in main()): it maps
+ * "X-Goog-Channel-ID" to HTTP_X_GOOG_CHANNEL_ID and reads nothing else. */
+const char *gpush_header_cgi(void *envp, const char *name);
+
+struct gpush_notification;
+
+/*
+ * notification_from_headers(): reads and validates the X-Goog-* headers.
+ * Every header is checked for length, control bytes and UTF-8 before use.
+ * On success *out is a new notification the caller frees; on error *out
+ * is NULL and the error says what was wrong (HEADER, NUMBER, SYNC, DATE).
+ */
+enum gpush_err gpush_notification_parse(gpush_header_fn get, void *ctx,
+    struct gpush_notification **out);
+void gpush_notification_free(struct gpush_notification *n);
+
+const char *gpush_notification_channel_id(const struct gpush_notification *n);
+const char *gpush_notification_token(const struct gpush_notification *n);
+const char *gpush_notification_state(const struct gpush_notification *n);
+const char *gpush_notification_resource_id(const struct gpush_notification *n);
+const char *gpush_notification_resource_uri(const struct gpush_notification *n);
+int64_t gpush_notification_number(const struct gpush_notification *n);
+/* From X-Goog-Channel-Expiration, ms since the epoch; -1 when absent. */
+int64_t gpush_notification_expiration(const struct gpush_notification *n);
+
+/*
+ * Attaches the request body.  An empty body is allowed; otherwise it must
+ * be valid UTF-8 JSON no larger than GPUSH_BODY_MAX.  On error the
+ * notification keeps no body.
+ */
+enum gpush_err gpush_notification_set_body(struct gpush_notification *n,
+    const char *body, size_t len);
+
+/*
+ * Checks n against its registry channel at time now_ms: the token (in
+ * constant time) and the expiration.  Returns TOKEN, EXPIRED or OK.
+ */
+enum gpush_err gpush_notification_verify(const struct gpush_notification *n,
+    const struct gpush_channel *c, int64_t now_ms);
+
+/*
+ * The log record of n received at now_ms, as one JSON line ending in
+ * '\n'; never contains the token.  *out is the caller's to free, *len its
+ * length; on error *out is NULL and *len 0.
+ */
+enum gpush_err gpush_notification_record(const struct gpush_notification *n,
+    int64_t now_ms, char **out, size_t *len);
+
+/* ---- Small helpers shared by the handler and the tool ------------------- */
+
+/* Parses an RFC 1123 date ("Tue, 29 Oct 2013 20:32:02 GMT") into ms since
+ * the epoch.  On error *ms is 0. */
+enum gpush_err gpush_parse_rfc1123(const char *s, int64_t *ms);
+/* Formats ms as RFC 3339 UTC with milliseconds into buf (>= 25 bytes). */
+void gpush_format_rfc3339(int64_t ms, char buf[25]);
+/* Wall clock in ms since the epoch. */
+int64_t gpush_now_ms(void);
+/* 1 when a and b are equal, compared in time independent of content. */
+int gpush_secret_equal(const char *a, const char *b);
+
+/* ---- The data directory -------------------------------------------------- */
+
+struct gpush_store;
+
+/*
+ * Opens the data directory dir: creates state/ (0700) on first use and the
+ * shared bookkeeping files in it (0600).  On success *out is a new store
+ * the caller frees; on error *out is NULL (IO when dir is unusable).
+ */
+enum gpush_err gpush_store_open(const char *dir, struct gpush_store **out);
+void gpush_store_free(struct gpush_store *s);
+const char *gpush_store_dir(const struct gpush_store *s);
+
+/* Durability: when off, accepted lines are not fdatasync'ed (GPUSH_SYNC=0). */
+void gpush_store_set_sync(struct gpush_store *s, int on);
+/* FastCGI: keep the parsed registry between requests (default off). */
+void gpush_store_set_cache(struct gpush_store *s, int on);
+/* How long to wait for a lock before GPUSH_ERR_LOCK; default 10000 ms. */
+void gpush_store_set_lock_timeout(struct gpush_store *s, int ms);
+/* Receives one line per problem that is not an error of the request
+ * (a malformed registry line, a repaired log tail); default: none. */
+typedef void (*gpush_warn_fn)(void *ctx, const char *msg);
+void gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx);
+
+/*
+ * Looks up channel id in the registry, reloading it when the file was
+ * changed or replaced.  On success *out is borrowed from the store and
+ * valid until the next store call; on error *out is NULL (CHANNEL when
+ * absent, IO when the registry cannot be read).
+ */
+enum gpush_err gpush_store_channel(struct gpush_store *s, const char *id,
+    const struct gpush_channel **out);
+
+/*
+ * Exactly-once append of a verified notification: checks the dedup state,
+ * appends the record to the log, waits until it is on stable storage (one
+ * fdatasync may cover several processes' lines), then records the number.
+ * *duplicate is 1 when the number was accepted before (nothing written).
+ * Returns OK only when the line is durable and remembered; REPLAY, BUSY,
+ * IO or LOCK otherwise, with nothing partial left in the log.
+ */
+enum gpush_err gpush_store_accept(struct gpush_store *s,
+    const struct gpush_notification *n, int64_t now_ms, int *duplicate);
+
+/* Per-channel bookkeeping as the dedup state knows it. */
+struct gpush_channel_stats {
+	int64_t  last_number;   /* newest number accepted; 0 if none */
+	uint64_t accepted;      /* notifications accepted in all */
+	int64_t  last_at_ms;    /* when the state was last written; 0 if never */
+};
+/* Fills *st for channel id (all zero when nothing was received). */
+enum gpush_err gpush_store_stats(struct gpush_store *s, const char *id,
+    struct gpush_channel_stats *st);
+/* Checks the state of channel id; GPUSH_ERR_PARSE when inconsistent. */
+enum gpush_err gpush_store_check_state(struct gpush_store *s, const char *id);
+
+/* ---- Registry changes (the channel tool) -------------------------------- */
+
+/*
+ * Calls fn once per registry line under the registry lock; fn returns a
+ * new line (malloc'ed, no newline) to keep, NULL to drop the line.  Lines
+ * that do not parse as channels are passed with c == NULL.  When more is
+ * not NULL, it is called last and may return a line to append.  The new
+ * registry is written to a temporary file, fsync'ed, renamed into place
+ * and the directory fsync'ed; mode 0600.  On error nothing changes.
+ */
+typedef char *(*gpush_edit_fn)(void *ctx, const char *line,
+    const struct gpush_channel *c);
+typedef char *(*gpush_more_fn)(void *ctx);
+enum gpush_err gpush_store_edit(struct gpush_store *s, gpush_edit_fn fn,
+    gpush_more_fn more, void *ctx);
+
+/*
+ * Renames the log to .1 (shifting .1..keep-1 up, dropping what is past
+ * keep) while holding the log lock, after syncing it, so that no line is
+ * lost, torn or appended to the old file afterwards.
+ */
+enum gpush_err gpush_store_rotate(struct gpush_store *s, int keep);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GPUSH_H */

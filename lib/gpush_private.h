@@ -1,0 +1,103 @@
+/*
+ * gpush_private.h -- internals shared by the files of lib/; not installed.
+ */
+#ifndef GPUSH_PRIVATE_H
+#define GPUSH_PRIVATE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#include "gpush.h"
+
+struct gpush_channel {
+	char    *id;
+	char    *token;
+	char    *type;
+	char    *address;
+	char    *resource_id;
+	char    *resource_uri;
+	char    *kind;
+	int64_t  expiration;      /* 0: none */
+	struct json_object *params; /* object of strings, or NULL */
+};
+
+struct gpush_notification {
+	char    *channel_id;
+	char    *token;           /* NULL when the header is absent */
+	char    *state;
+	char    *resource_id;
+	char    *resource_uri;
+	int64_t  number;
+	int64_t  expiration;      /* -1: header absent */
+	struct json_object *changed; /* array of strings, or NULL */
+	struct json_object *body;    /* parsed body, or NULL when empty */
+	int      has_body;
+};
+
+/* util.c */
+int   gpush__text_ok(const char *s, size_t len); /* UTF-8, no controls */
+int   gpush__utf8_ok(const unsigned char *s, size_t len);
+char *gpush__strndup(const char *s, size_t len);
+int   gpush__parse_i64(const char *s, int64_t *out); /* plain decimal >= 0 */
+enum gpush_err gpush__errno(int e);
+void  gpush__hex(const char *s, char *out, size_t outsz);
+int   gpush__write_all(int fd, const void *buf, size_t len);
+int   gpush__read_file(int fd, size_t max, char **out, size_t *len);
+enum gpush_err gpush__json_parse(const char *s, size_t len,
+    struct json_object **out);
+int   gpush__fsync_dir(const char *dir);
+int   gpush__lock(int fd, int exclusive, int timeout_ms);
+void  gpush__unlock(int fd);
+
+/* channel.c */
+enum gpush_err gpush__channel_from_json(struct json_object *o,
+    struct gpush_channel **out);
+enum gpush_err gpush__channel_merge(struct gpush_channel *c,
+    struct json_object *o);
+
+/* registry.c */
+struct gpush_registry;
+struct gpush_registry *gpush__registry_new(int cache);
+void gpush__registry_free(struct gpush_registry *r);
+enum gpush_err gpush__registry_find(struct gpush_registry *r, int dirfd,
+    const char *id, const struct gpush_channel **out,
+    gpush_warn_fn warn, void *wctx);
+
+/* dedup.c: the per-channel state file */
+struct gpush_pending {
+	int64_t  number;
+	uint64_t seq;
+};
+struct gpush_seen {
+	int64_t *nums;    /* committed numbers in the order accepted */
+	size_t   n, cap;
+	struct gpush_pending *pend; /* written, not known durable */
+	size_t   npend;
+	uint64_t accepted;
+	int64_t  last;
+	int64_t  last_at_ms;
+	off_t    size;    /* bytes of whole records */
+	size_t   records;
+	size_t   bad;     /* records that are not ours */
+	int      torn;    /* a partial record at the end */
+};
+enum gpush_seen_verdict {
+	GPUSH__SEEN_NEW, GPUSH__SEEN_DUP, GPUSH__SEEN_PENDING, GPUSH__SEEN_REPLAY
+};
+#define GPUSH__REC_PENDING 1u
+#define GPUSH__REC_COMMIT  2u
+#define GPUSH__REC_BASE    4u
+
+void gpush__seen_clear(struct gpush_seen *s);
+void gpush__seen_name(const char *id, char *buf, size_t sz);
+enum gpush_err gpush__seen_load(int fd, struct gpush_seen *s);
+enum gpush_seen_verdict gpush__seen_judge(const struct gpush_seen *s,
+    int64_t n, uint64_t floor, uint64_t *seq);
+int gpush__seen_append(int fd, off_t size, uint32_t kind, int64_t n,
+    uint64_t seq, int64_t at_ms);
+int gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
+    const struct gpush_seen *s, int64_t now_ms);
+
+#endif /* GPUSH_PRIVATE_H */

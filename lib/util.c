@@ -1,0 +1,410 @@
+/*
+ * util.c -- bounded text checks, dates, constant-time compare and the
+ * careful file primitives (write everything, fsync the directory, locks
+ * with a deadline) that the rest of the library is built from.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gpush_private.h"
+
+/*
+ * Returns 1 when s[0..len) is well-formed UTF-8 (no overlongs, no
+ * surrogates, nothing past U+10FFFF), else 0.
+ */
+int
+gpush__utf8_ok(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i], need, min, cp;
+		if (c < 0x80) { i++; continue; }
+		if (c >= 0xc2 && c <= 0xdf) { need = 1; min = 0x80; cp = c & 0x1f; }
+		else if (c >= 0xe0 && c <= 0xef) { need = 2; min = 0x800; cp = c & 0x0f; }
+		else if (c >= 0xf0 && c <= 0xf4) { need = 3; min = 0x10000; cp = c & 0x07; }
+		else return 0;
+		if (len - i <= need)
+			return 0;
+		for (unsigned k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += need + 1;
+	}
+	return 1;
+}
+
+/* 1 when s[0..len) is UTF-8 without C0 controls or DEL: fit for a header
+ * value, an id or a token. */
+int
+gpush__text_ok(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+	}
+	return gpush__utf8_ok((const unsigned char *)s, len);
+}
+
+/* A NUL-terminated copy of s[0..len); NULL when out of memory. */
+char *
+gpush__strndup(const char *s, size_t len)
+{
+	char *p;
+
+	if (len == SIZE_MAX || (p = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+/*
+ * Parses a plain decimal integer: digits only, no sign, no spaces, no
+ * leading '+', at most INT64_MAX.  Returns 1 and sets *out, or 0 with
+ * *out = 0.
+ */
+int
+gpush__parse_i64(const char *s, int64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	*out = 0;
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		unsigned d = (unsigned char)s[i] - '0';
+		if (d > 9 || i >= 19)
+			return 0;
+		v = v * 10 + d;
+	}
+	if (v > (uint64_t)INT64_MAX)
+		return 0;
+	*out = (int64_t)v;
+	return 1;
+}
+
+/* Storage errors a retry may cure are IO (503); the rest are internal. */
+enum gpush_err
+gpush__errno(int e)
+{
+	switch (e) {
+	case ENOMEM:
+		return GPUSH_ERR_NOMEM;
+	case EINVAL:
+	case EBADF:
+	case EFAULT:
+		return GPUSH_ERR_INTERNAL;
+	default:
+		return GPUSH_ERR_IO;
+	}
+}
+
+/* Lower-case hex of s into out, truncated to fit outsz (NUL-terminated). */
+void
+gpush__hex(const char *s, char *out, size_t outsz)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 2 < outsz; s++) {
+		out[o++] = hx[(unsigned char)*s >> 4];
+		out[o++] = hx[(unsigned char)*s & 15];
+	}
+	out[o] = '\0';
+}
+
+/* Writes all of buf; returns 0, or -1 with errno set (ENOSPC for a write
+ * that made no progress). */
+int
+gpush__write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Reads fd from its current offset to EOF, at most max bytes.  Returns 0
+ * with *out (malloc'ed, NUL-terminated, the caller's) and *len; -1 with
+ * errno (EFBIG past max) and *out NULL.
+ */
+int
+gpush__read_file(int fd, size_t max, char **out, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap), *nb;
+
+	*out = NULL;
+	*len = 0;
+	if (buf == NULL)
+		return -1;
+	for (;;) {
+		ssize_t r;
+		if (n + 1 >= cap) {
+			if (cap > max) {
+				free(buf);
+				errno = EFBIG;
+				return -1;
+			}
+			cap *= 2;
+			if ((nb = realloc(buf, cap)) == NULL) {
+				free(buf);
+				return -1;
+			}
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* fsync a directory so that a rename in it is durable (as s6 does). */
+int
+gpush__fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	if (close(fd) < 0)
+		rc = -1;
+	return rc;
+}
+
+/*
+ * flock() with a deadline: tries without blocking, then sleeps in short
+ * growing steps, so that a stuck peer costs a 503 and not a hung server.
+ * Returns 0, or -1 with errno (ETIMEDOUT when the deadline passed).
+ */
+int
+gpush__lock(int fd, int exclusive, int timeout_ms)
+{
+	int op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+	long slept_us = 0, step = 20;
+
+	for (;;) {
+		if (flock(fd, op) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		if (slept_us / 1000 >= timeout_ms) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		struct timespec ts = { 0, step * 1000 };
+		nanosleep(&ts, NULL);
+		slept_us += step;
+		if (step < 2000)
+			step += step / 2;
+	}
+}
+
+void
+gpush__unlock(int fd)
+{
+	(void)flock(fd, LOCK_UN);
+}
+
+int64_t
+gpush_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Compares two secrets in time that depends only on the length of b (the
+ * registry's), so a sender learns nothing from how long a 401 takes.
+ */
+int
+gpush_secret_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = (unsigned char)(la != lb);
+
+	for (size_t i = 0; i < lb; i++)
+		d |= (unsigned char)(b[i] ^ (i < la ? a[i] : (char)~b[i]));
+	return d == 0;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int
+name_index(const char *s, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strncmp(s, names[i], 3) == 0)
+			return i;
+	return -1;
+}
+
+static int
+digits(const char *s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 1;
+}
+
+/*
+ * RFC 1123 (RFC 7231 IMF-fixdate), the form Google sends in
+ * X-Goog-Channel-Expiration: "Tue, 29 Oct 2013 20:32:02 GMT", exactly 29
+ * bytes.  The weekday must be a weekday name and agree with the date.
+ */
+enum gpush_err
+gpush_parse_rfc1123(const char *s, int64_t *ms)
+{
+	static const char *const wd[] = { "Thu", "Fri", "Sat", "Sun", "Mon",
+	    "Tue", "Wed" };
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const unsigned char mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31,
+	    30, 31, 30, 31 };
+	int day, year, hh, mm, ss, w, m;
+	int64_t days;
+
+	*ms = 0;
+	if (s == NULL || strlen(s) != 29 || s[3] != ',' || s[4] != ' ' ||
+	    s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
+	    s[22] != ':' || s[25] != ' ' || strcmp(s + 26, "GMT") != 0)
+		return GPUSH_ERR_DATE;
+	if ((w = name_index(s, wd, 7)) < 0 ||
+	    (m = name_index(s + 8, mon, 12)) < 0 ||
+	    !digits(s + 5, 2, &day) || !digits(s + 12, 4, &year) ||
+	    !digits(s + 17, 2, &hh) || !digits(s + 20, 2, &mm) ||
+	    !digits(s + 23, 2, &ss))
+		return GPUSH_ERR_DATE;
+	if (day < 1 || day > mdays[m] || hh > 23 || mm > 59 || ss > 60)
+		return GPUSH_ERR_DATE;
+	if (m == 1 && day == 29 &&
+	    !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
+		return GPUSH_ERR_DATE;
+	days = days_from_civil(year, (unsigned)m + 1, (unsigned)day);
+	if (((days % 7) + 7) % 7 != w)
+		return GPUSH_ERR_DATE;
+	*ms = ((days * 86400) + hh * 3600 + mm * 60 + (ss == 60 ? 59 : ss)) *
+	    (int64_t)1000;
+	return GPUSH_OK;
+}
+
+void
+gpush_format_rfc3339(int64_t ms, char buf[25])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms < 0 || gmtime_r(&t, &tm) == NULL || tm.tm_year > 8099) {
+		memcpy(buf, "1970-01-01T00:00:00.000Z", 25);
+		return;
+	}
+	strftime(buf, 20, "%Y-%m-%dT%H:%M:%S", &tm);
+	buf[19] = '.';
+	buf[20] = (char)('0' + (ms % 1000) / 100);
+	buf[21] = (char)('0' + (ms % 100) / 10);
+	buf[22] = (char)('0' + ms % 10);
+	buf[23] = 'Z';
+	buf[24] = '\0';
+}
+
+/* Only JSON white space in s[0..len)? */
+static int
+only_space(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+			return 0;
+	return 1;
+}
+
+/*
+ * Parses s[0..len) (s[len] must be NUL) as exactly one strict JSON value
+ * in UTF-8, white space around it allowed.  *out is the caller's
+ * reference; NULL with BODY on any error.
+ */
+enum gpush_err
+gpush__json_parse(const char *s, size_t len, struct json_object **out)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	size_t off;
+
+	*out = NULL;
+	if (len >= INT32_MAX || memchr(s, '\0', len) != NULL ||
+	    !gpush__utf8_ok((const unsigned char *)s, len))
+		return GPUSH_ERR_BODY;
+	if ((tok = json_tokener_new()) == NULL)
+		return GPUSH_ERR_NOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	/* Include the NUL so that a bare number at the end is complete. */
+	o = json_tokener_parse_ex(tok, s, (int)len + 1);
+	off = json_tokener_get_parse_end(tok);
+	if (off > len)
+		off = len;
+	if (o != NULL && (json_tokener_get_error(tok) != json_tokener_success ||
+	    !only_space(s + off, len - off)))
+		o = (json_object_put(o), NULL);
+	json_tokener_free(tok);
+	if (o == NULL)
+		return GPUSH_ERR_BODY;
+	*out = o;
+	return GPUSH_OK;
+}

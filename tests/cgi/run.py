@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Runs the CGI fixtures in tests/cgi/cases through the handler, in plain
+CGI mode and in FastCGI mode (a minimal FastCGI client over a Unix socket,
+the way mod_fcgid and lighttpd talk to it), and prints TAP.
+
+A case file is data: sections that start with '--- ' lines.
+
+  --- registry          channels.jsonl for the case (default: ../channels.jsonl)
+  --- setup             shell commands run in the data directory, then
+  --- request           CGI environment, KEY=VALUE per line; '@base' first
+                        pulls in base.env; '-KEY' drops a key; values take
+                        Python escapes (\\x01, \\xff).  CONTENT_LENGTH is the
+                        body's length unless the case sets or drops it.
+  --- body              the request body (its final newline is dropped)
+  --- status N          the status expected for the request before it
+  --- header H: V       a response header expected
+  --- log               JSON lines expected in the log from that request,
+                        compared as objects; received_at is checked for form
+  --- fill CH N FROM    N accepted notifications on CH numbered FROM...
+  --- nodir             run without GPUSH_DIR (the handler must say 500)
+
+Anything not listed under --- log must not appear: every request's new
+log lines are compared exactly, and the token never appears anywhere.
+"""
+import codecs, json, os, re, shutil, signal, socket, struct, subprocess
+import sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RFC3339 = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$')
+TOKENS = []  # every secret the registry holds, never to be seen in output
+
+
+def parse_case(path):
+    """Returns a dict: registry, setup, nodir, steps (list of requests)."""
+    case = {'registry': None, 'setup': '', 'nodir': False, 'steps': []}
+    cur, buf = None, []
+
+    def flush():
+        text = '\n'.join(buf)
+        if cur is None:
+            return
+        kind = cur[0]
+        if kind == 'registry':
+            case['registry'] = text + '\n'
+        elif kind == 'setup':
+            case['steps'].append({'setup': text})
+        elif kind == 'request':
+            case['steps'].append({'env': text, 'body': b'', 'status': None,
+                                  'headers': [], 'log': []})
+        elif kind == 'body':
+            case['steps'][-1]['body'] = text.encode('utf-8', 'surrogateescape')
+        elif kind == 'log':
+            case['steps'][-1]['log'] = [json.loads(l) for l in buf if l.strip()]
+    for line in open(path, encoding='utf-8', errors='surrogateescape').read().split('\n'):
+        if line.startswith('--- '):
+            flush()
+            words = line[4:].split()
+            cur, buf = words, []
+            if words[0] == 'status':
+                case['steps'][-1]['status'] = int(words[1])
+                cur = None
+            elif words[0] == 'header':
+                case['steps'][-1]['headers'].append(line[len('--- header '):])
+                cur = None
+            elif words[0] == 'fill':
+                case['steps'].append({'fill': (words[1], int(words[2]),
+                                               int(words[3]))})
+                cur = None
+            elif words[0] == 'nodir':
+                case['nodir'] = True
+                cur = None
+        elif cur is not None:
+            buf.append(line)
+        elif line.strip() and not line.startswith('#'):
+            raise ValueError('%s: text outside a section: %r' % (path, line))
+    flush()
+    return case
+
+
+def build_env(text, body):
+    """The request environment as a dict of bytes, per the case's rules."""
+    env, lines = {}, text.split('\n')
+    if lines and lines[0].strip() == '@base':
+        lines = open(os.path.join(HERE, 'base.env')).read().split('\n') + lines[1:]
+    for line in lines:
+        if not line.strip() or line.startswith('#'):
+            continue
+        if line.startswith('-'):
+            env.pop(line[1:].strip().encode(), None)
+            continue
+        k, v = line.split('=', 1)
+        env[k.encode()] = codecs.escape_decode(v.encode())[0]
+    if b'CONTENT_LENGTH' not in env and not re.search(r'^-CONTENT_LENGTH', text, re.M):
+        env[b'CONTENT_LENGTH'] = str(len(body)).encode()
+    return env
+
+
+# ---- FastCGI client (just enough of the spec: one request per connection)
+
+def fcgi_record(rtype, content, req_id=1):
+    out = b''
+    while True:
+        chunk, content = content[:65535], content[65535:]
+        pad = (8 - len(chunk) % 8) % 8
+        out += struct.pack('>BBHHBx', 1, rtype, req_id, len(chunk), pad) + chunk + b'\0' * pad
+        if not content:
+            return out
+
+
+def fcgi_len(n):
+    return struct.pack('>B', n) if n < 128 else struct.pack('>I', n | 0x80000000)
+
+
+def fcgi_request(sock_path, env, body, timeout=20):
+    """Sends one request; returns the raw CGI response (headers + body)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(sock_path)
+    params = b''.join(fcgi_len(len(k)) + fcgi_len(len(v)) + k + v for k, v in env.items())
+    msg = fcgi_record(1, struct.pack('>HB5x', 1, 0))          # BEGIN_REQUEST, responder
+    msg += fcgi_record(4, params) + fcgi_record(4, b'')      # PARAMS
+    if body:
+        msg += fcgi_record(5, body)
+    msg += fcgi_record(5, b'')                               # STDIN end
+    s.sendall(msg)
+    out, data = b'', b''
+    while True:
+        while len(data) < 8:
+            chunk = s.recv(65536)
+            if not chunk:
+                s.close()
+                return out
+            data += chunk
+        _, rtype, _, clen, plen = struct.unpack('>BBHHBx', data[:8])
+        while len(data) < 8 + clen + plen:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        content, data = data[8:8 + clen], data[8 + clen + plen:]
+        if rtype == 6:
+            out += content
+        elif rtype == 3:
+            s.close()
+            return out
+
+
+class FcgiServer:
+    """The handler as a FastCGI application on a Unix socket (fd 0)."""
+    def __init__(self, handler, sock_path, env, prefix):
+        self.path = sock_path
+        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ls.bind(sock_path)
+        ls.listen(16)
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(prefix + [handler], stdin=ls.fileno(),
+                                     stdout=subprocess.DEVNULL, stderr=self.err,
+                                     env=env)
+        ls.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.seek(0)
+        return self.proc.returncode, self.err.read()
+
+
+def response_status(raw):
+    head = raw.split(b'\r\n\r\n', 1)[0].decode('utf-8', 'replace')
+    m = re.search(r'^Status: (\d{3})', head, re.M)
+    return (int(m.group(1)) if m else None), head
+
+
+def read_log(d):
+    p = os.path.join(d, 'notifications.ndjson')
+    return open(p, 'rb').read() if os.path.isfile(p) else b''
+
+
+def check_lines(new, expect):
+    """Compares new log bytes with the expected objects; returns a problem or None."""
+    if new and not new.endswith(b'\n'):
+        return 'log does not end with a newline'
+    got = []
+    for raw in new.split(b'\n')[:-1]:
+        try:
+            raw.decode('utf-8')
+            o = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as e:
+            return 'log line is not UTF-8 JSON (%s): %r' % (e, raw[:200])
+        if not RFC3339.match(o.get('received_at', '')):
+            return 'bad received_at in %r' % raw[:200]
+        o.pop('received_at')
+        got.append(o)
+    for o in expect:
+        o.pop('received_at', None)
+    if got != expect:
+        return 'log lines differ:\n  got    %s\n  expect %s' % (got, expect)
+    return None
+
+
+def run_case(handler, mode, case, workdir, prefix, sanitized):
+    d = os.path.join(workdir, 'data')
+    os.makedirs(d)
+    reg = case['registry'] if case['registry'] is not None else \
+        open(os.path.join(HERE, 'channels.jsonl')).read()
+    with open(os.path.join(d, 'channels.jsonl'), 'w') as f:
+        f.write(reg)
+    penv = {'PATH': '/usr/bin:/bin'}
+    for k in ('ASAN_OPTIONS', 'UBSAN_OPTIONS'):
+        if k in os.environ:
+            penv[k] = os.environ[k]
+    if not case['nodir']:
+        penv['GPUSH_DIR'] = d
+    server, errs, problems = None, b'', []
+    if mode == 'fcgi':
+        server = FcgiServer(handler, os.path.join(workdir, 'sock'), penv, prefix)
+
+    def send(env, body):
+        nonlocal errs
+        if server:
+            return fcgi_request(server.path, env, body)
+        full = {k.encode(): v.encode() for k, v in penv.items()}
+        full.update(env)
+        p = subprocess.run(prefix + [handler], env=full, input=body,
+                           capture_output=True, timeout=60)
+        errs += p.stderr
+        if p.returncode != 0:
+            problems.append('handler exited %d: %r' % (p.returncode, p.stderr[-400:]))
+        return p.stdout
+
+    try:
+        for i, st in enumerate(case['steps']):
+            if 'setup' in st:
+                subprocess.run(['sh', '-ec', st['setup']], cwd=d, check=True)
+                continue
+            if 'fill' in st:
+                ch, n, start = st['fill']
+                for k in range(n):
+                    env = build_env('@base\nHTTP_X_GOOG_CHANNEL_ID=%s\nHTTP_X_GOOG_RESOURCE_STATE=update\nHTTP_X_GOOG_MESSAGE_NUMBER=%d' % (ch, start + k), b'')
+                    st_, _ = response_status(send(env, b''))
+                    if st_ != 200:
+                        return ['fill request %d got %s' % (start + k, st_)]
+                continue
+            before = read_log(d)
+            env = build_env(st['env'], st['body'])
+            raw = send(env, st['body'])
+            status, head = response_status(raw)
+            if status != st['status']:
+                problems.append('request %d: status %s, expected %s (%s)' % (
+                    i + 1, status, st['status'], raw[-200:]))
+            for h in st['headers']:
+                if h not in head.split('\r\n'):
+                    problems.append('request %d: header %r missing' % (i + 1, h))
+            after = read_log(d)
+            if before and not before.endswith(b'\n'):
+                before = before[:before.rfind(b'\n') + 1]  # a torn tail is cut
+            if not after.startswith(before):
+                problems.append('request %d rewrote earlier log bytes' % (i + 1))
+            else:
+                p = check_lines(after[len(before):], st['log'])
+                if p:
+                    problems.append('request %d: %s' % (i + 1, p))
+            for t in TOKENS:
+                if t.encode() in raw:
+                    problems.append('request %d: token in the response' % (i + 1))
+    finally:
+        if server:
+            rc, e = server.stop()
+            errs += e
+            if rc not in (0, -signal.SIGTERM):
+                problems.append('FastCGI process exited %s' % rc)
+    log = read_log(d)
+    for t in TOKENS:
+        if t.encode() in log or t.encode() in errs:
+            problems.append('token %r... in the log or on stderr' % t[:6])
+    if sanitized and re.search(rb'ERROR: AddressSanitizer|runtime error:|LeakSanitizer', errs):
+        problems.append('sanitizer report: %r' % errs[-600:])
+    return problems
+
+
+def main():
+    args = sys.argv[1:]
+    handler = os.path.abspath(args.pop(0))
+    modes, prefix, sanitized = ['cgi', 'fcgi'], [], False
+    while args and args[0].startswith('--'):
+        a = args.pop(0)
+        if a == '--mode':
+            modes = [args.pop(0)]
+        elif a == '--valgrind':
+            prefix = ['valgrind', '-q', '--error-exitcode=99', '--leak-check=full',
+                      '--errors-for-leak-kinds=definite']
+        elif a == '--sanitized':
+            sanitized = True
+        elif a == '--label':
+            label = args.pop(0)
+    label = locals().get('label', os.path.basename(handler))
+    cases = args or sorted(os.path.join(HERE, 'cases', f) for f in
+                           os.listdir(os.path.join(HERE, 'cases')) if f.endswith('.case'))
+    for line in open(os.path.join(HERE, 'channels.jsonl')):
+        m = re.search(r'"token"\s*:\s*"([^"]+)"', line)
+        if m and len(m.group(1)) >= 6:
+            TOKENS.append(m.group(1))
+    print('1..%d' % (len(cases) * len(modes)))
+    n, failed = 0, 0
+    for path in cases:
+        case = parse_case(path)
+        for r in re.finditer(r'"token"\s*:\s*"([^"]+)"', case['registry'] or ''):
+            TOKENS.append(r.group(1))
+        for mode in modes:
+            n += 1
+            work = tempfile.mkdtemp(prefix='gpush-case-')
+            try:
+                problems = run_case(handler, mode, case, work, prefix, sanitized)
+            except Exception as e:  # a broken case is a failure, not a crash
+                problems = ['runner error: %r' % e]
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            name = '%s %s %s' % (label, mode, os.path.basename(path)[:-5])
+            if problems:
+                failed += 1
+                print('not ok %d - %s' % (n, name))
+                for p in problems:
+                    print('#   ' + p.replace('\n', '\n#   '))
+            else:
+                print('ok %d - %s' % (n, name))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
