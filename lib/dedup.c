@@ -23,7 +23,7 @@
 #include "gpush_private.h"
 
 #define REC_MAGIC 0x47505300u /* "GPS\0" in the high bytes of kind */
-#define COMPACT_AT (4 * GPUSH_DEDUP_WINDOW)
+#define COMPACT_AT (2 * GPUSH_DEDUP_WINDOW)
 
 struct rec {
 	int64_t  number;
@@ -81,14 +81,6 @@ add_pend(struct gpush_seen *s, int64_t n, uint64_t seq)
 	return 0;
 }
 
-static void
-drop_pend(struct gpush_seen *s, int64_t n)
-{
-	for (size_t i = 0; i < s->npend; i++)
-		if (s->pend[i].number == n)
-			s->pend[i--] = s->pend[--s->npend];
-}
-
 /* Index of n among the remembered numbers (the last window), or -1. */
 static long
 find_num(const struct gpush_seen *s, int64_t n)
@@ -101,21 +93,48 @@ find_num(const struct gpush_seen *s, int64_t n)
 	return -1;
 }
 
-/* Applies one record; -1 on a record that is not one of ours. */
-static int
-apply(struct gpush_seen *s, const struct rec *r)
+/* A number's state while a journal is read: committed, or pending at
+ * seq.  Open addressing keeps the load linear in the journal's size. */
+struct slot {
+	int64_t  number;
+	uint64_t seq;     /* pending seq, 0 when none */
+	int      used, committed;
+};
+
+static struct slot *
+slot_of(struct slot *t, size_t mask, int64_t n)
 {
+	size_t i = (size_t)((uint64_t)n * 0x9e3779b97f4a7c15ULL >> 17) & mask;
+
+	while (t[i].used && t[i].number != n)
+		i = (i + 1) & mask;
+	return &t[i];
+}
+
+/* Applies one record; -1 on a record that is not one of ours, -2 when out
+ * of memory. */
+static int
+apply(struct gpush_seen *s, struct slot *t, size_t mask, const struct rec *r)
+{
+	struct slot *sl;
+
 	if ((r->kind & 0xffffff00u) != REC_MAGIC)
 		return -1;
 	switch (r->kind & 0xffu) {
 	case GPUSH__REC_PENDING:
-		if (find_num(s, r->number) < 0 && add_pend(s, r->number, r->seq) < 0)
-			return -2;
+		sl = slot_of(t, mask, r->number);
+		sl->used = 1;
+		sl->number = r->number;
+		if (!sl->committed)
+			sl->seq = r->seq;
 		break;
 	case GPUSH__REC_COMMIT:
-		drop_pend(s, r->number);
-		if (find_num(s, r->number) >= 0)
-			break;
+		sl = slot_of(t, mask, r->number);
+		sl->used = 1;
+		sl->number = r->number;
+		if (sl->committed)
+			break; /* committed twice (owner and a retry): once */
+		sl->committed = 1;
 		if (add_num(s, r->number) < 0)
 			return -2;
 		s->accepted++;
@@ -132,6 +151,26 @@ apply(struct gpush_seen *s, const struct rec *r)
 	return 0;
 }
 
+/* Collects the pending records no commit followed, in journal order. */
+static int
+collect_pending(struct gpush_seen *s, struct slot *t, size_t mask,
+    const char *buf, size_t len)
+{
+	for (size_t i = 0; i + sizeof(struct rec) <= len; i += sizeof(struct rec)) {
+		struct rec r;
+		memcpy(&r, buf + i, sizeof(r));
+		if (r.kind != (REC_MAGIC | GPUSH__REC_PENDING))
+			continue;
+		struct slot *sl = slot_of(t, mask, r.number);
+		if (sl->committed || sl->seq != r.seq)
+			continue;
+		if (add_pend(s, r.number, r.seq) < 0)
+			return -1;
+		sl->seq = 0; /* once */
+	}
+	return 0;
+}
+
 /*
  * Loads the state of one channel from the open file fd.  Returns OK with
  * *s filled (the caller clears it), IO on a read error, PARSE when a
@@ -141,18 +180,26 @@ apply(struct gpush_seen *s, const struct rec *r)
 enum gpush_err
 gpush__seen_load(int fd, struct gpush_seen *s)
 {
+	struct slot *t;
 	char *buf;
-	size_t len, i;
+	size_t len, i, nrec, mask = 63;
 	enum gpush_err e = GPUSH_OK;
 
 	memset(s, 0, sizeof(*s));
 	if (lseek(fd, 0, SEEK_SET) < 0 ||
 	    gpush__read_file(fd, 64u << 20, &buf, &len) < 0)
 		return gpush__errno(errno);
+	nrec = len / sizeof(struct rec);
+	while (mask + 1 < 2 * nrec)
+		mask = mask * 2 + 1;
+	if ((t = calloc(mask + 1, sizeof(*t))) == NULL) {
+		free(buf);
+		return GPUSH_ERR_NOMEM;
+	}
 	for (i = 0; i + sizeof(struct rec) <= len; i += sizeof(struct rec)) {
 		struct rec r;
 		memcpy(&r, buf + i, sizeof(r));
-		int rc = apply(s, &r);
+		int rc = apply(s, t, mask, &r);
 		if (rc == -2) {
 			e = GPUSH_ERR_NOMEM;
 			break;
@@ -162,9 +209,12 @@ gpush__seen_load(int fd, struct gpush_seen *s)
 			e = GPUSH_ERR_PARSE;
 		}
 	}
-	s->records = i / sizeof(struct rec);
-	s->size = (off_t)i;
+	if (e != GPUSH_ERR_NOMEM && collect_pending(s, t, mask, buf, len) < 0)
+		e = GPUSH_ERR_NOMEM;
+	s->records = nrec;
+	s->size = (off_t)(nrec * sizeof(struct rec));
 	s->torn = len % sizeof(struct rec) != 0;
+	free(t);
 	free(buf);
 	if (e == GPUSH_ERR_NOMEM)
 		gpush__seen_clear(s);

@@ -45,6 +45,7 @@ enum gpush_err gpush__errno(int e);
 void  gpush__hex(const char *s, char *out, size_t outsz);
 int   gpush__write_all(int fd, const void *buf, size_t len);
 int   gpush__read_file(int fd, size_t max, char **out, size_t *len);
+int   gpush__json_valid(const char *s, size_t len);
 enum gpush_err gpush__json_parse(const char *s, size_t len,
     struct json_object **out);
 int   gpush__fsync_dir(const char *dir);

@@ -528,7 +528,7 @@ commit(struct gpush_store *s, const char *id, int64_t n, int64_t now_ms)
 	    gpush__seen_append(sfd, st.st_size - st.st_size % 32,
 	    GPUSH__REC_COMMIT, n, 0, now_ms) < 0) {
 		e = gpush__errno(errno);
-	} else if ((size_t)st.st_size / 32 + 1 >= 4 * GPUSH_DEDUP_WINDOW &&
+	} else if ((size_t)st.st_size / 32 + 1 >= 2 * GPUSH_DEDUP_WINDOW &&
 	    gpush__seen_load(sfd, &seen) != GPUSH_ERR_NOMEM) {
 		if (gpush__seen_compact(s->statefd, s->statepath, name, &seen,
 		    now_ms) < 0)

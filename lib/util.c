@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -365,6 +366,159 @@ gpush_format_rfc3339(int64_t ms, char buf[25])
 	buf[24] = '\0';
 }
 
+/*
+ * A strict RFC 8259 syntax check.  json-c accepts more than JSON even in
+ * strict mode (single-quoted strings, NaN, Infinity), and what it accepts
+ * it would write back into the log, so every text is checked here first.
+ * Nesting deeper than JSON_DEPTH is refused.
+ */
+#define JSON_DEPTH 64
+
+struct jcur {
+	const char *p, *end;
+};
+
+static void
+jws(struct jcur *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' ||
+	    *c->p == '\n' || *c->p == '\r'))
+		c->p++;
+}
+
+static int
+jlit(struct jcur *c, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+		return 0;
+	c->p += n;
+	return 1;
+}
+
+static int
+jdigits(struct jcur *c)
+{
+	const char *s = c->p;
+
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+		c->p++;
+	return c->p > s;
+}
+
+static int
+jnumber(struct jcur *c)
+{
+	if (c->p < c->end && *c->p == '-')
+		c->p++;
+	if (c->p < c->end && *c->p == '0')
+		c->p++;
+	else if (!(c->p < c->end && *c->p >= '1' && *c->p <= '9') || !jdigits(c))
+		return 0;
+	if (c->p < c->end && *c->p == '.' && (c->p++, !jdigits(c)))
+		return 0;
+	if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+		c->p++;
+		if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+			c->p++;
+		if (!jdigits(c))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+jstring(struct jcur *c)
+{
+	if (c->p >= c->end || *c->p++ != '"')
+		return 0;
+	while (c->p < c->end) {
+		unsigned char ch = (unsigned char)*c->p++;
+		if (ch == '"')
+			return 1;
+		if (ch < 0x20)
+			return 0;
+		if (ch != '\\')
+			continue;
+		if (c->p >= c->end)
+			return 0;
+		ch = (unsigned char)*c->p++;
+		if (ch == 'u') {
+			for (int i = 0; i < 4; i++, c->p++)
+				if (c->p >= c->end || !isxdigit((unsigned char)*c->p))
+					return 0;
+		} else if (strchr("\"\\/bfnrt", ch) == NULL || ch == '\0')
+			return 0;
+	}
+	return 0;
+}
+
+static int jvalue(struct jcur *c, int depth);
+
+/* An object or an array: open, members separated by ',', close. */
+static int
+jcontainer(struct jcur *c, int depth, char close, int object)
+{
+	c->p++;
+	jws(c);
+	if (c->p < c->end && *c->p == close) {
+		c->p++;
+		return 1;
+	}
+	for (;;) {
+		if (object) {
+			if (!jstring(c))
+				return 0;
+			jws(c);
+			if (c->p >= c->end || *c->p++ != ':')
+				return 0;
+		}
+		if (!jvalue(c, depth + 1))
+			return 0;
+		jws(c);
+		if (c->p >= c->end)
+			return 0;
+		if (*c->p == close) {
+			c->p++;
+			return 1;
+		}
+		if (*c->p++ != ',')
+			return 0;
+	}
+}
+
+static int
+jvalue(struct jcur *c, int depth)
+{
+	if (depth > JSON_DEPTH)
+		return 0;
+	jws(c);
+	if (c->p >= c->end)
+		return 0;
+	switch (*c->p) {
+	case '{': return jcontainer(c, depth, '}', 1);
+	case '[': return jcontainer(c, depth, ']', 0);
+	case '"': return jstring(c);
+	case 't': return jlit(c, "true");
+	case 'f': return jlit(c, "false");
+	case 'n': return jlit(c, "null");
+	default:  return jnumber(c);
+	}
+}
+
+/* 1 when s[0..len) is exactly one JSON value with white space around. */
+int
+gpush__json_valid(const char *s, size_t len)
+{
+	struct jcur c = { s, s + len };
+
+	if (!jvalue(&c, 1))
+		return 0;
+	jws(&c);
+	return c.p == c.end;
+}
+
 /* Only JSON white space in s[0..len)? */
 static int
 only_space(const char *s, size_t len)
@@ -389,9 +543,10 @@ gpush__json_parse(const char *s, size_t len, struct json_object **out)
 
 	*out = NULL;
 	if (len >= INT32_MAX || memchr(s, '\0', len) != NULL ||
-	    !gpush__utf8_ok((const unsigned char *)s, len))
+	    !gpush__utf8_ok((const unsigned char *)s, len) ||
+	    !gpush__json_valid(s, len))
 		return GPUSH_ERR_BODY;
-	if ((tok = json_tokener_new()) == NULL)
+	if ((tok = json_tokener_new_ex(JSON_DEPTH + 1)) == NULL)
 		return GPUSH_ERR_NOMEM;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	/* Include the NUL so that a bare number at the end is complete. */

@@ -1,0 +1,127 @@
+/* Unit tests: channel resources, registry lines and the registry lookup. */
+#include "lib_all.h"
+#include "tap.h"
+
+static void
+test_lines(void)
+{
+	struct gpush_channel *c;
+	const char *num = "{\"kind\":\"api#channel\",\"id\":\"a\",\"expiration\":1384823632000,\"x\":[1]}";
+	const char *str = "{\"id\":\"b\",\"expiration\":\"1384823632000\",\"token\":\"t\"}";
+	static const char *const bad[] = {
+		"{\"id\":\"c\",\"expiration\":\"12x\"}", "{\"id\":\"c\",\"expiration\":-1}",
+		"{\"id\":\"c\",\"expiration\":1.5}", "{\"id\":5}", "{\"token\":\"t\"}",
+		"[]", "{\"id\":\"\"}", "{\"id\":\"c\",\"token\":7}", "not json",
+		"{\"id\":\"c\",\"expiration\":\"99999999999999999999\"}",
+	};
+
+	ok(gpush_channel_parse(num, strlen(num), &c) == GPUSH_OK, "number expiration");
+	is_int(gpush_channel_expiration(c), 1384823632000LL, "expiration as a number");
+	gpush_channel_free(c);
+	ok(gpush_channel_parse(str, strlen(str), &c) == GPUSH_OK, "string expiration");
+	is_int(gpush_channel_expiration(c), 1384823632000LL, "expiration as a string");
+	is_str(gpush_channel_token(c), "t", "token");
+	gpush_channel_free(c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = (struct gpush_channel *)0x1;
+		ok(gpush_channel_parse(bad[i], strlen(bad[i]), &c) != GPUSH_OK &&
+		    c == NULL, "rejects %s", bad[i]);
+	}
+	gpush_channel_free(NULL);
+}
+
+static void
+test_body_and_update(void)
+{
+	struct gpush_channel *c = gpush_channel_new();
+	char *s;
+	const char *resp = "{\"kind\":\"api#channel\",\"id\":\"id1\",\"resourceId\":"
+	    "\"B4ib\",\"resourceUri\":\"https://u\",\"token\":null,\"expiration\":"
+	    "\"1384823632000\"}";
+
+	gpush_channel_set(c, "id", "id1");
+	gpush_channel_set(c, "type", "web_hook");
+	gpush_channel_set(c, "address", "https://example.com/n");
+	gpush_channel_json(c, GPUSH_CHANNEL_BODY, &s);
+	is_str(s, "{\"id\":\"id1\",\"token\":null,\"type\":\"web_hook\",\"address\":"
+	    "\"https://example.com/n\"}", "body like Channel.body(), token null");
+	free(s);
+	gpush_channel_set(c, "token", "tk");
+	ok(gpush_channel_update(c, resp, strlen(resp)) == GPUSH_OK, "update");
+	is_str(gpush_channel_token(c), "tk", "null in the response keeps the token");
+	is_str(gpush_channel_resource_id(c), "B4ib", "resourceId taken");
+	is_int(gpush_channel_expiration(c), 1384823632000LL, "expiration taken");
+	ok(gpush_channel_update(c, "{\"id\":\"id1\",\"expiration\":\"x\"}", 30) != GPUSH_OK,
+	    "bad update refused");
+	is_str(gpush_channel_resource_id(c), "B4ib", "bad update changes nothing");
+	gpush_channel_json(c, GPUSH_CHANNEL_RECORD, &s);
+	is_str(s, "{\"kind\":\"api#channel\",\"id\":\"id1\",\"token\":\"tk\",\"type\":"
+	    "\"web_hook\",\"address\":\"https://example.com/n\",\"resourceId\":\"B4ib\","
+	    "\"resourceUri\":\"https://u\",\"expiration\":1384823632000}", "record form");
+	free(s);
+	ok(gpush_channel_set(c, "id", "0123456789012345678901234567890123456789012345678901234567890123x")
+	    == GPUSH_ERR_ARG, "id over 64 refused");
+	ok(gpush_channel_set(c, "token", "a\nb") == GPUSH_ERR_ARG, "control byte refused");
+	gpush_channel_free(c);
+}
+
+static void
+test_registry(void)
+{
+	char dir[] = "/tmp/gpush-unit-XXXXXX";
+	const struct gpush_channel *c;
+	struct gpush_registry *r;
+	int dfd;
+	FILE *f;
+
+	ok(mkdtemp(dir) != NULL, "temp dir");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	chdir(dir);
+	f = fopen("channels.jsonl", "w");
+	fputs("{\"id\":\"a\",\"token\":\"ta\"}\n\n  \nbroken\n{\"id\":\"x\",\"token\":\"\\\"b\\\"\"}\n"
+	    "{\"id\":\"b\",\"token\":\"tb\"}\n{\"id\":\"a\",\"token\":\"dup\"}\n"
+	    "{\"id\":\"c/\\u00e9\"}\n{\"id\":\"last\"}", f);
+	fclose(f);
+	for (int cache = 0; cache <= 1; cache++) {
+		r = gpush__registry_new(cache);
+		c = (const struct gpush_channel *)0x1;
+		ok(gpush__registry_find(r, dfd, "a", &c, NULL, NULL) == GPUSH_OK &&
+		    strcmp(c->token, "ta") == 0, "[%d] first line wins", cache);
+		ok(gpush__registry_find(r, dfd, "b", &c, NULL, NULL) == GPUSH_OK,
+		    "[%d] after a broken line", cache);
+		ok(gpush__registry_find(r, dfd, "\"b\"", &c, NULL, NULL) == GPUSH_ERR_CHANNEL
+		    && c == NULL, "[%d] a token is not an id", cache);
+		ok(gpush__registry_find(r, dfd, "c/\xc3\xa9", &c, NULL, NULL) == GPUSH_OK,
+		    "[%d] an escaped id", cache);
+		ok(gpush__registry_find(r, dfd, "last", &c, NULL, NULL) == GPUSH_OK,
+		    "[%d] last line without newline", cache);
+		ok(gpush__registry_find(r, dfd, "nope", &c, NULL, NULL) == GPUSH_ERR_CHANNEL,
+		    "[%d] unknown", cache);
+		gpush__registry_free(r);
+	}
+	/* A FastCGI cache sees a registry replaced by rename. */
+	r = gpush__registry_new(1);
+	gpush__registry_find(r, dfd, "a", &c, NULL, NULL);
+	f = fopen("new.jsonl", "w");
+	fputs("{\"id\":\"fresh\"}\n", f);
+	fclose(f);
+	rename("new.jsonl", "channels.jsonl");
+	ok(gpush__registry_find(r, dfd, "fresh", &c, NULL, NULL) == GPUSH_OK,
+	    "cache reloads a renamed registry");
+	ok(gpush__registry_find(r, dfd, "a", &c, NULL, NULL) == GPUSH_ERR_CHANNEL,
+	    "and forgets the old one");
+	gpush__registry_free(r);
+	gpush__registry_free(NULL);
+	unlink("channels.jsonl");
+	close(dfd);
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	test_lines();
+	test_body_and_update();
+	test_registry();
+	return tap_done();
+}

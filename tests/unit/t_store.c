@@ -1,0 +1,307 @@
+/* Unit tests: the store -- exactly once, repair, adoption, rotation,
+ * short writes, compaction, and many processes at once. */
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <signal.h>
+
+#include "lib_all.h"
+#include "tap.h"
+
+static char dir[64];
+
+static struct gpush_notification *
+note(const char *ch, int64_t num)
+{
+	struct gpush_notification *n = calloc(1, sizeof(*n));
+
+	n->channel_id = strdup(ch);
+	n->state = strdup(num == 1 ? "sync" : "update");
+	n->resource_id = strdup("r");
+	n->resource_uri = strdup("https://u");
+	n->number = num;
+	n->expiration = -1;
+	return n;
+}
+
+/* accept() of (ch, num); returns the error, *dup the duplicate flag. */
+static enum gpush_err
+acc(struct gpush_store *s, const char *ch, int64_t num, int *dup)
+{
+	struct gpush_notification *n = note(ch, num);
+	enum gpush_err e;
+
+	*dup = -1;
+	e = gpush_store_accept(s, n, gpush_now_ms(), dup);
+	gpush_notification_free(n);
+	return e;
+}
+
+static char *
+slurp(const char *name, size_t *len)
+{
+	char path[256], *buf = NULL;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	*len = 0;
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return strdup("");
+	gpush__read_file(fd, 1 << 30, &buf, len);
+	close(fd);
+	return buf;
+}
+
+/* How many log lines hold "message_number":num for channel ch. */
+static int
+count(const char *file, const char *ch, int64_t num)
+{
+	char needle[128];
+	size_t len;
+	char *log = slurp(file, &len), *p = log;
+	int k = 0;
+
+	snprintf(needle, sizeof(needle), "\"channel_id\":\"%s\",\"message_number\":%lld,",
+	    ch, (long long)num);
+	while ((p = strstr(p, needle)) != NULL) {
+		k++;
+		p++;
+	}
+	free(log);
+	return k;
+}
+
+static int
+lines_valid(const char *file)
+{
+	size_t len, off = 0;
+	char *log = slurp(file, &len);
+	int good = len == 0 || log[len - 1] == '\n';
+
+	while (good && off < len) {
+		char *nl = memchr(log + off, '\n', len - off);
+		good = gpush__json_valid(log + off, (size_t)(nl - (log + off)));
+		off = (size_t)(nl - log) + 1;
+	}
+	free(log);
+	return good;
+}
+
+static void
+append_raw(const char *name, const char *text)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+	gpush__write_all(fd, text, strlen(text));
+	close(fd);
+}
+
+static void
+test_once(struct gpush_store *s)
+{
+	int dup;
+
+	ok(acc(s, "a", 1, &dup) == GPUSH_OK && dup == 0, "new: accepted");
+	ok(acc(s, "a", 1, &dup) == GPUSH_OK && dup == 1, "again: duplicate");
+	ok(acc(s, "b", 1, &dup) == GPUSH_OK && dup == 0, "other channel, same number");
+	ok(acc(s, "a", 10, &dup) == GPUSH_OK && dup == 0, "a 10");
+	ok(acc(s, "a", 5, &dup) == GPUSH_OK && dup == 0, "older but unseen: accepted");
+	is_int(count(GPUSH_LOG_FILE, "a", 1), 1, "a 1 logged once");
+	struct gpush_channel_stats st;
+	memset(&st, 0x5a, sizeof(st));
+	gpush_store_stats(s, "a", &st);
+	ok(st.last_number == 10 && st.accepted == 3, "stats: last 10, 3 accepted");
+	gpush_store_stats(s, "never", &st);
+	ok(st.last_number == 0 && st.accepted == 0 && st.last_at_ms == 0,
+	    "stats of a silent channel are zero");
+}
+
+static void
+test_repair(struct gpush_store *s)
+{
+	int dup;
+
+	append_raw(GPUSH_LOG_FILE, "{\"received_at\":\"x\",\"chan");
+	ok(acc(s, "c", 2, &dup) == GPUSH_OK && dup == 0, "accepted after a torn tail");
+	ok(lines_valid(GPUSH_LOG_FILE), "the fragment is cut, not glued");
+	/* A whole line whose writer died before recording it: adopted. */
+	append_raw(GPUSH_LOG_FILE, "{\"received_at\":\"2026-01-01T00:00:00.000Z\","
+	    "\"channel_id\":\"c\",\"message_number\":77,\"resource_state\":\"update\","
+	    "\"resource_id\":\"r\",\"resource_uri\":\"https://u\"}\n");
+	ok(acc(s, "c", 78, &dup) == GPUSH_OK && dup == 0, "next writer runs");
+	ok(acc(s, "c", 77, &dup) == GPUSH_OK && dup == 1, "the orphan's retry is a duplicate");
+	is_int(count(GPUSH_LOG_FILE, "c", 77), 1, "orphan line kept once");
+	ok(lines_valid(GPUSH_LOG_FILE), "log valid after adoption");
+}
+
+/* A writer whose line is in the log but whose fdatasync failed (or that
+ * died before committing): the retry commits it without a second line. */
+static void
+test_pending(struct gpush_store *s)
+{
+	struct gpush_notification *n = note("d", 3);
+	struct gpush_seen seen;
+	char *line;
+	size_t len;
+	int sfd, dup;
+	off_t end;
+
+	gpush_notification_record(n, 0, &line, &len);
+	gpush__lock(s->lockfd, 1, 1000);
+	end = log_ready(s);
+	seen_open(s, "d", &sfd, &seen);
+	ok(append(s, end, sfd, &seen, 3, line, len, 0) > 0, "line and pending written");
+	gpush__seen_clear(&seen);
+	close(sfd);
+	gpush__unlock(s->lockfd);
+	free(line);
+	gpush_notification_free(n);
+	ok(acc(s, "d", 3, &dup) == GPUSH_OK && dup == 1, "retry commits the pending line");
+	is_int(count(GPUSH_LOG_FILE, "d", 3), 1, "pending line logged once");
+	struct gpush_channel_stats st;
+	gpush_store_stats(s, "d", &st);
+	is_int(st.accepted, 1, "and counted once");
+}
+
+static void
+test_short_write(struct gpush_store *s)
+{
+	struct rlimit old, rl;
+	struct stat st;
+	char path[256];
+	int dup;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, GPUSH_LOG_FILE);
+	stat(path, &st);
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	rl = old;
+	rl.rlim_cur = (rlim_t)st.st_size + 20; /* a line does not fit */
+	setrlimit(RLIMIT_FSIZE, &rl);
+	is_int(acc(s, "e", 4, &dup), GPUSH_ERR_IO, "EFBIG: 503");
+	setrlimit(RLIMIT_FSIZE, &old);
+	struct stat st2;
+	stat(path, &st2);
+	is_int(st2.st_size, st.st_size, "nothing partial left");
+	ok(acc(s, "e", 4, &dup) == GPUSH_OK && dup == 0, "the retry is accepted");
+	is_int(count(GPUSH_LOG_FILE, "e", 4), 1, "once");
+}
+
+static void
+test_rotate(struct gpush_store *s)
+{
+	int dup;
+
+	ok(acc(s, "f", 1, &dup) == GPUSH_OK, "before rotation");
+	is_int(gpush_store_rotate(s, 3), GPUSH_OK, "rotate");
+	ok(acc(s, "f", 2, &dup) == GPUSH_OK && dup == 0, "after rotation");
+	is_int(count(GPUSH_LOG_FILE, "f", 2), 1, "new line in the fresh file");
+	is_int(count(GPUSH_LOG_FILE, "f", 1), 0, "old line not in the fresh file");
+	is_int(count(GPUSH_LOG_FILE ".1", "f", 1), 1, "old line in .1");
+	ok(acc(s, "f", 1, &dup) == GPUSH_OK && dup == 1, "dedup survives rotation");
+	gpush_store_rotate(s, 3);
+	gpush_store_rotate(s, 3);
+	gpush_store_rotate(s, 3);
+	is_int(count(GPUSH_LOG_FILE ".3", "f", 2), 1, "shifted to .3");
+	is_int(gpush_store_rotate(s, 0), GPUSH_ERR_ARG, "keep 0 refused");
+}
+
+static void
+test_window(struct gpush_store *s)
+{
+	int dup, bad = 0;
+	struct stat st;
+	char path[256];
+
+	gpush_store_set_sync(s, 0);
+	for (int64_t k = 1000; k < 6000; k++)
+		if (acc(s, "w", k, &dup) != GPUSH_OK || dup != 0)
+			bad++;
+	is_int(bad, 0, "5000 accepted");
+	is_int(acc(s, "w", 4975, &dup), GPUSH_ERR_REPLAY, "older than the window: 409");
+	ok(acc(s, "w", 4976, &dup) == GPUSH_OK && dup == 1, "oldest remembered: duplicate");
+	ok(acc(s, "w", 5999, &dup) == GPUSH_OK && dup == 1, "newest: duplicate");
+	snprintf(path, sizeof(path), "%s/state/ch-77", dir);
+	stat(path, &st);
+	ok(st.st_size <= 2 * GPUSH_DEDUP_WINDOW * 32, "journal compacted (%lld bytes)",
+	    (long long)st.st_size);
+	struct gpush_channel_stats cs;
+	gpush_store_stats(s, "w", &cs);
+	ok(cs.accepted == 5000 && cs.last_number == 5999, "stats survive compaction");
+	is_int(gpush_store_check_state(s, "w"), GPUSH_OK, "state consistent");
+	gpush_store_set_sync(s, 1);
+}
+
+/* 8 processes x 150 notifications on 3 channels, each number sent by two
+ * processes: every line valid, each number once. */
+static void
+test_processes(void)
+{
+	enum { P = 8, N = 150 };
+	pid_t pids[P];
+	int bad = 0, missing = 0;
+
+	for (int p = 0; p < P; p++) {
+		if ((pids[p] = fork()) == 0) {
+			struct gpush_store *s;
+			int dup, fails = 0;
+			if (gpush_store_open(dir, &s) != GPUSH_OK)
+				_exit(1);
+			for (int k = 0; k < N; k++) {
+				int num = (p / 2) * N + k + 100;
+				char ch[8];
+				snprintf(ch, sizeof(ch), "p%d", k % 3);
+				enum gpush_err e;
+				while ((e = acc(s, ch, num, &dup)) == GPUSH_ERR_LOCK)
+					;
+				fails += e != GPUSH_OK;
+			}
+			gpush_store_free(s);
+			_exit(fails ? 2 : 0);
+		}
+	}
+	for (int p = 0; p < P; p++) {
+		int status;
+		waitpid(pids[p], &status, 0);
+		bad += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	}
+	is_int(bad, 0, "every process accepted all it sent");
+	for (int q = 0; q < P / 2; q++)
+		for (int k = 0; k < N; k++) {
+			char ch[8];
+			snprintf(ch, sizeof(ch), "p%d", k % 3);
+			missing += count(GPUSH_LOG_FILE, ch, q * N + k + 100) != 1;
+		}
+	is_int(missing, 0, "each number exactly once in the log");
+	ok(lines_valid(GPUSH_LOG_FILE), "no torn or interleaved line");
+}
+
+int
+main(void)
+{
+	struct gpush_store *s = (struct gpush_store *)0x1;
+
+	snprintf(dir, sizeof(dir), "/tmp/gpush-store-XXXXXX");
+	mkdtemp(dir);
+	ok(gpush_store_open("", &s) == GPUSH_ERR_CONFIG && s == NULL, "empty dir: CONFIG");
+	s = (struct gpush_store *)0x1;
+	ok(gpush_store_open("/nonexistent/x", &s) == GPUSH_ERR_IO && s == NULL,
+	    "missing dir: IO, *out cleared");
+	ok(gpush_store_open(dir, &s) == GPUSH_OK, "open %s", dir);
+	test_once(s);
+	test_repair(s);
+	test_pending(s);
+	test_short_write(s);
+	test_rotate(s);
+	test_window(s);
+	test_processes();
+	gpush_store_free(s);
+	gpush_store_free(NULL);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		ok(0, "cleanup");
+	return tap_done();
+}
