@@ -467,6 +467,7 @@ jcontainer(struct jcur *c, int depth, char close, int object)
 		return 1;
 	}
 	for (;;) {
+		jws(c);
 		if (object) {
 			if (!jstring(c))
 				return 0;

@@ -126,6 +126,8 @@ test_json(void)
 		ok(gpush__json_valid(deep + 10, 120), "json: nesting of 60 taken");
 	}
 	ok(gpush__json_valid("-0.5e+10", 8), "json: number forms");
+	ok(gpush__json_valid("{ \"a\" : [ 1 , { } ] , \"b\" :null }", 33),
+	    "json: white space everywhere");
 	ok(gpush__json_valid("\"\\u00e9\\n\\/\"", 12), "json: escapes");
 	o = (struct json_object *)0x1;
 	ok(gpush__json_parse("\"a\0b\"", 5, &o) == GPUSH_ERR_BODY && o == NULL,
