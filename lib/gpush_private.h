@@ -63,7 +63,7 @@ struct gpush_registry;
 struct gpush_registry *gpush__registry_new(int cache);
 void gpush__registry_free(struct gpush_registry *r);
 enum gpush_err gpush__registry_find(struct gpush_registry *r, int dirfd,
-    const char *id, const struct gpush_channel **out,
+    int statefd, const char *id, const struct gpush_channel **out,
     gpush_warn_fn warn, void *wctx);
 
 /* dedup.c: the per-channel state file */

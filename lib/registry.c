@@ -7,12 +7,17 @@
  *  - cache (FastCGI): parse every line once into a hash table and reuse it
  *    until the file's identity (inode, size, mtime) changes;
  *  - scan (plain CGI, one request per process): map the file and search
- *    for the quoted id, parsing only the lines that contain it.
+ *    for the quoted id, parsing only the lines that contain it;
+ *  - index (plain CGI, a registry over INDEX_MIN bytes): a sorted table of
+ *    id hashes and line offsets in state/registry.idx, built once per
+ *    version of the registry and replaced by rename, so that a request
+ *    reads a few pages instead of the whole file.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,14 +237,167 @@ scan_for(const char *map, size_t size, const char *id, gpush_warn_fn warn,
 	return NULL;
 }
 
+#define INDEX_MIN   (256 * 1024)
+#define INDEX_MAGIC "GPUSHIX1"
+#define INDEX_FILE  "registry.idx"
+
+struct idx_head {
+	char     magic[8];
+	uint64_t dev, ino, size;
+	int64_t  mtime_s, mtime_ns;
+	uint64_t count;
+};
+
+struct idx_ent {
+	uint64_t hash, off, len;
+};
+
+static int
+ent_cmp(const void *a, const void *b)
+{
+	const struct idx_ent *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static void
+head_of(const struct stat *st, struct idx_head *h)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, INDEX_MAGIC, 8);
+	h->dev = (uint64_t)st->st_dev;
+	h->ino = (uint64_t)st->st_ino;
+	h->size = (uint64_t)st->st_size;
+	h->mtime_s = (int64_t)st->st_mtim.tv_sec;
+	h->mtime_ns = (int64_t)st->st_mtim.tv_nsec;
+}
+
+/*
+ * Writes state/registry.idx for the mapped registry: every line that
+ * parses as a channel, as (hash of id, offset, length), sorted.  Best
+ * effort: a failure only means the next request scans again.
+ */
+static void
+index_write(int statefd, const struct stat *st, const char *map,
+    gpush_warn_fn warn, void *wctx)
+{
+	struct idx_ent *ents = NULL, *ne;
+	size_t n = 0, cap = 0, off = 0, lineno = 0;
+	struct idx_head h;
+	char tmp[64];
+	int fd, rc;
+
+	while (off < (size_t)st->st_size) {
+		const char *nl = memchr(map + off, '\n', (size_t)st->st_size - off);
+		size_t len = nl ? (size_t)(nl - (map + off)) : (size_t)st->st_size - off;
+		struct gpush_channel *c = parse_line(map + off, len, ++lineno, warn, wctx);
+		if (c != NULL) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 1024;
+				if ((ne = realloc(ents, cap * sizeof(*ents))) == NULL) {
+					gpush_channel_free(c);
+					free(ents);
+					return;
+				}
+				ents = ne;
+			}
+			ents[n].hash = hash_id(c->id);
+			ents[n].off = off;
+			ents[n++].len = len;
+			gpush_channel_free(c);
+		}
+		off += len + 1;
+	}
+	if (n > 0)
+		qsort(ents, n, sizeof(*ents), ent_cmp);
+	head_of(st, &h);
+	h.count = n;
+	snprintf(tmp, sizeof(tmp), INDEX_FILE ".tmp.%ld", (long)getpid());
+	fd = openat(statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		rc = gpush__write_all(fd, &h, sizeof(h));
+		if (rc == 0 && n > 0)
+			rc = gpush__write_all(fd, ents, n * sizeof(*ents));
+		/* No fsync: the index is a cache, rebuilt when it does not match. */
+		if (close(fd) < 0 || rc < 0 ||
+		    renameat(statefd, tmp, statefd, INDEX_FILE) < 0)
+			(void)unlinkat(statefd, tmp, 0);
+	}
+	free(ents);
+}
+
+/*
+ * Looks id up through a current index.  Returns 1 and sets *found (the
+ * caller's; NULL when absent), or 0 when there is no usable index.
+ */
+static int
+index_find(int statefd, int regfd, const struct stat *st, const char *id,
+    struct gpush_channel **found, gpush_warn_fn warn, void *wctx)
+{
+	struct idx_head h, want;
+	struct stat ist;
+	size_t lo, hi, map_len;
+	const struct idx_ent *ents;
+	void *map;
+	uint64_t hv = hash_id(id);
+	int fd;
+
+	*found = NULL;
+	fd = openat(statefd, INDEX_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	head_of(st, &want);
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    memcmp(&h, &want, offsetof(struct idx_head, count)) != 0 ||
+	    fstat(fd, &ist) < 0 || h.count > (SIZE_MAX - sizeof(h)) / sizeof(*ents) ||
+	    (uint64_t)ist.st_size != sizeof(h) + h.count * sizeof(*ents)) {
+		close(fd);
+		return 0;
+	}
+	map_len = (size_t)ist.st_size;
+	map = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return 0;
+	ents = (const struct idx_ent *)((const char *)map + sizeof(h));
+	for (lo = 0, hi = h.count; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ents[mid].hash < hv)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < h.count && ents[lo].hash == hv && *found == NULL; lo++) {
+		char *line;
+		if (ents[lo].len > (1u << 24) || ents[lo].off + ents[lo].len >
+		    (uint64_t)st->st_size || (line = malloc(ents[lo].len + 1)) == NULL)
+			break;
+		if (pread(regfd, line, ents[lo].len, (off_t)ents[lo].off) ==
+		    (ssize_t)ents[lo].len) {
+			struct gpush_channel *c = parse_line(line, ents[lo].len,
+			    0, warn, wctx);
+			if (c != NULL && strcmp(c->id, id) == 0)
+				*found = c;
+			else
+				gpush_channel_free(c);
+		}
+		free(line);
+	}
+	munmap(map, map_len);
+	return 1;
+}
+
 /*
  * Finds channel id in dirfd's registry.  *out is borrowed from r until
  * the next call.  Returns CHANNEL when absent (also when the file does
  * not exist), IO when it cannot be read, NOMEM.
  */
 enum gpush_err
-gpush__registry_find(struct gpush_registry *r, int dirfd, const char *id,
-    const struct gpush_channel **out, gpush_warn_fn warn, void *wctx)
+gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
+    const char *id, const struct gpush_channel **out, gpush_warn_fn warn,
+    void *wctx)
 {
 	struct stat st;
 	char *map = NULL;
@@ -261,6 +419,12 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, const char *id,
 		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
 	}
 	registry_clear(r);
+	if (!r->cache && statefd >= 0 && st.st_size >= INDEX_MIN &&
+	    index_find(statefd, fd, &st, id, &r->scan, warn, wctx)) {
+		close(fd);
+		*out = r->scan;
+		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
+	}
 	if (st.st_size > 0) {
 		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (map == MAP_FAILED) {
@@ -279,6 +443,14 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, const char *id,
 			r->mtim = st.st_mtim;
 			*out = table_get(r, id);
 		}
+	} else if (map != NULL && statefd >= 0 && st.st_size >= INDEX_MIN) {
+		/* First request after a change: build the index, then look. */
+		index_write(statefd, &st, map, warn, wctx);
+		*out = r->scan = literal_id(id) ?
+		    scan_for(map, (size_t)st.st_size, id, NULL, NULL) : NULL;
+		if (*out == NULL && !literal_id(id))
+			rc = load_all(r, map, (size_t)st.st_size, NULL, NULL),
+			*out = rc == 0 ? table_get(r, id) : NULL;
 	} else if (map != NULL && literal_id(id)) {
 		*out = r->scan = scan_for(map, (size_t)st.st_size, id, warn, wctx);
 	} else if (map != NULL) {

@@ -211,7 +211,8 @@ gpush_store_channel(struct gpush_store *s, const char *id,
 	*out = NULL;
 	if (s == NULL || id == NULL)
 		return GPUSH_ERR_ARG;
-	return gpush__registry_find(s->reg, s->dirfd, id, out, s->warn, s->wctx);
+	return gpush__registry_find(s->reg, s->dirfd, s->statefd, id, out,
+	    s->warn, s->wctx);
 }
 
 static enum gpush_err

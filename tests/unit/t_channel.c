@@ -85,30 +85,30 @@ test_registry(void)
 	for (int cache = 0; cache <= 1; cache++) {
 		r = gpush__registry_new(cache);
 		c = (const struct gpush_channel *)0x1;
-		ok(gpush__registry_find(r, dfd, "a", &c, NULL, NULL) == GPUSH_OK &&
+		ok(gpush__registry_find(r, dfd, -1, "a", &c, NULL, NULL) == GPUSH_OK &&
 		    strcmp(c->token, "ta") == 0, "[%d] first line wins", cache);
-		ok(gpush__registry_find(r, dfd, "b", &c, NULL, NULL) == GPUSH_OK,
+		ok(gpush__registry_find(r, dfd, -1, "b", &c, NULL, NULL) == GPUSH_OK,
 		    "[%d] after a broken line", cache);
-		ok(gpush__registry_find(r, dfd, "\"b\"", &c, NULL, NULL) == GPUSH_ERR_CHANNEL
+		ok(gpush__registry_find(r, dfd, -1, "\"b\"", &c, NULL, NULL) == GPUSH_ERR_CHANNEL
 		    && c == NULL, "[%d] a token is not an id", cache);
-		ok(gpush__registry_find(r, dfd, "c/\xc3\xa9", &c, NULL, NULL) == GPUSH_OK,
+		ok(gpush__registry_find(r, dfd, -1, "c/\xc3\xa9", &c, NULL, NULL) == GPUSH_OK,
 		    "[%d] an escaped id", cache);
-		ok(gpush__registry_find(r, dfd, "last", &c, NULL, NULL) == GPUSH_OK,
+		ok(gpush__registry_find(r, dfd, -1, "last", &c, NULL, NULL) == GPUSH_OK,
 		    "[%d] last line without newline", cache);
-		ok(gpush__registry_find(r, dfd, "nope", &c, NULL, NULL) == GPUSH_ERR_CHANNEL,
+		ok(gpush__registry_find(r, dfd, -1, "nope", &c, NULL, NULL) == GPUSH_ERR_CHANNEL,
 		    "[%d] unknown", cache);
 		gpush__registry_free(r);
 	}
 	/* A FastCGI cache sees a registry replaced by rename. */
 	r = gpush__registry_new(1);
-	gpush__registry_find(r, dfd, "a", &c, NULL, NULL);
+	gpush__registry_find(r, dfd, -1, "a", &c, NULL, NULL);
 	f = fopen("new.jsonl", "w");
 	fputs("{\"id\":\"fresh\"}\n", f);
 	fclose(f);
 	rename("new.jsonl", "channels.jsonl");
-	ok(gpush__registry_find(r, dfd, "fresh", &c, NULL, NULL) == GPUSH_OK,
+	ok(gpush__registry_find(r, dfd, -1, "fresh", &c, NULL, NULL) == GPUSH_OK,
 	    "cache reloads a renamed registry");
-	ok(gpush__registry_find(r, dfd, "a", &c, NULL, NULL) == GPUSH_ERR_CHANNEL,
+	ok(gpush__registry_find(r, dfd, -1, "a", &c, NULL, NULL) == GPUSH_ERR_CHANNEL,
 	    "and forgets the old one");
 	gpush__registry_free(r);
 	gpush__registry_free(NULL);
@@ -117,10 +117,71 @@ test_registry(void)
 	rmdir(dir);
 }
 
+/* A registry over INDEX_MIN is looked up through state/registry.idx,
+ * which is rebuilt when the registry is replaced. */
+static void
+test_index(void)
+{
+	char dir[] = "/tmp/gpush-idx-XXXXXX";
+	const struct gpush_channel *c;
+	struct gpush_registry *r;
+	struct stat st;
+	int dfd, sfd;
+	FILE *f;
+
+	mkdtemp(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	mkdirat(dfd, "state", 0700);
+	sfd = openat(dfd, "state", O_RDONLY | O_DIRECTORY);
+	f = fopen(strcat(strcpy((char[96]){0}, dir), "/channels.jsonl"), "w");
+	for (int i = 0; i < 5000; i++)
+		fprintf(f, "{\"id\":\"chan-%d\",\"token\":\"tok-%d\",\"resourceUri\":"
+		    "\"https://example.com/resource/%d\"}\n", i, i, i);
+	fprintf(f, "{\"id\":\"chan-7\",\"token\":\"second\"}\nnot json\n");
+	fclose(f);
+	for (int round = 0; round < 2; round++) {
+		r = gpush__registry_new(0);
+		ok(gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL) == GPUSH_OK &&
+		    strcmp(c->token, "tok-4999") == 0, "index round %d: found", round);
+		gpush__registry_free(r);
+		r = gpush__registry_new(0);
+		ok(gpush__registry_find(r, dfd, sfd, "chan-7", &c, NULL, NULL) == GPUSH_OK &&
+		    strcmp(c->token, "tok-7") == 0, "index round %d: first line wins", round);
+		ok(gpush__registry_find(r, dfd, sfd, "chan-5000", &c, NULL, NULL) ==
+		    GPUSH_ERR_CHANNEL, "index round %d: absent", round);
+		gpush__registry_free(r);
+		ok(fstatat(sfd, "registry.idx", &st, 0) == 0 &&
+		    st.st_size == (off_t)(sizeof(struct idx_head) + 5001 * sizeof(struct idx_ent)),
+		    "index round %d: registry.idx holds the 5001 channels", round);
+	}
+	/* Replace the registry by rename: the index must not be trusted. */
+	char p1[128], p2[128];
+	snprintf(p1, sizeof(p1), "%s/new", dir);
+	snprintf(p2, sizeof(p2), "%s/channels.jsonl", dir);
+	f = fopen(p1, "w");
+	for (int i = 0; i < 5000; i++)
+		fprintf(f, "{\"id\":\"other-%d\",\"resourceUri\":\"https://example.com/resource/%d\"}\n", i, i);
+	fclose(f);
+	rename(p1, p2);
+	r = gpush__registry_new(0);
+	ok(gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL) == GPUSH_ERR_CHANNEL,
+	    "a replaced registry is not read through the old index");
+	ok(gpush__registry_find(r, dfd, sfd, "other-4999", &c, NULL, NULL) == GPUSH_OK,
+	    "the new one is");
+	gpush__registry_free(r);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		ok(0, "cleanup");
+	close(sfd);
+	close(dfd);
+}
+
 int
 main(void)
 {
 	test_lines();
+	test_index();
 	test_body_and_update();
 	test_registry();
 	return tap_done();
