@@ -74,6 +74,12 @@ tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(LIB_SRCS) lib/gpush.h lib/gpush_private
 	    cgi/gpush_fcgi.c $(LIB_SRCS) -o $@ $(JSON_LIBS) $(FCGI_LIBS)
 
 -include mk/server.mk
+-include mk/bench.mk
+-include mk/fuzz.mk
+
+# The fault suite, long: about a minute per test, then the summary table.
+torture: all
+	python3 tests/fault/suite.py --long
 
 deps:
 	sh tests/deps.sh
@@ -112,4 +118,4 @@ clean:
 	    tool/gpush $(UNIT_BINS)
 	rm -rf tests/san tests/tmp
 
-.PHONY: all check deps install uninstall clean
+.PHONY: all check deps install uninstall clean torture

@@ -312,6 +312,9 @@ main(void)
 {
 	struct io io = { environ, NULL };
 
+	/* Past a file-size limit (ulimit -f) write() must fail with EFBIG, to
+	 * be cut back and answered 503, rather than kill us mid-line. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (!FCGX_IsCGI())
 		return serve_fcgi();
 	signal(SIGPIPE, SIG_IGN);

@@ -107,8 +107,9 @@ map_commit(struct gpush_store *s)
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || (st.st_size < (off_t)sizeof(struct gpush_commit)
-	    && ftruncate(fd, 4096) < 0)) {
+	/* Allocate the page's block, not just a hole: a store into a hole of
+	 * a MAP_SHARED file on a full disk (tmpfs, ext4) is a SIGBUS. */
+	if (fstat(fd, &st) < 0 || (errno = posix_fallocate(fd, 0, 4096)) != 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
