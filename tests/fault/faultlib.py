@@ -67,6 +67,7 @@ class Pool:
         self.env.update(env or {})
         self.prefix, self.preexec = prefix or [], preexec
         self.procs, self.cgi_live, self.lock = [], set(), threading.Lock()
+        self.all_procs = []
         self.stopped = False
         if mode == 'fcgi':
             self.sock = os.path.join(data.tmp, 'sock')
@@ -79,14 +80,21 @@ class Pool:
             self.keeper.start()
 
     def _spawn(self):
-        return subprocess.Popen(self.prefix + [self.handler], stdin=self.ls.fileno(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=self.env, preexec_fn=self.preexec)
+        # A session of its own, so stop() reaches a wrapper's children too
+        # (strace detaches from its tracee when it gets SIGTERM).
+        p = subprocess.Popen(self.prefix + [self.handler], stdin=self.ls.fileno(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=self.env, preexec_fn=self.preexec,
+                             start_new_session=True)
+        self.all_procs.append(p)
+        return p
 
     def _keep(self):
         while not self.stopped:
             with self.lock:
                 for i, p in enumerate(self.procs):
+                    if self.stopped:
+                        break
                     if p.poll() is not None and not self.stopped:
                         self.procs[i] = self._spawn()
             time.sleep(0.005)
@@ -118,16 +126,26 @@ class Pool:
 
     def stop(self):
         self.stopped = True
+        if self.mode == 'fcgi':
+            self.keeper.join()
         with self.lock:
-            procs = list(self.procs) + list(self.cgi_live)
+            procs = self.all_procs + list(self.cgi_live)
         for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
+            for sig in (signal.SIGTERM,):
+                try:
+                    os.killpg(p.pid, sig)
+                except OSError:
+                    pass
         for p in procs:
             try:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                p.kill()
+                pass
+            try:
+                os.killpg(p.pid, signal.SIGKILL)   # whatever is left of its group
+            except OSError:
+                pass
+            if p.poll() is None:
                 p.wait()
         if self.mode == 'fcgi':
             self.ls.close()
@@ -183,7 +201,9 @@ def read_records(files):
     recs, bad, torn = [], 0, 0
     for f in files:
         raw = open(f, 'rb').read()
-        if raw and not raw.endswith(b'\n'):
+        if not raw:
+            continue
+        if not raw.endswith(b'\n'):
             torn += 1
         for line in raw.split(b'\n')[:-1] if raw.endswith(b'\n') else raw.split(b'\n'):
             try:

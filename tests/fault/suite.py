@@ -371,7 +371,7 @@ def rotation(kind, seconds):
         while not stop.is_set():
             time.sleep(random.uniform(0.05, 0.3))
             if kind == 'tool':
-                r = subprocess.run([TOOL, '-d', data.path, 'rotate', '--keep', '100000'],
+                r = subprocess.run([TOOL, '-d', data.path, 'rotate', '--keep', '1000'],
                                    capture_output=True)
             else:
                 r = subprocess.run(['logrotate', '-f', '-s', state, conf], capture_output=True)
