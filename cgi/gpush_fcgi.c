@@ -13,6 +13,7 @@
  * GPUSH_DIR and GPUSH_SYNC.  HTTP_PROXY and the rest are never looked at.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -270,36 +271,70 @@ static void
 on_term(int sig)
 {
 	(void)sig;
+	/* Not FCGX_ShutdownPending(): it would make libfcgi refuse the
+	 * queued connections that serve_fcgi() still answers. */
 	stopping = 1;
-	FCGX_ShutdownPending();
+}
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* Accepts one more request if one is already waiting on the listening
+ * socket; the alarm bounds the wait should another process take it. */
+static int
+accept_queued(FCGX_Request *req)
+{
+	struct pollfd p = { 0, POLLIN, 0 };
+	int rc;
+
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
+		return -1;
+	alarm(1);
+	rc = FCGX_Accept_r(req);
+	alarm(0);
+	return rc;
+}
+
+static void
+serve_one(FCGX_Request *req)
+{
+	struct io io = { req->envp, req };
+
+	handle(&io, 1);
+	FCGX_Finish_r(req);
 }
 
 /*
  * FastCGI loop.  SIGTERM (a server restart) only sets a flag: the request
- * in hand finishes, its write is never cut, then the loop ends.
+ * in hand finishes, its write is never cut.  Connections the server has
+ * already queued on our socket are served too (mod_fcgid and lighttpd
+ * give each process a socket of its own), so a restart drops nothing
+ * that was sent; then the process exits.
  */
 static int
 serve_fcgi(void)
 {
 	FCGX_Request req;
 	struct sigaction sa;
-	struct io io;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0,
 	    FCGI_FAIL_ACCEPT_ON_INTR) != 0)
 		return 1;
-	while (!stopping && FCGX_Accept_r(&req) >= 0) {
-		io.envp = req.envp;
-		io.req = &req;
-		handle(&io, 1);
-		FCGX_Finish_r(&req);
-	}
+	while (!stopping && FCGX_Accept_r(&req) >= 0)
+		serve_one(&req);
+	for (int k = 0; k < 256 && accept_queued(&req) >= 0; k++)
+		serve_one(&req);
 	gpush_store_free(store);
 	free(store_dir);
 	return 0;

@@ -74,7 +74,7 @@ gpush__strndup(const char *s, size_t len)
 
 /*
  * Parses a plain decimal integer: digits only, no sign, no spaces, no
- * leading '+', at most INT64_MAX.  Returns 1 and sets *out, or 0 with
+ * leading zero, at most INT64_MAX.  Returns 1 and sets *out, or 0 with
  * *out = 0.
  */
 int
@@ -84,7 +84,8 @@ gpush__parse_i64(const char *s, int64_t *out)
 	size_t i;
 
 	*out = 0;
-	if (s == NULL || s[0] == '\0')
+	/* No sign, no space, no leading zero: "01" must not alias 1. */
+	if (s == NULL || s[0] == '\0' || (s[0] == '0' && s[1] != '\0'))
 		return 0;
 	for (i = 0; s[i] != '\0'; i++) {
 		unsigned d = (unsigned char)s[i] - '0';

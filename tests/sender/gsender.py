@@ -156,21 +156,27 @@ class Delivery:
         return [(mixed_case(k, rnd), v) for k, v in h]
 
 
+def loopback_target(url):
+    """(host, port, path) of url; dies unless it is http on loopback."""
+    u = urllib.parse.urlsplit(url)
+    if u.scheme != "http" or not u.hostname:
+        die("--url must be http://127.0.0.1:PORT/PATH")
+    host = "127.0.0.1" if u.hostname == "localhost" else u.hostname
+    try:
+        addr = ipaddress.ip_address(host)   # no name lookups at all
+    except ValueError:
+        die("--url must name a loopback address (127.0.0.1, [::1], "
+            "localhost), not %s" % u.hostname)
+    if not addr.is_loopback:
+        die("refusing to send to %s: loopback addresses only" % addr)
+    return (str(addr), u.port or 80,
+            (u.path or "/") + ("?" + u.query if u.query else ""))
+
+
 class Sender:
     def __init__(self, args, chans):
         self.args = args
-        u = urllib.parse.urlsplit(args.url)
-        if u.scheme != "http" or not u.hostname:
-            die("--url must be http://127.0.0.1:PORT/PATH")
-        try:
-            addr = ipaddress.ip_address(socket.gethostbyname(u.hostname))
-        except (OSError, ValueError):
-            die("cannot resolve %s" % u.hostname)
-        if not addr.is_loopback:
-            die("refusing to send to %s: loopback addresses only" % addr)
-        self.host = str(addr)
-        self.port = u.port or 80
-        self.path = (u.path or "/") + ("?" + u.query if u.query else "")
+        self.host, self.port, self.path = loopback_target(args.url)
         self.chans = chans
         self.t0 = time.monotonic()
         self.deadline = self.t0 + args.max_time
@@ -180,6 +186,7 @@ class Sender:
         self.dups_sent = 0
         self.concurrent_dups = 0
         self.status_counts = {}
+        self.examples = {}          # status -> the first answer's text
         self.deliveries = []
         self.acked_total = 0
         self.planned = 0
@@ -203,8 +210,13 @@ class Sender:
                 conn.putheader(k, v)
             conn.endheaders(body)
             resp = conn.getresponse()
-            resp.read(65536)
+            answer = resp.read(65536)
             status = resp.status
+            if not 200 <= status < 300:
+                with self.lock:
+                    self.examples.setdefault(str(status), "%s #%d: %s" % (
+                        d.ch["id"], d.number,
+                        answer[:300].decode("utf-8", "replace").strip()))
         except socket.timeout:
             status = "timeout"
         except ConnectionRefusedError:
@@ -386,6 +398,7 @@ class Sender:
             "duplicates_sent": self.dups_sent,
             "concurrent_duplicates": self.concurrent_dups,
             "status_counts": self.status_counts,
+            "answers": self.examples,
             "failed_count": len(failed),
             "unsent_count": len(unsent),
             "at_half": self.at_half,
@@ -396,6 +409,7 @@ class Sender:
 
 
 def send(args):
+    loopback_target(args.url)
     chans = read_registry(args.registry)
     if not chans:
         die("no channels in %s" % args.registry)
@@ -447,7 +461,7 @@ def main(argv=None):
     s.add_argument("--backoff-cap", type=float, default=2.0)
     s.add_argument("--delivery-time", type=float, default=20.0,
                    help="give up a delivery after this many seconds")
-    s.add_argument("--timeout", type=float, default=10.0,
+    s.add_argument("--timeout", type=float, default=15.0,
                    help="seconds to wait for one answer")
     s.add_argument("--max-time", type=float, default=40.0,
                    help="start no delivery after this many seconds")

@@ -176,6 +176,8 @@ def main():
               rep.get("concurrent_duplicates", 0), extra,
               json.dumps(rep.get("status_counts", {}), sort_keys=True),
               rep.get("elapsed_s")))
+    for st, text in sorted(rep.get("answers", {}).items()):
+        print("# first %s answer: %s" % (st, text.replace("\n", " ")[:200]))
     if rep.get("at_half"):
         h = rep["at_half"]
         print("# restart at %ss after %s acks, rc=%s" % (

@@ -8,6 +8,7 @@
 # Environment:
 #   GPUSH_FCGI   the handler (default cgi/gpush.fcgi, relative to the repo)
 #   GPUSH_KEEP   1: keep the temporary directory (its path is printed)
+#   GPUSH_TEST_TMP  where it is made (default /tmp; www-data must reach it)
 #   PYTHON       python3 to run the sender with (default python3)
 #   SENDER_CHANNELS, SENDER_EVENTS, SENDER_THREADS   the load (20, 25, 8)
 
@@ -19,6 +20,7 @@ CHECKLOG="$REPO/tests/server/checklog.py"
 SENDER_CHANNELS=${SENDER_CHANNELS:-20}
 SENDER_EVENTS=${SENDER_EVENTS:-25}
 SENDER_THREADS=${SENDER_THREADS:-8}
+BASE=""        # the URL path of the folder that holds the endpoint
 
 # ---- TAP ----------------------------------------------------------------
 TAP_N=0
@@ -30,13 +32,17 @@ ok() {          # ok COND-EXIT-STATUS DESCRIPTION
 	else
 		echo "not ok $TAP_N - $2"
 		TAP_FAILED=$((TAP_FAILED + 1))
+		return 1
 	fi
 }
 pass() { ok 0 "$1"; }
 fail() { ok 1 "$1"; }
 diag() { sed 's/^/# /'; }
 note() { echo "# $*"; }
-done_testing() { echo "1..$TAP_N"; }
+done_testing() {       # the plan, then exit: non-zero when a test failed
+	echo "1..$TAP_N"
+	exit $((TAP_FAILED > 100 ? 100 : TAP_FAILED))
+}
 bail() { echo "Bail out! $*"; exit 1; }
 
 # ---- cleanup ------------------------------------------------------------
@@ -107,7 +113,8 @@ else
 fi
 
 make_tmp() {    # make_tmp NAME -- sets T
-	T=$(mktemp -d "${TMPDIR:-/tmp}/gpush-$1.XXXXXX") || bail "mktemp"
+	# Not $TMPDIR: the servers run handlers as www-data, who must reach it.
+	T=$(mktemp -d "${GPUSH_TEST_TMP:-/tmp}/gpushsrv-$1.XXXXXX") || bail "mktemp"
 	chmod 755 "$T"
 	if [ "${GPUSH_KEEP:-0}" = 1 ]; then
 		on_exit "echo '# kept $T' >&2"
@@ -213,7 +220,7 @@ for l in open(sys.argv[1]):
     if l: print(json.loads(l)["token"])' "$DATA/channels.jsonl")
 	for p in "$@"; do
 		for m in GET HEAD; do
-			got=$(status "$m" "http://127.0.0.1:$PORT$p" --path-as-is)
+			got=$(status "$m" "http://127.0.0.1:$PORT$BASE$p" --path-as-is)
 			if [ "$got" = 200 ] && [ -s "$T/probe.body" ]; then
 				bad+=("$m $p: 200 with $(wc -c <"$T/probe.body") bytes")
 			elif [ "$m" = HEAD ] && [ "$got" = 200 ]; then
@@ -224,23 +231,27 @@ for l in open(sys.argv[1]):
 				bad+=("$m $p: $got with a secret, binary or log")
 			fi
 		done
-		note "GET $p -> $(status GET "http://127.0.0.1:$PORT$p" --path-as-is)"
+		note "GET $BASE$p -> $(status GET "http://127.0.0.1:$PORT$BASE$p" --path-as-is)"
 	done
 	ok ${#bad[@]} "nothing but the endpoint is served (${#} paths)"
 	[ ${#bad[@]} -eq 0 ] || printf '%s\n' "${bad[@]}" | diag
 }
 
-LEAK_PATHS=(/channels.jsonl /notifications.ndjson /var/channels.jsonl
-	/var/notifications.ndjson /var/ /var/state/ /var /gpush.fcgi
-	/.htaccess /lighttpd.conf / /index.html /VAR/CHANNELS.JSONL
+# The data directory (kept in the web root's var/ by the tests on purpose).
+DATA_LEAK_PATHS=(/channels.jsonl /notifications.ndjson /var/channels.jsonl
+	/var/notifications.ndjson /var/ /var/state/ /var /VAR/CHANNELS.JSONL
 	/var%2fchannels.jsonl /%76ar/channels.jsonl
 	/notifications/../var/channels.jsonl /./var/channels.jsonl
-	/var/channels.jsonl%00 /notifications.ndjson/ /cgi/gpush.fcgi
-	/state/ /var/state)
+	/var/channels.jsonl%00 /notifications.ndjson/ /state/ /var/state
+	/var/state/commit /var/state/log.lock /var/state/registry.lock
+	/gpush.fcgi/../var/channels.jsonl)
+# Everything in the endpoint's folder but the endpoint and robots.txt.
+LEAK_PATHS=("${DATA_LEAK_PATHS[@]}" /gpush.fcgi /.htaccess /lighttpd.conf
+	/ /index.html /cgi/gpush.fcgi /notifications/x /robots.txt/x)
 
 robots() {
 	local got
-	got=$(status GET "http://127.0.0.1:$PORT/robots.txt")
+	got=$(status GET "http://127.0.0.1:$PORT$BASE/robots.txt")
 	ok $([ "$got" = 200 ] && grep -q '^User-agent: APIs-Google' \
 	    "$T/probe.body"; echo $?) "robots.txt admits APIs-Google ($got)"
 }

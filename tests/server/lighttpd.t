@@ -67,7 +67,7 @@ on_exit lighttpd_stop
 on_exit "[ \$TAP_FAILED -eq 0 ] || tail -n 30 '$T/logs/error.log' '$T/logs/stdout.log' | diag"
 URL="http://127.0.0.1:$PORT/notifications"
 wait_http "$URL" 15
-ok $? "lighttpd answers on 127.0.0.1:$PORT" || { done_testing; exit 1; }
+ok $? "lighttpd answers on 127.0.0.1:$PORT" || done_testing
 
 n=$(for p in /proc/[0-9]*; do readlink "$p/exe" 2>/dev/null; done |
     grep -c "^$T/bin/gpush.fcgi")

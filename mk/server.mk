@@ -1,0 +1,82 @@
+# mk/server.mk -- web server integration tests and a local demo server.
+# Included from the top Makefile.
+#
+#   make check-server   the lighttpd (mod_fastcgi), Apache + mod_fcgid,
+#                       Apache + mod_cgi and Apache server-config tests in
+#                       tests/server/ (TAP; each starts a private server on
+#                       a free loopback port; installs missing Debian
+#                       packages when root), and the sender's self-test
+#   make run            lighttpd in the foreground on 127.0.0.1:$(PORT),
+#                       the handler at /notifications, data in ./var
+#
+# Variables: GPUSH_FCGI (the handler), PORT (make run), PROVE, PROVE_FLAGS,
+# RUN_DIR (make run's data directory).
+
+GPUSH_FCGI ?= cgi/gpush.fcgi
+PORT ?= 8080
+RUN_DIR ?= var
+PROVE ?= prove
+PROVE_FLAGS ?= -v
+SERVER_TESTS = tests/sender/selftest.t tests/server/lighttpd.t \
+	tests/server/apache-fcgid.t tests/server/apache-cgi.t \
+	tests/server/apache-conf.t
+
+.PHONY: check-server run
+
+check-server: $(GPUSH_FCGI)
+	@if command -v $(PROVE) >/dev/null 2>&1; then \
+		GPUSH_FCGI='$(abspath $(GPUSH_FCGI))' \
+		    $(PROVE) $(PROVE_FLAGS) --exec bash $(SERVER_TESTS); \
+	else \
+		GPUSH_FCGI='$(abspath $(GPUSH_FCGI))' \
+		    bash tests/server/runtap.sh $(SERVER_TESTS); \
+	fi
+
+# The demo channel of make run: id demo, token demo-token, the resource of
+# the Directory API guide's sync message.
+RUN_CHANNEL = {"kind":"api\#channel","id":"demo","resourceId":"ret08u3rv24htgh289g","resourceUri":"https://admin.googleapis.com/admin/directory/v1/users?domain=domain&event=event","token":"demo-token"}
+RUN_ABS = $(abspath $(RUN_DIR))
+
+run: $(GPUSH_FCGI)
+	@command -v lighttpd >/dev/null 2>&1 || { \
+		echo "make run needs lighttpd (apt-get install lighttpd)" >&2; \
+		exit 1; }
+	@mkdir -p '$(RUN_ABS)/run' && chmod 700 '$(RUN_ABS)'
+	@grep -qs '"id":"demo"' '$(RUN_ABS)/channels.jsonl' || { \
+		echo '$(RUN_CHANNEL)' >>'$(RUN_ABS)/channels.jsonl' && \
+		chmod 600 '$(RUN_ABS)/channels.jsonl' && \
+		echo "wrote the demo channel into $(RUN_DIR)/channels.jsonl"; }
+	@sed -e 's|^var.gpush_bin .*|var.gpush_bin = "$(abspath $(GPUSH_FCGI))"|' \
+	    -e 's|^var.gpush_dir .*|var.gpush_dir = "$(RUN_ABS)"|' \
+	    -e 's|^var.gpush_socket .*|var.gpush_socket = "$(RUN_ABS)/run/gpush.sock"|' \
+	    -e 's|^var.gpush_procs .*|var.gpush_procs = 2|' \
+	    htdocs/lighttpd.conf >'$(RUN_ABS)/run/gpush.conf'
+	@{ echo 'server.document-root = "$(abspath htdocs)"'; \
+	   echo 'server.bind = "127.0.0.1"'; \
+	   echo 'server.port = $(PORT)'; \
+	   echo 'mimetype.assign = ( ".txt" => "text/plain" )'; \
+	   echo 'include "$(RUN_ABS)/run/gpush.conf"'; \
+	} >'$(RUN_ABS)/run/lighttpd.conf'
+	@lighttpd -tt -f '$(RUN_ABS)/run/lighttpd.conf'
+	@exp=$$(LC_ALL=C date -u -d '+7 days' '+%a, %d %b %Y %H:%M:%S GMT'); \
+	echo; \
+	echo "gpush on http://127.0.0.1:$(PORT)/notifications (data in $(RUN_DIR)/; Ctrl-C stops)"; \
+	echo; \
+	echo "Post the sync message of the Directory API guide (channel demo):"; \
+	echo; \
+	echo "  curl -i http://127.0.0.1:$(PORT)/notifications \\"; \
+	echo "    -H 'Content-Type: application/json; utf-8' \\"; \
+	echo "    -H 'X-Goog-Channel-ID: demo' \\"; \
+	echo "    -H 'X-Goog-Channel-Token: demo-token' \\"; \
+	echo "    -H 'X-Goog-Channel-Expiration: $$exp' \\"; \
+	echo "    -H 'X-Goog-Resource-ID: ret08u3rv24htgh289g' \\"; \
+	echo "    -H 'X-Goog-Resource-URI: https://admin.googleapis.com/admin/directory/v1/users?domain=domain&event=event' \\"; \
+	echo "    -H 'X-Goog-Resource-State: sync' \\"; \
+	echo "    -H 'X-Goog-Message-Number: 1' \\"; \
+	echo "    --data-binary ''"; \
+	echo; \
+	echo "Follow the log:"; \
+	echo; \
+	echo "  tail -F $(RUN_DIR)/notifications.ndjson"; \
+	echo
+	@exec lighttpd -D -f '$(RUN_ABS)/run/lighttpd.conf'
