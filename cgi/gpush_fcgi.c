@@ -88,6 +88,15 @@ step_method(struct request *r)
 	return m != NULL && strcmp(m, "POST") == 0 ? GPUSH_OK : GPUSH_ERR_METHOD;
 }
 
+/* Google never sends "Proxy:", and a CGI program that passes HTTP_PROXY
+ * on as a proxy setting is the httpoxy hole: such a request is refused
+ * outright rather than quietly served. */
+static enum gpush_err
+step_proxy(struct request *r)
+{
+	return env(r->io->envp, "HTTP_PROXY") != NULL ? GPUSH_ERR_PROXY : GPUSH_OK;
+}
+
 /*
  * CONTENT_LENGTH is checked before anything is read: digits only (no
  * sign, no spaces), and over 64 KiB is refused from the header alone.
@@ -102,7 +111,7 @@ step_length(struct request *r)
 	r->length = 0;
 	if (cl == NULL || cl[0] == '\0')
 		return env(r->io->envp, "HTTP_TRANSFER_ENCODING") != NULL ?
-		    GPUSH_ERR_LENGTH : GPUSH_OK;
+		    GPUSH_ERR_NOLENGTH : GPUSH_OK;
 	for (i = 0; cl[i] != '\0'; i++) {
 		if (cl[i] < '0' || cl[i] > '9')
 			return GPUSH_ERR_LENGTH;
@@ -175,6 +184,7 @@ reason(int status)
 	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 411: return "Length Required";
 	case 409: return "Conflict";
 	case 410: return "Gone";
 	case 413: return "Payload Too Large";
@@ -240,7 +250,7 @@ static void
 handle(struct io *io, int cache)
 {
 	static enum gpush_err (*const steps[])(struct request *) = {
-		step_method, step_length, step_headers, step_channel,
+		step_method, step_proxy, step_length, step_headers, step_channel,
 		step_verify, step_body, step_store,
 	};
 	struct request r;

@@ -9,6 +9,8 @@ static const char *const gpush_errs[GPUSH_ERR__MAX] = {
 	[GPUSH_ERR_ARG]      = "invalid argument",
 	[GPUSH_ERR_METHOD]   = "method not allowed (only POST)",
 	[GPUSH_ERR_LENGTH]   = "bad or missing CONTENT_LENGTH, or body shorter than it",
+	[GPUSH_ERR_NOLENGTH] = "a body without CONTENT_LENGTH (chunked) is not taken",
+	[GPUSH_ERR_PROXY]    = "a Proxy header is not taken (httpoxy)",
 	[GPUSH_ERR_TOOBIG]   = "body larger than 64 KiB",
 	[GPUSH_ERR_HEADER]   = "X-Goog-* header missing or malformed",
 	[GPUSH_ERR_NUMBER]   = "X-Goog-Message-Number is not an integer in 1..2^63-1",
@@ -56,6 +58,8 @@ gpush_http_status(enum gpush_err err)
 	case GPUSH_ERR_DATE:
 	case GPUSH_ERR_BODY:
 	case GPUSH_ERR_ARG:      return 400;
+	case GPUSH_ERR_PROXY:    return 400;
+	case GPUSH_ERR_NOLENGTH: return 411;
 	case GPUSH_ERR_TOKEN:    return 401;
 	case GPUSH_ERR_CHANNEL:  return 404;
 	case GPUSH_ERR_REPLAY:   return 409;

@@ -42,6 +42,8 @@ enum gpush_err {
 	GPUSH_ERR_ARG,          /* a caller passed something invalid */
 	GPUSH_ERR_METHOD,       /* request method is not POST */
 	GPUSH_ERR_LENGTH,       /* CONTENT_LENGTH malformed or body short */
+	GPUSH_ERR_NOLENGTH,     /* a body without CONTENT_LENGTH (chunked) */
+	GPUSH_ERR_PROXY,        /* a Proxy: header (httpoxy) */
 	GPUSH_ERR_TOOBIG,       /* body over GPUSH_BODY_MAX */
 	GPUSH_ERR_HEADER,       /* an X-Goog-* header missing or malformed */
 	GPUSH_ERR_NUMBER,       /* message number not an integer 1..2^63-1 */
