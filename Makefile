@@ -57,7 +57,7 @@ cgi/gpush.fcgi: cgi/gpush_fcgi.c lib/gpush.h lib/libgpush.a
 	$(CC) $(ALL_CFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
 	    cgi/gpush_fcgi.c -o $@ $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) $(FCGI_LIBS)
 
-tool/%.o: tool/%.c lib/gpush.h
+tool/%.o: tool/%.c lib/gpush.h $(wildcard tool/*.h)
 	$(CC) $(ALL_CFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' -c $< -o $@
 
 tool/gpush: $(TOOL_OBJS) lib/libgpush.a

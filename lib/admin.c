@@ -73,40 +73,92 @@ gpush_store_check_state(struct gpush_store *s, const char *id)
 	return e;
 }
 
-/* Writes the kept lines of buf through fn (and more) into fd. */
+/* Writes one line and its newline; OK or the errno's error. */
+static enum gpush_err
+put_line(int fd, char *line)
+{
+	int rc = gpush__write_all(fd, line, strlen(line));
+
+	free(line);
+	if (rc < 0 || gpush__write_all(fd, "\n", 1) < 0)
+		return gpush__errno(errno);
+	return GPUSH_OK;
+}
+
+/* Writes the kept lines of buf through fn (and more) into fd; the first
+ * error, a callback's own included, stops it. */
 static enum gpush_err
 edit_lines(int fd, char *buf, size_t len, gpush_edit_fn fn, gpush_more_fn more,
     void *ctx)
 {
 	size_t off = 0;
+	enum gpush_err e = GPUSH_OK;
 	char *out;
 
-	while (off < len) {
+	while (e == GPUSH_OK && off < len) {
 		char *nl = memchr(buf + off, '\n', len - off);
 		size_t l = nl ? (size_t)(nl - (buf + off)) : len - off;
 		struct gpush_channel *c = NULL;
 		buf[off + l] = '\0';
-		if (strspn(buf + off, " \t\r") == l) {
-			off += l + 1;
-			continue;
+		if (strspn(buf + off, " \t\r") != l) {
+			(void)gpush_channel_parse(buf + off, l, &c);
+			out = NULL;
+			e = fn(ctx, buf + off, c, &out);
+			gpush_channel_free(c);
+			if (e != GPUSH_OK)
+				free(out);
+			else if (out != NULL)
+				e = put_line(fd, out);
 		}
-		(void)gpush_channel_parse(buf + off, l, &c);
-		out = fn(ctx, buf + off, c);
-		gpush_channel_free(c);
 		off += l + 1;
-		if (out == NULL)
-			continue;
-		int rc = gpush__write_all(fd, out, strlen(out));
-		free(out);
-		if (rc < 0 || gpush__write_all(fd, "\n", 1) < 0)
-			return gpush__errno(errno);
 	}
-	while (more != NULL && (out = more(ctx)) != NULL) {
-		int rc = gpush__write_all(fd, out, strlen(out));
-		free(out);
-		if (rc < 0 || gpush__write_all(fd, "\n", 1) < 0)
-			return gpush__errno(errno);
+	while (e == GPUSH_OK && more != NULL) {
+		out = NULL;
+		if ((e = more(ctx, &out)) != GPUSH_OK || out == NULL) {
+			free(out);
+			break;
+		}
+		e = put_line(fd, out);
 	}
+	return e;
+}
+
+enum gpush_err
+gpush_store_foreach(struct gpush_store *s, gpush_each_fn fn, void *ctx)
+{
+	char *buf;
+	size_t len, off = 0, lineno = 0;
+	int fd;
+
+	if (s == NULL || fn == NULL)
+		return GPUSH_ERR_ARG;
+	fd = openat(gpush__store_dirfd(s), GPUSH_REGISTRY_FILE, O_RDONLY |
+	    O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
+	if (gpush__read_file(fd, 1u << 30, &buf, &len) < 0) {
+		enum gpush_err e = gpush__errno(errno);
+		close(fd);
+		return e;
+	}
+	close(fd);
+	while (off < len) {
+		char *nl = memchr(buf + off, '\n', len - off);
+		size_t l = nl ? (size_t)(nl - (buf + off)) : len - off;
+		struct gpush_channel *c = NULL;
+		int stop = 0;
+		lineno++;
+		buf[off + l] = '\0';
+		if (strspn(buf + off, " \t\r") != l) {
+			(void)gpush_channel_parse(buf + off, l, &c);
+			stop = fn(ctx, lineno, buf + off, c);
+			gpush_channel_free(c);
+		}
+		off += l + 1;
+		if (stop)
+			break;
+	}
+	free(buf);
 	return GPUSH_OK;
 }
 

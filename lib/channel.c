@@ -88,7 +88,9 @@ gpush_channel_set(struct gpush_channel *c, const char *key, const char *value)
 enum gpush_err
 gpush_channel_set_expiration(struct gpush_channel *c, int64_t ms)
 {
-	if (c == NULL || ms < 0)
+	/* INT64_MAX is what json-c clamps overflows to; the parser refuses it,
+	 * so refuse it here too, or a line could be written and not read. */
+	if (c == NULL || ms < 0 || ms == INT64_MAX)
 		return GPUSH_ERR_ARG;
 	c->expiration = ms;
 	return GPUSH_OK;

@@ -256,18 +256,32 @@ enum gpush_err gpush_store_check_state(struct gpush_store *s, const char *id);
 /* ---- Registry changes (the channel tool) -------------------------------- */
 
 /*
- * Calls fn once per registry line under the registry lock; fn returns a
- * new line (malloc'ed, no newline) to keep, NULL to drop the line.  Lines
- * that do not parse as channels are passed with c == NULL.  When more is
- * not NULL, it is called last and may return a line to append.  The new
- * registry is written to a temporary file, fsync'ed, renamed into place
- * and the directory fsync'ed; mode 0600.  On error nothing changes.
+ * Rewrites the registry under the registry lock.  fn is called once per
+ * non-blank line (c is the parsed channel, NULL when the line does not
+ * parse) and sets *keep to a malloc'ed line to keep in its place, or NULL
+ * to drop it.  When more is not NULL it is called last, repeatedly, and
+ * sets *line to a malloc'ed line to append, NULL when done.  A callback
+ * that returns anything but GPUSH_OK aborts the edit: nothing changes and
+ * that error is returned.  The new registry is written to a temporary
+ * file, fsync'ed, renamed into place and the directory fsync'ed; mode
+ * 0600.  On any error the registry is unchanged.
  */
-typedef char *(*gpush_edit_fn)(void *ctx, const char *line,
-    const struct gpush_channel *c);
-typedef char *(*gpush_more_fn)(void *ctx);
+typedef enum gpush_err (*gpush_edit_fn)(void *ctx, const char *line,
+    const struct gpush_channel *c, char **keep);
+typedef enum gpush_err (*gpush_more_fn)(void *ctx, char **line);
 enum gpush_err gpush_store_edit(struct gpush_store *s, gpush_edit_fn fn,
     gpush_more_fn more, void *ctx);
+
+/*
+ * Calls fn for each channel of the registry in file order, read-only and
+ * without a lock (the registry is only ever replaced whole); lines that
+ * do not parse are passed with c == NULL and their line number, so a
+ * checker can name them.  fn returns non-zero to stop early.
+ */
+typedef int (*gpush_each_fn)(void *ctx, size_t lineno, const char *line,
+    const struct gpush_channel *c);
+enum gpush_err gpush_store_foreach(struct gpush_store *s, gpush_each_fn fn,
+    void *ctx);
 
 /*
  * Renames the log to .1 (shifting .1..keep-1 up, dropping what is past

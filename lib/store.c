@@ -212,6 +212,9 @@ gpush_store_channel(struct gpush_store *s, const char *id,
 	*out = NULL;
 	if (s == NULL || id == NULL)
 		return GPUSH_ERR_ARG;
+	/* No registry id is longer (gpush_channel_set refuses it). */
+	if (strnlen(id, GPUSH_ID_MAX + 1) > GPUSH_ID_MAX)
+		return GPUSH_ERR_CHANNEL;
 	return gpush__registry_find(s->reg, s->dirfd, s->statefd, id, out,
 	    s->warn, s->wctx);
 }
@@ -661,6 +664,13 @@ gpush__store_rotate_locked(struct gpush_store *s, int keep)
 
 	if ((e = lock_or_err(s, s->lockfd)) != GPUSH_OK)
 		return e;
+	/* No log, nothing to rotate: an empty one would push real rotated
+	 * logs out. */
+	if (faccessat(s->dirfd, GPUSH_LOG_FILE, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+		e = errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
+		gpush__unlock(s->lockfd);
+		return e;
+	}
 	/* Repair the tail and adopt orphans before the file moves away. */
 	if (log_ready(s) < 0) {
 		e = gpush__errno(errno);

@@ -204,7 +204,8 @@ test_rotate(struct gpush_store *s)
 	gpush_store_rotate(s, 3);
 	gpush_store_rotate(s, 3);
 	gpush_store_rotate(s, 3);
-	is_int(count(GPUSH_LOG_FILE ".3", "f", 2), 1, "shifted to .3");
+	is_int(count(GPUSH_LOG_FILE ".1", "f", 2), 1, "shifted to .1, and rotating no log shifts nothing");
+	is_int(count(GPUSH_LOG_FILE ".2", "f", 1), 1, "older in .2");
 	is_int(gpush_store_rotate(s, 0), GPUSH_ERR_ARG, "keep 0 refused");
 }
 
@@ -278,6 +279,90 @@ test_processes(void)
 	ok(lines_valid(GPUSH_LOG_FILE), "no torn or interleaved line");
 }
 
+static enum gpush_err
+keep_all(void *ctx, const char *line, const struct gpush_channel *c, char **keep)
+{
+	(void)c;
+	++*(int *)ctx;
+	*keep = strdup(line);
+	return GPUSH_OK;
+}
+
+static enum gpush_err
+add_one(void *ctx, char **line)
+{
+	*line = NULL;
+	if (*(int *)ctx >= 0) {
+		*(int *)ctx = -1;
+		*line = strdup("{\"id\":\"added\"}");
+	}
+	return GPUSH_OK;
+}
+
+static enum gpush_err
+refuse(void *ctx, const char *line, const struct gpush_channel *c, char **keep)
+{
+	(void)ctx; (void)line; (void)c;
+	*keep = strdup("{\"id\":\"never\"}");
+	return GPUSH_ERR_EXISTS;
+}
+
+static int
+count_each(void *ctx, size_t lineno, const char *line, const struct gpush_channel *c)
+{
+	(void)lineno; (void)line;
+	((int *)ctx)[c != NULL ? 0 : 1]++;
+	return 0;
+}
+
+/* Registry edits: kept, appended, aborted; foreach; a too-long id. */
+static void
+test_edit(struct gpush_store *s)
+{
+	const struct gpush_channel *c;
+	int n = 0, counts[2] = { 0, 0 };
+	size_t len;
+	char *before, *after;
+
+	append_raw(GPUSH_REGISTRY_FILE, "{\"id\":\"one\"}\nnot json\n\n{\"id\":\"two\"}\n");
+	is_int(gpush_store_edit(s, keep_all, add_one, &n), GPUSH_OK, "edit: keep all, add one");
+	is_int(n, -1, "edit: three non-blank lines seen, then the append");
+	ok(gpush_store_channel(s, "added", &c) == GPUSH_OK, "edit: appended line is live");
+	before = slurp(GPUSH_REGISTRY_FILE, &len);
+	is_int(gpush_store_edit(s, refuse, NULL, NULL), GPUSH_ERR_EXISTS,
+	    "edit: a callback's error aborts");
+	after = slurp(GPUSH_REGISTRY_FILE, &len);
+	is_str(after, before, "edit: the registry is unchanged after an abort");
+	free(before);
+	free(after);
+	is_int(gpush_store_foreach(s, count_each, counts), GPUSH_OK, "foreach");
+	ok(counts[0] == 3 && counts[1] == 1, "foreach: 3 channels, 1 bad line");
+	char longid[GPUSH_ID_MAX + 40];
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	c = (const struct gpush_channel *)0x1;
+	ok(gpush_store_channel(s, longid, &c) == GPUSH_ERR_CHANNEL && c == NULL,
+	    "an id over 64 is no channel (and no over-read)");
+}
+
+static void
+test_rotate_nothing(void)
+{
+	char d[] = "/tmp/gpush-rot-XXXXXX", p[128];
+	struct gpush_store *s;
+	struct stat st;
+
+	mkdtemp(d);
+	gpush_store_open(d, &s);
+	is_int(gpush_store_rotate(s, 2), GPUSH_OK, "rotate without a log: nothing to do");
+	snprintf(p, sizeof(p), "%s/%s.1", d, GPUSH_LOG_FILE);
+	ok(stat(p, &st) < 0, "and no empty .1 is made");
+	gpush_store_free(s);
+	snprintf(p, sizeof(p), "rm -rf %s", d);
+	if (system(p) != 0)
+		ok(0, "cleanup");
+}
+
 int
 main(void)
 {
@@ -297,6 +382,8 @@ main(void)
 	test_rotate(s);
 	test_window(s);
 	test_processes();
+	test_edit(s);
+	test_rotate_nothing();
 	gpush_store_free(s);
 	gpush_store_free(NULL);
 	char cmd[128];

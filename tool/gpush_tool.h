@@ -1,0 +1,129 @@
+/*
+ * gpush_tool.h -- what the files of the channel tool share: the command
+ * table, messages and exit codes, small parsers, and the read-only view
+ * of the registry.  Not installed; libgpush's API is lib/gpush.h.
+ */
+#ifndef GPUSH_TOOL_H
+#define GPUSH_TOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpush.h"
+
+#ifndef GPUSH_DEFAULT_DIR
+#define GPUSH_DEFAULT_DIR ""
+#endif
+
+/* Exit codes: 0 done, 1 a failure (one line on stderr), 2 a usage error. */
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
+
+/* Global state of one run: what -d said, and the subcommand running. */
+struct tool {
+	const char *dir_opt;          /* -d DIR, or NULL */
+	const struct command *cmd;    /* for usage errors */
+};
+
+struct command {
+	const char *name;
+	int (*run)(struct tool *t, int argc, char **argv);
+	const char *synopsis;         /* after "gpush [-d DIR] " */
+	const char *summary;          /* one line for gpush --help */
+	const char *help;             /* the options, for CMD --help */
+};
+
+/* ---- main.c ------------------------------------------------------------ */
+/* Prints cmd's full help on stdout and returns 0 (for --help). */
+int cmd_help(const struct command *cmd);
+/* The data directory: -d, else $GPUSH_DIR, else the compiled-in one.
+ * NULL (after saying why on stderr) when there is none. */
+const char *tool_dir(const struct tool *t);
+/* Opens the store of tool_dir(); returns 0 with *s (the caller frees), or
+ * EXIT_FAIL after the message. */
+int tool_store(const struct tool *t, struct gpush_store **s);
+
+/*
+ * gpush_store_channel(), except that an id longer than GPUSH_ID_MAX is
+ * unknown (GPUSH_ERR_CHANNEL) without asking the library: no registry
+ * entry can have one, and lib/registry.c's scan_for() reads past its
+ * needle buffer for such an id.
+ */
+enum gpush_err tool_lookup(struct gpush_store *s, const char *id,
+    const struct gpush_channel **c);
+
+/* ---- msg.c: messages ------------------------------------------------------ */
+/* "gpush: <fmt>\n" on stderr. */
+void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* msg(), then returns EXIT_FAIL. */
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "gpush: CMD: <fmt>" and the command's usage line on stderr; returns
+ * EXIT_USAGE. */
+int usage_error(const struct tool *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The usage error for what getopt_long returned (':' or '?'). */
+int bad_option(const struct tool *t, int ch, char **argv);
+/* Allocation failed at a point where no error can be passed back (inside
+ * a registry edit callback): say so and end the process before the edit
+ * can commit, so that the registry stays as it was. */
+_Noreturn void die_nomem(void);
+/* strdup() or die_nomem(). */
+char *xstrdup(const char *s);
+
+/* ---- util.c: parsing, formatting, randomness, files --------------------- */
+/* Plain decimal 0..INT64_MAX, digits only.  Returns 1 with *out, or 0. */
+int parse_i64(const char *s, int64_t *out);
+/* "90", "90s", "30m", "2h", "1d", "1h30m" -> seconds > 0.  1 or 0. */
+int parse_duration(const char *s, int64_t *secs);
+/* "in 2h13m" or "expired" for an expiration at ms, seen at now_ms; the
+ * result lives in buf. */
+const char *format_relative(int64_t ms, int64_t now_ms, char *buf,
+    size_t sz);
+/* Fills buf with n random bytes from getrandom(); 0 or -1/errno. */
+int random_bytes(void *buf, size_t n);
+/* A random UUID version 4 in out (37 bytes).  0 or -1/errno. */
+int uuid_v4(char out[37]);
+/* base64url of in[0..n) without padding into out (>= 4*n/3+2 bytes). */
+void base64url(const unsigned char *in, size_t n, char *out);
+/* Reads all of fd (at most max bytes) into *buf (NUL-terminated, the
+ * caller frees).  0, or -1/errno (EFBIG when over max). */
+int read_all(int fd, size_t max, char **buf, size_t *len);
+/* Writes all of buf to fd; returns the bytes written, which is less than
+ * len only on an error (errno set). */
+size_t write_some(int fd, const void *buf, size_t len);
+/* Replaces path by data atomically: tmp file beside it, fsync, rename,
+ * fsync of the directory.  0, or -1/errno (nothing changed then). */
+int write_atomic(const char *path, const char *data, size_t len);
+/* dir "/" name, malloc'ed (the caller frees); NULL when out of memory. */
+char *path_join(const char *dir, const char *name);
+
+/* ---- registry.c: read-only view of channels.jsonl ----------------------- */
+/*
+ * Called once per non-blank registry line, in file order: lineno counts
+ * from 1, c is the parsed channel or NULL (then e says why).  Returns 0
+ * to go on; a positive value stops the walk and is returned by it.
+ */
+typedef int (*reg_fn)(void *ctx, size_t lineno, const char *line,
+    const struct gpush_channel *c, enum gpush_err e);
+/* Walks dir's registry (absent = empty).  Returns 0, what fn returned, or
+ * -1 with errno when the file cannot be read. */
+int registry_walk(const char *dir, reg_fn fn, void *ctx);
+
+/* ---- the subcommands ------------------------------------------------------ */
+int cmd_new(struct tool *t, int argc, char **argv);        /* cmd_new.c */
+int cmd_update(struct tool *t, int argc, char **argv);     /* cmd_edit.c */
+int cmd_remove(struct tool *t, int argc, char **argv);
+int cmd_expire(struct tool *t, int argc, char **argv);
+int cmd_list(struct tool *t, int argc, char **argv);       /* cmd_show.c */
+int cmd_show(struct tool *t, int argc, char **argv);
+int cmd_stop_body(struct tool *t, int argc, char **argv);
+int cmd_due(struct tool *t, int argc, char **argv);
+int cmd_rotate(struct tool *t, int argc, char **argv);     /* cmd_check.c */
+int cmd_check(struct tool *t, int argc, char **argv);
+int cmd_tail(struct tool *t, int argc, char **argv);       /* cmd_tail.c */
+
+/* Options every subcommand has; getopt_long needs them in its table. */
+#define OPT_HELP { "help", 0, NULL, 'h' }
+#define OPT_END  { NULL, 0, NULL, 0 }
+
+#endif /* GPUSH_TOOL_H */

@@ -1,0 +1,249 @@
+/*
+ * main.c -- gpush, the channel tool: global options (-d DIR, --help,
+ * --version), the table of subcommands and their help, and the one rule
+ * for finding the data directory.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpush_tool.h"
+
+static const struct command commands[] = {
+	{ "new", cmd_new,
+	  "new --address URL [--id ID] [--token TOKEN]\n"
+	  "       [--ttl SECONDS | --expiration MS] [--param KEY=VALUE]...",
+	  "create a channel; print its watch request body",
+	  "Registers a new web_hook channel in channels.jsonl, then prints the\n"
+	  "watch request body on stdout, ready for 'curl --data @-'.\n\n"
+	  "  --address URL      the receiving URL; must be https://\n"
+	  "  --id ID            channel id (default: a random UUID v4); at most\n"
+	  "                     64 characters of A-Z a-z 0-9 - _ + / =\n"
+	  "  --token TOKEN      channel token, at most 256 characters (default:\n"
+	  "                     32 random bytes, base64url without padding)\n"
+	  "  --ttl SECONDS      requested time to live, sent as params\n"
+	  "                     {\"ttl\": \"SECONDS\"} (90s, 30m, 2h, 1d accepted)\n"
+	  "  --expiration MS    requested expiration, ms since the epoch\n"
+	  "  --param KEY=VALUE  an entry of params (repeatable)\n" },
+	{ "update", cmd_update, "update [FILE|-]",
+	  "merge a watch response into its channel",
+	  "Reads a watch response (a channel resource) from FILE or stdin and\n"
+	  "merges it into the registry entry with the same id, as Channel.update()\n"
+	  "does: every channel key present and not null overwrites.  An unknown id\n"
+	  "is an error and changes nothing.\n" },
+	{ "list", cmd_list, "list [--json]",
+	  "list channels with expiry and delivery counts",
+	  "One line per channel: id, resource id, expiration (absolute and\n"
+	  "relative, or \"expired\"), the last message number and the number of\n"
+	  "notifications accepted, as the handler's state knows them.\n\n"
+	  "  --json   one JSON object per line instead (no token)\n" },
+	{ "show", cmd_show, "show ID",
+	  "print one channel (token masked)",
+	  "Prints the registry entry of channel ID as JSON, with the token shown\n"
+	  "as \"(set)\", and what the handler's state knows about it.\n" },
+	{ "remove", cmd_remove, "remove ID",
+	  "remove a channel from the registry",
+	  "Removes channel ID from the registry; the handler refuses its\n"
+	  "notifications from then on (404).  Stop it at Google first: see\n"
+	  "stop-body.\n" },
+	{ "stop-body", cmd_stop_body, "stop-body ID",
+	  "print the channels.stop request body",
+	  "Prints {\"id\": ..., \"resourceId\": ...} for Google's channels.stop.\n"
+	  "An error while the channel has no resourceId yet (run update first).\n" },
+	{ "due", cmd_due, "due [--within DURATION]",
+	  "list channels that expire soon (for renewal)",
+	  "Lists the channels whose expiration is within DURATION from now\n"
+	  "(default 1h; like 90s, 30m, 2h, 1d, 1h30m), expired ones included.\n"
+	  "Prints nothing and exits 0 when there are none.\n\n"
+	  "  --within DURATION  the window (default 1h)\n" },
+	{ "expire", cmd_expire, "expire",
+	  "remove channels whose expiration has passed",
+	  "Removes every channel whose expiration has passed and prints one\n"
+	  "line per channel removed.\n" },
+	{ "rotate", cmd_rotate, "rotate [--keep N]",
+	  "rotate the notification log",
+	  "Renames notifications.ndjson to notifications.ndjson.1, shifting\n"
+	  "older ones up and dropping those past N, under the handler's log\n"
+	  "lock: no line is lost or torn.\n\n"
+	  "  --keep N   rotated logs to keep, 1..1000 (default 7)\n" },
+	{ "check", cmd_check, "check",
+	  "validate the data directory",
+	  "Prints one line per problem found in the data directory and exits 1\n"
+	  "if there is any: registry lines that do not parse, duplicate ids,\n"
+	  "channels without a token, a registry readable by group or others, a\n"
+	  "log the handler cannot append to, state/ not mode 0700, inconsistent\n"
+	  "dedup state.\n" },
+	{ "tail", cmd_tail, "tail [-f] [--cursor FILE]",
+	  "print new log lines, remembering where it stopped",
+	  "Prints the complete lines of notifications.ndjson after the position\n"
+	  "saved in the cursor file, then saves the new position.  Follows the\n"
+	  "log across rotations.  Without --cursor it starts at the beginning of\n"
+	  "the current log and saves nothing.\n\n"
+	  "  -f, --follow     keep printing new lines (poll every 100 ms) until\n"
+	  "                   SIGINT or SIGTERM; the cursor is saved on the way out\n"
+	  "  --cursor FILE    where the position is kept (created on first use)\n" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* The command called name, or NULL. */
+static const struct command *
+find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int
+cmd_help(const struct command *cmd)
+{
+	printf("usage: gpush [-d DIR] %s\n\n%s", cmd->synopsis, cmd->help);
+	printf("  -h, --help   this help\n");
+	return fflush(stdout) == 0 ? 0 : fail("writing the help: %s",
+	    strerror(errno));
+}
+
+/* The list of commands and global options, for gpush --help. */
+static int
+main_help(FILE *f)
+{
+	fprintf(f, "usage: gpush [-d DIR] COMMAND [ARGS]\n"
+	    "       gpush --help | --version\n\n"
+	    "Manages the Google push notification channels of a gpush data\n"
+	    "directory.  Commands:\n\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nOptions:\n"
+	    "  -d DIR, --dir DIR   the data directory (default: $GPUSH_DIR, then\n"
+	    "                      the one built in: \"%s\")\n"
+	    "  -h, --help          this help; 'gpush COMMAND --help' for one\n"
+	    "  -V, --version       the version\n\n"
+	    "Exit status: 0 done, 1 failed, 2 usage error.  See gpush(1).\n",
+	    GPUSH_DEFAULT_DIR);
+	return 0;
+}
+
+const char *
+tool_dir(const struct tool *t)
+{
+	const char *d = t->dir_opt;
+
+	if (d == NULL || d[0] == '\0')
+		d = getenv("GPUSH_DIR");
+	if (d == NULL || d[0] == '\0')
+		d = GPUSH_DEFAULT_DIR;
+	if (d[0] == '\0') {
+		msg("no data directory: use -d DIR or set GPUSH_DIR");
+		return NULL;
+	}
+	return d;
+}
+
+int
+tool_store(const struct tool *t, struct gpush_store **s)
+{
+	const char *dir = tool_dir(t);
+	struct stat st;
+	enum gpush_err e;
+
+	*s = NULL;
+	if (dir == NULL)
+		return EXIT_FAIL;
+	/* gpush_store_open says only "I/O": stat first to name the cause. */
+	if (stat(dir, &st) < 0)
+		return fail("%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail("%s: not a directory", dir);
+	if ((e = gpush_store_open(dir, s)) != GPUSH_OK)
+		return fail("%s: cannot open the data directory: %s", dir,
+		    gpush_strerror(e));
+	return 0;
+}
+
+enum gpush_err
+tool_lookup(struct gpush_store *s, const char *id,
+    const struct gpush_channel **c)
+{
+	*c = NULL;
+	if (strnlen(id, GPUSH_ID_MAX + 1) > GPUSH_ID_MAX)
+		return GPUSH_ERR_CHANNEL;
+	return gpush_store_channel(s, id, c);
+}
+
+/* Reads -d DIR / --dir DIR / --dir=DIR / -dDIR, --help and --version up
+ * to the subcommand.  Returns the index of the subcommand word, or -1
+ * with *rc set when the run ends here. */
+static int
+global_options(struct tool *t, int argc, char **argv, int *rc)
+{
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			*rc = main_help(stdout);
+			return -1;
+		}
+		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("gpush %s (libgpush %s)\n", GPUSH_VERSION,
+			    GPUSH_VERSION);
+			*rc = 0;
+			return -1;
+		}
+		if (strcmp(a, "-d") == 0 || strcmp(a, "--dir") == 0) {
+			if (i + 1 >= argc) {
+				*rc = usage_error(t, "option '%s' needs a value", a);
+				return -1;
+			}
+			t->dir_opt = argv[++i];
+		} else if (strncmp(a, "--dir=", 6) == 0) {
+			t->dir_opt = a + 6;
+		} else if (strncmp(a, "-d", 2) == 0) {
+			t->dir_opt = a + 2;
+		} else if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		} else {
+			*rc = usage_error(t, "unknown option '%s'", a);
+			return -1;
+		}
+		if (t->dir_opt[0] == '\0') {
+			*rc = usage_error(t, "option '-d' needs a directory");
+			return -1;
+		}
+	}
+	if (i >= argc) {
+		*rc = usage_error(t, "no command given");
+		return -1;
+	}
+	return i;
+}
+
+/* Global options, then the subcommand; its result is the exit code. */
+int
+main(int argc, char **argv)
+{
+	struct tool t = { NULL, NULL };
+	int rc = 0, i;
+
+	if ((i = global_options(&t, argc, argv, &rc)) < 0)
+		return fflush(stdout) == 0 ? rc : EXIT_FAIL;
+	if (strcmp(argv[i], "help") == 0) {
+		const struct command *c = i + 1 < argc ? find_command(argv[i + 1])
+		    : NULL;
+		if (i + 1 < argc && c == NULL)
+			return usage_error(&t, "unknown command '%s'", argv[i + 1]);
+		return c != NULL ? cmd_help(c) : main_help(stdout);
+	}
+	if ((t.cmd = find_command(argv[i])) == NULL)
+		return usage_error(&t, "unknown command '%s'", argv[i]);
+	rc = t.cmd->run(&t, argc - i, argv + i);
+	/* A full disk or a closed pipe on stdout must not pass as success. */
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = fail("writing to stdout: %s", strerror(errno));
+	return rc;
+}
