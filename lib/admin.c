@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,39 +125,41 @@ edit_lines(int fd, char *buf, size_t len, gpush_edit_fn fn, gpush_more_fn more,
 }
 
 enum gpush_err
-gpush_store_foreach(struct gpush_store *s, gpush_each_fn fn, void *ctx)
+gpush_registry_foreach(const char *dir, gpush_each_fn fn, void *ctx,
+    int *stopped)
 {
-	char *buf;
+	char path[PATH_MAX], *buf;
 	size_t len, off = 0, lineno = 0;
-	int fd;
+	int fd, saved;
 
-	if (s == NULL || fn == NULL)
+	*stopped = 0;
+	if (dir == NULL || fn == NULL)
 		return GPUSH_ERR_ARG;
-	fd = openat(gpush__store_dirfd(s), GPUSH_REGISTRY_FILE, O_RDONLY |
-	    O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+	    GPUSH_REGISTRY_FILE) >= sizeof(path))
+		return GPUSH_ERR_ARG;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
 	if (gpush__read_file(fd, 1u << 30, &buf, &len) < 0) {
-		enum gpush_err e = gpush__errno(errno);
+		saved = errno;
 		close(fd);
-		return e;
+		errno = saved;
+		return gpush__errno(saved);
 	}
 	close(fd);
-	while (off < len) {
+	while (*stopped == 0 && off < len) {
 		char *nl = memchr(buf + off, '\n', len - off);
 		size_t l = nl ? (size_t)(nl - (buf + off)) : len - off;
 		struct gpush_channel *c = NULL;
-		int stop = 0;
 		lineno++;
 		buf[off + l] = '\0';
+		/* Blank lines are skipped, as the handler and the edit do. */
 		if (strspn(buf + off, " \t\r") != l) {
-			(void)gpush_channel_parse(buf + off, l, &c);
-			stop = fn(ctx, lineno, buf + off, c);
+			enum gpush_err e = gpush_channel_parse(buf + off, l, &c);
+			*stopped = fn(ctx, lineno, buf + off, c, e);
 			gpush_channel_free(c);
 		}
 		off += l + 1;
-		if (stop)
-			break;
 	}
 	free(buf);
 	return GPUSH_OK;

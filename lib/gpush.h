@@ -273,15 +273,18 @@ enum gpush_err gpush_store_edit(struct gpush_store *s, gpush_edit_fn fn,
     gpush_more_fn more, void *ctx);
 
 /*
- * Calls fn for each channel of the registry in file order, read-only and
- * without a lock (the registry is only ever replaced whole); lines that
- * do not parse are passed with c == NULL and their line number, so a
- * checker can name them.  fn returns non-zero to stop early.
+ * Calls fn for each non-blank line of dir's registry, in file order,
+ * read-only and without a lock (the registry is only ever replaced
+ * whole), so it also serves a checker that must not create state/.
+ * lineno counts from 1; c is the parsed channel, or NULL and e says why.
+ * fn returns 0 to go on; anything else stops the walk and is stored in
+ * *stopped (0 when it ran to the end).  A missing registry is empty.
+ * Returns OK, or IO/NOMEM with errno set when the file cannot be read.
  */
 typedef int (*gpush_each_fn)(void *ctx, size_t lineno, const char *line,
-    const struct gpush_channel *c);
-enum gpush_err gpush_store_foreach(struct gpush_store *s, gpush_each_fn fn,
-    void *ctx);
+    const struct gpush_channel *c, enum gpush_err e);
+enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn fn,
+    void *ctx, int *stopped);
 
 /*
  * Renames the log to .1 (shifting .1..keep-1 up, dropping what is past

@@ -308,9 +308,10 @@ refuse(void *ctx, const char *line, const struct gpush_channel *c, char **keep)
 }
 
 static int
-count_each(void *ctx, size_t lineno, const char *line, const struct gpush_channel *c)
+count_each(void *ctx, size_t lineno, const char *line, const struct gpush_channel *c,
+    enum gpush_err e)
 {
-	(void)lineno; (void)line;
+	(void)lineno; (void)line; (void)e;
 	((int *)ctx)[c != NULL ? 0 : 1]++;
 	return 0;
 }
@@ -335,7 +336,9 @@ test_edit(struct gpush_store *s)
 	is_str(after, before, "edit: the registry is unchanged after an abort");
 	free(before);
 	free(after);
-	is_int(gpush_store_foreach(s, count_each, counts), GPUSH_OK, "foreach");
+	int stopped = 7;
+	is_int(gpush_registry_foreach(dir, count_each, counts, &stopped), GPUSH_OK, "foreach");
+	is_int(stopped, 0, "foreach ran to the end");
 	ok(counts[0] == 3 && counts[1] == 1, "foreach: 3 channels, 1 bad line");
 	char longid[GPUSH_ID_MAX + 40];
 	memset(longid, 'a', sizeof(longid) - 1);
