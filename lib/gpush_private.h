@@ -49,6 +49,7 @@ int   gpush__json_valid(const char *s, size_t len);
 enum gpush_err gpush__json_parse(const char *s, size_t len,
     struct json_object **out);
 int   gpush__fsync_dir(const char *dir);
+int   gpush__write_atomic(const char *path, const char *data, size_t len);
 int   gpush__lock(int fd, int exclusive, int timeout_ms);
 void  gpush__unlock(int fd);
 

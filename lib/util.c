@@ -9,6 +9,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -211,6 +213,47 @@ gpush__fsync_dir(const char *dir)
 	rc = fsync(fd);
 	if (close(fd) < 0)
 		rc = -1;
+	return rc;
+}
+
+/*
+ * Replaces path with data, atomically: a temporary file beside it is
+ * written, fsync'ed and renamed over it, then the directory is fsync'ed.
+ * Mode 0600.  Returns 0, or -1 with errno and path unchanged.
+ */
+int
+gpush__write_atomic(const char *path, const char *data, size_t len)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, rc = -1, saved;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
+	    (long)getpid()) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+		    (int)(slash - path), path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -1;
+	rc = gpush__write_all(fd, data, len);
+	if (rc == 0)
+		rc = fsync(fd);
+	if (close(fd) < 0)
+		rc = -1;
+	if (rc == 0)
+		rc = rename(tmp, path);
+	if (rc == 0)
+		rc = gpush__fsync_dir(dir);
+	saved = errno;
+	if (rc != 0)
+		(void)unlink(tmp);
+	errno = saved;
 	return rc;
 }
 

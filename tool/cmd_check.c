@@ -67,7 +67,7 @@ cmd_rotate(struct tool *t, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error(t, "unexpected argument '%s'", argv[optind]);
-	if (keep_arg != NULL && (!parse_i64(keep_arg, &keep) || keep < 1 ||
+	if (keep_arg != NULL && (!gpush__parse_i64(keep_arg, &keep) || keep < 1 ||
 	    keep > 1000))
 		return usage_error(t, "--keep must be a number from 1 to 1000");
 	if ((rc = tool_store(t, &s)) != 0)

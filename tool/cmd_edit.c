@@ -60,7 +60,7 @@ read_response(const char *path, char **buf, size_t *len)
 
 	if (name != NULL && (fd = open(name, O_RDONLY | O_CLOEXEC)) < 0)
 		return fail("%s: %s", name, strerror(errno));
-	rc = read_all(fd, RESPONSE_MAX, buf, len);
+	rc = gpush__read_file(fd, RESPONSE_MAX, buf, len);
 	if (rc < 0)
 		msg("%s: %s", name != NULL ? name : "stdin",
 		    errno == EFBIG ? "too large for a watch response" :

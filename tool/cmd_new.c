@@ -141,7 +141,7 @@ set_delivery(struct tool *t, struct gpush_channel *c, const struct new_args *a)
 	if (a->expiration != NULL) {
 		/* Up to the end of year 9999: what RFC 3339 can write, and far
 		 * below the INT64_MAX that the registry parser refuses. */
-		if (!parse_i64(a->expiration, &v) || v == 0 || v > MAX_EXPIRATION)
+		if (!gpush__parse_i64(a->expiration, &v) || v == 0 || v > MAX_EXPIRATION)
 			return usage_error(t, "--expiration must be a time in ms "
 			    "since the epoch (before the year 10000)");
 		if (v <= gpush_now_ms())

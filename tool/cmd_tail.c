@@ -137,7 +137,7 @@ load_cursor(const char *path, struct cursor *c, int *fresh)
 		*fresh = 1;
 		return 0;
 	}
-	rc = read_all(fd, 4096, &buf, &len);
+	rc = gpush__read_file(fd, 4096, &buf, &len);
 	(void)close(fd);
 	if (rc < 0)
 		return fail("%s: %s", path, strerror(errno));
@@ -149,7 +149,7 @@ load_cursor(const char *path, struct cursor *c, int *fresh)
 	}
 	free(buf);
 	for (int i = 0; i < 4; i++)
-		if (!parse_i64(d[i], &v[i]))
+		if (!gpush__parse_i64(d[i], &v[i]))
 			return fail("%s: not a gpush tail cursor", path);
 	c->dev = (uint64_t)v[0];
 	c->ino = (uint64_t)v[1];
@@ -171,7 +171,7 @@ save_cursor(const char *path, struct tail *tl)
 	    PRIu64 " %" PRId64 " %" PRId64 " %016" PRIx64 "\n", tl->cur.dev,
 	    tl->cur.ino, tl->cur.off, tl->cur.head_len, tl->cur.head_hash);
 
-	if (write_atomic(path, line, (size_t)n) < 0)
+	if (gpush__write_atomic(path, line, (size_t)n) < 0)
 		return fail("saving the cursor %s: %s", path, strerror(errno));
 	tl->moved = 0;
 	return 0;
@@ -193,7 +193,7 @@ update_head(struct tail *tl, int fd)
 	}
 }
 
-/* Writes p[0..n) to stdout like write_some(), except that a stop signal
+/* Writes p[0..n) to stdout like gpush__write_all(), except that a stop signal
  * interrupts a write that blocks (a reader that does not read): -f must
  * end on SIGTERM even then.  Returns the bytes written; fewer than n on
  * an error or a stop (errno EINTR). */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "gpush.h"
+#include "gpush_private.h" /* the library's careful file primitives */
 
 #ifndef GPUSH_DEFAULT_DIR
 #define GPUSH_DEFAULT_DIR ""
@@ -71,8 +72,6 @@ _Noreturn void die_nomem(void);
 char *xstrdup(const char *s);
 
 /* ---- util.c: parsing, formatting, randomness, files --------------------- */
-/* Plain decimal 0..INT64_MAX, digits only.  Returns 1 with *out, or 0. */
-int parse_i64(const char *s, int64_t *out);
 /* "90", "90s", "30m", "2h", "1d", "1h30m" -> seconds > 0.  1 or 0. */
 int parse_duration(const char *s, int64_t *secs);
 /* "in 2h13m" or "expired" for an expiration at ms, seen at now_ms; the
@@ -85,15 +84,6 @@ int random_bytes(void *buf, size_t n);
 int uuid_v4(char out[37]);
 /* base64url of in[0..n) without padding into out (>= 4*n/3+2 bytes). */
 void base64url(const unsigned char *in, size_t n, char *out);
-/* Reads all of fd (at most max bytes) into *buf (NUL-terminated, the
- * caller frees).  0, or -1/errno (EFBIG when over max). */
-int read_all(int fd, size_t max, char **buf, size_t *len);
-/* Writes all of buf to fd; returns the bytes written, which is less than
- * len only on an error (errno set). */
-size_t write_some(int fd, const void *buf, size_t len);
-/* Replaces path by data atomically: tmp file beside it, fsync, rename,
- * fsync of the directory.  0, or -1/errno (nothing changed then). */
-int write_atomic(const char *path, const char *data, size_t len);
 /* dir "/" name, malloc'ed (the caller frees); NULL when out of memory. */
 char *path_join(const char *dir, const char *name);
 

@@ -15,27 +15,6 @@
 
 #include "gpush_tool.h"
 
-/* Digits only: no sign, no spaces, no "0x", nothing after.  strtoll would
- * take " -5" and "12abc"; a command line that says that is a mistake. */
-int
-parse_i64(const char *s, int64_t *out)
-{
-	int64_t v = 0;
-
-	*out = 0;
-	if (s == NULL || *s == '\0')
-		return 0;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return 0;
-		if (v > (INT64_MAX - (*s - '0')) / 10)
-			return 0;
-		v = v * 10 + (*s - '0');
-	}
-	*out = v;
-	return 1;
-}
-
 /* Seconds in one unit letter; 0 for a letter that is not a unit. */
 static int64_t
 unit_seconds(char u)
@@ -190,70 +169,6 @@ base64url(const unsigned char *in, size_t n, char *out)
 	out[o] = '\0';
 }
 
-int
-read_all(int fd, size_t max, char **buf, size_t *len)
-{
-	size_t cap = 4096, n = 0;
-	char *p = malloc(cap), *np;
-
-	*buf = NULL;
-	*len = 0;
-	if (p == NULL)
-		return -1;
-	for (;;) {
-		if (n + 1 >= cap) {
-			if (cap > max) {
-				free(p);
-				errno = EFBIG;
-				return -1;
-			}
-			if ((np = realloc(p, cap * 2)) == NULL) {
-				free(p);
-				return -1;
-			}
-			p = np;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, p + n, cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int saved = errno;
-			free(p);
-			errno = saved;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	p[n] = '\0';
-	*buf = p;
-	*len = n;
-	return 0;
-}
-
-size_t
-write_some(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t w = write(fd, p + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return done;
-		if (w == 0) {
-			errno = EIO;
-			return done;
-		}
-		done += (size_t)w;
-	}
-	return done;
-}
-
 char *
 path_join(const char *dir, const char *name)
 {
@@ -265,68 +180,3 @@ path_join(const char *dir, const char *name)
 	return p;
 }
 
-/* The directory part of path ("." when it has none), malloc'ed. */
-static char *
-dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		return strdup(".");
-	if (slash == path)
-		return strdup("/");
-	return strndup(path, (size_t)(slash - path));
-}
-
-/* fsync of a directory, so that a rename in it survives a crash. */
-static int
-fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	if (close(fd) < 0)
-		rc = -1;
-	return rc;
-}
-
-int
-write_atomic(const char *path, const char *data, size_t len)
-{
-	char *tmp, *dir;
-	size_t n = strlen(path) + 32;
-	int fd, rc = -1, saved;
-
-	if ((tmp = malloc(n)) == NULL)
-		return -1;
-	snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd >= 0) {
-		rc = write_some(fd, data, len) == len ? 0 : -1;
-		if (rc == 0)
-			rc = fsync(fd);
-		if (close(fd) < 0)
-			rc = -1;
-		if (rc == 0)
-			rc = rename(tmp, path);
-		saved = errno;
-		if (rc != 0)
-			(void)unlink(tmp);
-		errno = saved;
-	}
-	if (rc == 0) {
-		if ((dir = dir_of(path)) == NULL)
-			rc = -1;
-		else {
-			rc = fsync_dir(dir);
-			free(dir);
-		}
-	}
-	saved = errno;
-	free(tmp);
-	errno = saved;
-	return rc;
-}
