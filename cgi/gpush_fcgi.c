@@ -264,7 +264,7 @@ handle(struct io *io, int cache)
 		if (e == GPUSH_ERR_CONFIG)
 			e = GPUSH_ERR_INTERNAL;
 	} else {
-		gpush_store_set_cache(store, cache);
+		gpush_store_set_cache(store, cache); /* a no-op once set */
 		for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 			if ((e = steps[i](&r)) != GPUSH_OK)
 				break;

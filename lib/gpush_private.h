@@ -63,6 +63,7 @@ enum gpush_err gpush__channel_merge(struct gpush_channel *c,
 struct gpush_registry;
 struct gpush_registry *gpush__registry_new(int cache);
 void gpush__registry_free(struct gpush_registry *r);
+int  gpush__registry_cached(const struct gpush_registry *r);
 enum gpush_err gpush__registry_find(struct gpush_registry *r, int dirfd,
     int statefd, const char *id, const struct gpush_channel **out,
     gpush_warn_fn warn, void *wctx);

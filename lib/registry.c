@@ -37,6 +37,7 @@ struct gpush_registry {
 	size_t   nslot;
 	size_t   count;
 	struct gpush_channel *scan; /* the channel last found by a scan */
+	unsigned long loads;        /* full parses, for the tests */
 };
 
 struct gpush_registry *
@@ -47,6 +48,12 @@ gpush__registry_new(int cache)
 	if (r != NULL)
 		r->cache = cache;
 	return r;
+}
+
+int
+gpush__registry_cached(const struct gpush_registry *r)
+{
+	return r->cache;
 }
 
 static void
@@ -434,6 +441,7 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
 	}
 	close(fd);
 	if (r->cache) {
+		r->loads++;
 		rc = map != NULL ? load_all(r, map, (size_t)st.st_size, warn, wctx) : 0;
 		if (rc == 0) {
 			r->loaded = 1;

@@ -197,9 +197,11 @@ gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx)
 void
 gpush_store_set_cache(struct gpush_store *s, int on)
 {
-	struct gpush_registry *r = gpush__registry_new(on);
+	struct gpush_registry *r;
 
-	if (r == NULL)
+	if (gpush__registry_cached(s->reg) == (on != 0))
+		return; /* keep what is cached */
+	if ((r = gpush__registry_new(on != 0)) == NULL)
 		return;
 	gpush__registry_free(s->reg);
 	s->reg = r;

@@ -329,6 +329,14 @@ test_edit(struct gpush_store *s)
 	is_int(gpush_store_edit(s, keep_all, add_one, &n), GPUSH_OK, "edit: keep all, add one");
 	is_int(n, -1, "edit: three non-blank lines seen, then the append");
 	ok(gpush_store_channel(s, "added", &c) == GPUSH_OK, "edit: appended line is live");
+	/* FastCGI: the parsed registry is kept across requests. */
+	gpush_store_set_cache(s, 1);
+	struct gpush_registry *r0 = s->reg;
+	gpush_store_channel(s, "one", &c);
+	gpush_store_set_cache(s, 1);
+	gpush_store_channel(s, "two", &c);
+	ok(s->reg == r0 && s->reg->loads == 1, "cache: one parse for two requests");
+	gpush_store_set_cache(s, 0);
 	before = slurp(GPUSH_REGISTRY_FILE, &len);
 	is_int(gpush_store_edit(s, refuse, NULL, NULL), GPUSH_ERR_EXISTS,
 	    "edit: a callback's error aborts");
