@@ -16,8 +16,12 @@
  * its line; otherwise it reads "written", calls fdatasync and publishes
  * synced = written for everybody waiting behind it.
  */
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <linux/futex.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +45,7 @@ struct gpush_commit {
 	uint64_t log_dev, log_ino;
 	int64_t  log_end;    /* end of the last registered line */
 	uint64_t gen;        /* bumped when an fdatasync failed */
+	uint32_t sync_gen;   /* futex word: bumped after every fdatasync */
 };
 
 struct gpush_store {
@@ -471,48 +476,93 @@ seen_open(struct gpush_store *s, const char *id, int *sfd,
 	return e;
 }
 
+/* futex(2) on a word of the shared page: waits while *w == v, at most
+ * us microseconds; the page is MAP_SHARED, so not the _PRIVATE ops. */
+static void
+futex_wait(uint32_t *w, uint32_t v, long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	(void)syscall(SYS_futex, w, FUTEX_WAIT, v, &ts, NULL, 0);
+}
+
+static void
+futex_wake_all(uint32_t *w)
+{
+	(void)syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
 /*
- * Waits until the line numbered seq is on stable storage, running the
- * fdatasync for every waiting process when nobody has yet.  A failed
- * fdatasync is not retried on the same descriptor (its error is consumed
- * and the pages may be marked clean): gen is bumped so that every process
- * reopens, and the caller answers 503.
+ * The leader's part of group commit, under sync.lock: one fdatasync for
+ * every line written so far.  A failed fdatasync is not retried on the
+ * same descriptor (its error is consumed and the pages may be marked
+ * clean): gen is bumped so that every process reopens the log.
  */
 static enum gpush_err
-durable(struct gpush_store *s, uint64_t seq)
+lead_sync(struct gpush_store *s, uint64_t seq)
 {
 	struct gpush_commit *c = s->page;
-	enum gpush_err e;
+	enum gpush_err e = GPUSH_OK;
 	uint64_t target;
-	int rc;
 
-	if (!s->sync_on)
+	if (LOAD(c->synced) >= seq)
 		return GPUSH_OK;
-	if ((e = lock_or_err(s, s->syncfd)) != GPUSH_OK)
-		return e;
-	if (LOAD(c->synced) >= seq) {
-		gpush__unlock(s->syncfd);
-		return GPUSH_OK;
-	}
-	if ((s->logfd < 0 || s->loggen != LOAD(c->gen)) && reopen_log(s) < 0) {
-		e = gpush__errno(errno);
-		gpush__unlock(s->syncfd);
-		return e;
-	}
+	if ((s->logfd < 0 || s->loggen != LOAD(c->gen)) && reopen_log(s) < 0)
+		return gpush__errno(errno);
 	target = LOAD(c->written);
-	rc = fdatasync(s->logfd);
-	if (rc == 0 && LOAD(c->log_ino) == (uint64_t)s->logino &&
-	    LOAD(c->synced) < target)
-		STORE(c->synced, target);
-	if (rc != 0) {
+	if (fdatasync(s->logfd) == 0) {
+		/* Only lines of this file are covered (see log_ready). */
+		if (LOAD(c->log_ino) == (uint64_t)s->logino &&
+		    LOAD(c->synced) < target)
+			STORE(c->synced, target);
+	} else {
 		e = gpush__errno(errno);
 		warnf(s, "fdatasync of the log", errno);
 		STORE(c->gen, LOAD(c->gen) + 1);
 		close(s->logfd);
 		s->logfd = -1;
 	}
-	gpush__unlock(s->syncfd);
-	return rc == 0 ? GPUSH_OK : e;
+	return e;
+}
+
+/*
+ * Waits until the line numbered seq is on stable storage.  Whoever gets
+ * sync.lock leads: it runs one fdatasync for all the lines written so far
+ * and wakes the others, who sleep on a futex in the shared page instead
+ * of polling the lock, so a group forms and dissolves without delay.  A
+ * leader that dies lets go of the flock, and the next waiter to wake
+ * (they wake at least every 2 ms) takes over.
+ */
+static enum gpush_err
+durable(struct gpush_store *s, uint64_t seq)
+{
+	struct gpush_commit *c = s->page;
+	int64_t deadline = gpush_now_ms() + s->timeout_ms;
+	enum gpush_err e;
+
+	if (!s->sync_on)
+		return GPUSH_OK;
+	for (;;) {
+		uint32_t g = LOAD(c->sync_gen);
+		if (LOAD(c->synced) >= seq)
+			return GPUSH_OK;
+		if (flock(s->syncfd, LOCK_EX | LOCK_NB) == 0) {
+			e = lead_sync(s, seq);
+			STORE(c->sync_gen, g + 1);
+			futex_wake_all(&c->sync_gen);
+			gpush__unlock(s->syncfd);
+			if (e != GPUSH_OK || LOAD(c->synced) >= seq)
+				return e;
+			/* A file other than the page's (rotated under us):
+			 * our own fdatasync covered our line. */
+			return GPUSH_OK;
+		}
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return gpush__errno(errno);
+		if (gpush_now_ms() > deadline)
+			return GPUSH_ERR_LOCK;
+		futex_wait(&c->sync_gen, g, 2000);
+	}
 }
 
 /* Records that number n of channel id is durable; compacts the journal

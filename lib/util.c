@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -266,9 +267,11 @@ int
 gpush__lock(int fd, int exclusive, int timeout_ms)
 {
 	int op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
-	long slept_us = 0, step = 20;
+	long slept_us = 0;
 
-	for (;;) {
+	/* log.lock is held for a few writes into the page cache: yield a
+	 * little first, then sleep in short steps, never long ones. */
+	for (int spin = 0;; spin++) {
 		if (flock(fd, op) == 0)
 			return 0;
 		if (errno != EWOULDBLOCK && errno != EINTR)
@@ -277,11 +280,13 @@ gpush__lock(int fd, int exclusive, int timeout_ms)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		struct timespec ts = { 0, step * 1000 };
+		if (spin < 16) {
+			sched_yield();
+			continue;
+		}
+		struct timespec ts = { 0, 50 * 1000 };
 		nanosleep(&ts, NULL);
-		slept_us += step;
-		if (step < 2000)
-			step += step / 2;
+		slept_us += 50;
 	}
 }
 
