@@ -263,8 +263,12 @@ gpush__seen_append(int fd, off_t size, uint32_t kind, int64_t n, uint64_t seq,
 	memset(&r, 0, sizeof(r));
 	r.number = n;
 	r.seq = seq;
+	static pid_t pid;
+
+	if (pid == 0)
+		pid = getpid();
 	r.kind = REC_MAGIC | kind;
-	r.pid = (uint32_t)getpid();
+	r.pid = (uint32_t)pid;
 	r.at_ms = at_ms;
 	if (gpush__write_all(fd, &r, sizeof(r)) < 0) {
 		int saved = errno;

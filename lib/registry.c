@@ -396,6 +396,14 @@ index_find(int statefd, int regfd, const struct stat *st, const char *id,
 	return 1;
 }
 
+static int
+same_file(const struct gpush_registry *r, const struct stat *st)
+{
+	return st->st_dev == r->dev && st->st_ino == r->ino &&
+	    st->st_size == r->size && st->st_mtim.tv_sec == r->mtim.tv_sec &&
+	    st->st_mtim.tv_nsec == r->mtim.tv_nsec;
+}
+
 /*
  * Finds channel id in dirfd's registry.  *out is borrowed from r until
  * the next call.  Returns CHANNEL when absent (also when the file does
@@ -411,19 +419,18 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
 	int fd, rc = 0;
 
 	*out = NULL;
+	/* The cache is current while the file's identity is: one stat. */
+	if (r->cache && r->loaded && fstatat(dirfd, GPUSH_REGISTRY_FILE, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && same_file(r, &st)) {
+		*out = table_get(r, id);
+		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
+	}
 	fd = openat(dirfd, GPUSH_REGISTRY_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? GPUSH_ERR_CHANNEL : gpush__errno(errno);
 	if (fstat(fd, &st) < 0) {
 		close(fd);
 		return gpush__errno(errno);
-	}
-	if (r->cache && r->loaded && st.st_dev == r->dev && st.st_ino == r->ino &&
-	    st.st_size == r->size && st.st_mtim.tv_sec == r->mtim.tv_sec &&
-	    st.st_mtim.tv_nsec == r->mtim.tv_nsec) {
-		close(fd);
-		*out = table_get(r, id);
-		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
 	}
 	registry_clear(r);
 	if (!r->cache && statefd >= 0 && st.st_size >= INDEX_MIN &&
