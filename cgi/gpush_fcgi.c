@@ -98,6 +98,29 @@ step_proxy(struct request *r)
 }
 
 /*
+ * The same X-Goog parameter twice can only come from two spellings of
+ * one header name (servers merge true repeats into "a, b", and map '-',
+ * '_' and other punctuation alike): which one is real is unknowable, so
+ * neither is used.
+ */
+static enum gpush_err
+step_unique(struct request *r)
+{
+	static const char pre[] = "HTTP_X_GOOG_";
+	char **e = r->io->envp;
+
+	for (size_t i = 0; e != NULL && e[i] != NULL; i++) {
+		const char *eq = strchr(e[i], '=');
+		if (strncmp(e[i], pre, sizeof(pre) - 1) != 0 || eq == NULL)
+			continue;
+		for (size_t j = i + 1; e[j] != NULL; j++)
+			if (strncmp(e[j], e[i], (size_t)(eq - e[i]) + 1) == 0)
+				return GPUSH_ERR_HEADER;
+	}
+	return GPUSH_OK;
+}
+
+/*
  * CONTENT_LENGTH is checked before anything is read: digits only (no
  * sign, no spaces), and over 64 KiB is refused from the header alone.
  * A chunked body without a length is refused rather than read unbounded.
@@ -109,9 +132,12 @@ step_length(struct request *r)
 	size_t v = 0, i;
 
 	r->length = 0;
+	/* Any transfer coding (de-chunked or not by the server in front):
+	 * Google sends a Content-Length, so a body without one is refused. */
+	if (env(r->io->envp, "HTTP_TRANSFER_ENCODING") != NULL)
+		return GPUSH_ERR_NOLENGTH;
 	if (cl == NULL || cl[0] == '\0')
-		return env(r->io->envp, "HTTP_TRANSFER_ENCODING") != NULL ?
-		    GPUSH_ERR_NOLENGTH : GPUSH_OK;
+		return GPUSH_OK;
 	for (i = 0; cl[i] != '\0'; i++) {
 		if (cl[i] < '0' || cl[i] > '9')
 			return GPUSH_ERR_LENGTH;
@@ -250,7 +276,8 @@ static void
 handle(struct io *io, int cache)
 {
 	static enum gpush_err (*const steps[])(struct request *) = {
-		step_method, step_proxy, step_length, step_headers, step_channel,
+		step_method, step_proxy, step_length, step_unique, step_headers,
+		step_channel,
 		step_verify, step_body, step_store,
 	};
 	struct request r;

@@ -135,8 +135,11 @@ expiration_value(struct json_object *v, int64_t *ms)
 		*ms = x;
 		return 1;
 	}
+	/* The same range either way, or a string could be read that could
+	 * not be written back as the number it is. */
 	if (json_object_is_type(v, json_type_string))
-		return gpush__parse_i64(json_object_get_string(v), ms);
+		return gpush__parse_i64(json_object_get_string(v), ms) &&
+		    *ms != INT64_MAX ? 1 : (*ms = 0);
 	return 0;
 }
 
@@ -169,7 +172,9 @@ merge_key(struct gpush_channel *c, const char *key, struct json_object *v)
 	}
 	if ((f = field(c, key)) == NULL)
 		return GPUSH_OK; /* unknown keys are ignored */
-	if (!json_object_is_type(v, json_type_string))
+	/* A \u0000 inside would silently cut the C string short. */
+	if (!json_object_is_type(v, json_type_string) ||
+	    (size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v)))
 		return GPUSH_ERR_ARG;
 	return gpush_channel_set(c, key, json_object_get_string(v));
 }

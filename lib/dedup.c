@@ -97,8 +97,9 @@ find_num(const struct gpush_seen *s, int64_t n)
  * seq.  Open addressing keeps the load linear in the journal's size. */
 struct slot {
 	int64_t  number;
-	uint64_t seq;     /* pending seq, 0 when none */
-	int      used, committed;
+	uint64_t seq;     /* pending seq */
+	size_t   at;      /* index in s->nums of its last commit, +1; 0: none */
+	int      used, pending, collected;
 };
 
 static struct slot *
@@ -108,7 +109,16 @@ slot_of(struct slot *t, size_t mask, int64_t n)
 
 	while (t[i].used && t[i].number != n)
 		i = (i + 1) & mask;
+	t[i].used = 1;
+	t[i].number = n;
 	return &t[i];
+}
+
+/* Is the slot's last commit among the last GPUSH_DEDUP_WINDOW? */
+static int
+in_window(const struct gpush_seen *s, const struct slot *sl)
+{
+	return sl->at > 0 && s->n - (sl->at - 1) <= GPUSH_DEDUP_WINDOW;
 }
 
 /* Applies one record; -1 on a record that is not one of ours, -2 when out
@@ -123,20 +133,21 @@ apply(struct gpush_seen *s, struct slot *t, size_t mask, const struct rec *r)
 	switch (r->kind & 0xffu) {
 	case GPUSH__REC_PENDING:
 		sl = slot_of(t, mask, r->number);
-		sl->used = 1;
-		sl->number = r->number;
-		if (!sl->committed)
+		if (!in_window(s, sl)) {
+			sl->pending = 1;
 			sl->seq = r->seq;
+		}
 		break;
 	case GPUSH__REC_COMMIT:
 		sl = slot_of(t, mask, r->number);
-		sl->used = 1;
-		sl->number = r->number;
-		if (sl->committed)
-			break; /* committed twice (owner and a retry): once */
-		sl->committed = 1;
+		sl->pending = 0;
+		/* Committed twice while remembered (owner and retry): once.  A
+		 * number that left the window and came back counts again. */
+		if (in_window(s, sl))
+			break;
 		if (add_num(s, r->number) < 0)
 			return -2;
+		sl->at = s->n;
 		s->accepted++;
 		if (r->number > s->last)
 			s->last = r->number;
@@ -144,6 +155,9 @@ apply(struct gpush_seen *s, struct slot *t, size_t mask, const struct rec *r)
 		break;
 	case GPUSH__REC_BASE:
 		s->accepted += (uint64_t)r->number;
+		/* seq carries the newest number accepted before compaction. */
+		if ((int64_t)r->seq > s->last)
+			s->last = (int64_t)r->seq;
 		break;
 	default:
 		return -1;
@@ -162,11 +176,11 @@ collect_pending(struct gpush_seen *s, struct slot *t, size_t mask,
 		if (r.kind != (REC_MAGIC | GPUSH__REC_PENDING))
 			continue;
 		struct slot *sl = slot_of(t, mask, r.number);
-		if (sl->committed || sl->seq != r.seq)
+		if (!sl->pending || sl->collected || sl->seq != r.seq)
 			continue;
 		if (add_pend(s, r.number, r.seq) < 0)
 			return -1;
-		sl->seq = 0; /* once */
+		sl->collected = 1;
 	}
 	return 0;
 }
@@ -301,6 +315,7 @@ gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
 		return -1;
 	recs[k].kind = REC_MAGIC | GPUSH__REC_BASE;
 	recs[k].number = (int64_t)(s->accepted - keep);
+	recs[k].seq = (uint64_t)s->last;
 	recs[k++].at_ms = now_ms;
 	for (size_t i = s->n - keep; i < s->n; i++, k++) {
 		recs[k].kind = REC_MAGIC | GPUSH__REC_COMMIT;

@@ -32,8 +32,8 @@ struct gpush_notification {
 	int64_t  number;
 	int64_t  expiration;      /* -1: header absent */
 	struct json_object *changed; /* array of strings, or NULL */
-	struct json_object *body;    /* parsed body, or NULL when empty */
-	int      has_body;
+	char    *body;    /* the body as minified JSON text, or NULL */
+	size_t   body_len;
 };
 
 /* util.c */
@@ -45,7 +45,10 @@ enum gpush_err gpush__errno(int e);
 void  gpush__hex(const char *s, char *out, size_t outsz);
 int   gpush__write_all(int fd, const void *buf, size_t len);
 int   gpush__read_file(int fd, size_t max, char **out, size_t *len);
+#define JSON_DEPTH 64 /* nesting allowed in a body */
 int   gpush__json_valid(const char *s, size_t len);
+int   gpush__json_valid_depth(const char *s, size_t len, int depth);
+size_t gpush__json_minify(const char *s, size_t len, char *out);
 enum gpush_err gpush__json_parse(const char *s, size_t len,
     struct json_object **out);
 int   gpush__fsync_dir(const char *dir);

@@ -4,6 +4,7 @@
  * registry's channel, and build the log record.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,7 @@ gpush_notification_free(struct gpush_notification *n)
 	free(n->resource_id);
 	free(n->resource_uri);
 	json_object_put(n->changed);
-	json_object_put(n->body);
+	free(n->body);
 	free(n);
 }
 
@@ -189,26 +190,36 @@ gpush_notification_parse(gpush_header_fn get, void *ctx,
 	return GPUSH_OK;
 }
 
+/*
+ * The body is kept as text, minified, and spliced into the record as it
+ * came: checked by the strict parser in util.c, it needs no round trip
+ * through json-c, which would clamp integers past 64 bits, turn "null"
+ * into nothing and cost most of a request's CPU.
+ */
 enum gpush_err
 gpush_notification_set_body(struct gpush_notification *n, const char *body,
     size_t len)
 {
-	struct json_object *o = NULL;
-	enum gpush_err e;
+	char *text;
 
 	if (n == NULL || (body == NULL && len > 0))
 		return GPUSH_ERR_ARG;
-	json_object_put(n->body);
+	free(n->body);
 	n->body = NULL;
-	n->has_body = 0;
+	n->body_len = 0;
 	if (len > GPUSH_BODY_MAX)
 		return GPUSH_ERR_TOOBIG;
 	if (len == 0)
 		return GPUSH_OK;
-	if ((e = gpush__json_parse(body, len, &o)) != GPUSH_OK)
-		return e;
-	n->body = o;
-	n->has_body = 1;
+	if (memchr(body, '\0', len) != NULL ||
+	    !gpush__utf8_ok((const unsigned char *)body, len) ||
+	    !gpush__json_valid_depth(body, len, JSON_DEPTH))
+		return GPUSH_ERR_BODY;
+	if ((text = malloc(3 * len + 1)) == NULL)
+		return GPUSH_ERR_NOMEM;
+	n->body_len = gpush__json_minify(body, len, text);
+	text[n->body_len] = '\0';
+	n->body = text;
 	return GPUSH_OK;
 }
 
@@ -227,71 +238,144 @@ gpush_notification_verify(const struct gpush_notification *n,
 	return GPUSH_OK;
 }
 
-/* Adds key/v to o, taking over v; -1 when either is missing. */
-static int
-put(struct json_object *o, const char *key, struct json_object *v)
+/* A growing output buffer; ok turns 0 when memory ran out. */
+struct out {
+	char   *p;
+	size_t  len, cap;
+	int     ok;
+};
+
+static void
+out_add(struct out *b, const char *s, size_t n)
 {
-	if (v == NULL)
-		return -1;
-	if (json_object_object_add(o, key, v) != 0) {
-		json_object_put(v);
-		return -1;
+	if (!b->ok)
+		return;
+	if (b->len + n + 2 > b->cap) {
+		size_t cap = b->cap ? b->cap : 512;
+		char *np;
+		while (cap < b->len + n + 2)
+			cap *= 2;
+		if ((np = realloc(b->p, cap)) == NULL) {
+			b->ok = 0;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
 	}
-	return 0;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
 }
 
+static void
+out_lit(struct out *b, const char *s)
+{
+	out_add(b, s, strlen(s));
+}
+
+/* s as a JSON string.  Header values were checked to be UTF-8 without
+ * controls; escaping every control byte anyway costs nothing. */
+static void
+out_str(struct out *b, const char *s)
+{
+	static const char hx[] = "0123456789abcdef";
+	const char *run = s;
+
+	out_add(b, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char esc[7] = "\\u00";
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		out_add(b, run, (size_t)(s - run));
+		if (ch == '"' || ch == '\\') {
+			esc[1] = (char)ch;
+			out_add(b, esc, 2);
+		} else {
+			esc[4] = hx[ch >> 4];
+			esc[5] = hx[ch & 15];
+			out_add(b, esc, 6);
+		}
+		run = s + 1;
+	}
+	out_add(b, run, (size_t)(s - run));
+	out_add(b, "\"", 1);
+}
+
+static void
+out_key(struct out *b, const char *key)
+{
+	if (b->len > 1)
+		out_add(b, ",\"", 2);
+	else
+		out_add(b, "\"", 1);
+	out_lit(b, key);
+	out_add(b, "\":", 2);
+}
+
+static void
+out_i64(struct out *b, int64_t v)
+{
+	char num[24];
+
+	out_add(b, num, (size_t)snprintf(num, sizeof(num), "%lld", (long long)v));
+}
+
+/*
+ * The log record: keys in the documented order, the token never among
+ * them, one line ending in '\n'.
+ */
 enum gpush_err
 gpush_notification_record(const struct gpush_notification *n, int64_t now_ms,
     char **out, size_t *len)
 {
-	struct json_object *o;
-	const char *s;
+	struct out b = { NULL, 0, 0, 1 };
 	char at[25];
-	size_t slen;
-	int rc = 0;
 
 	*out = NULL;
 	*len = 0;
 	if (n == NULL)
 		return GPUSH_ERR_ARG;
-	if ((o = json_object_new_object()) == NULL)
-		return GPUSH_ERR_NOMEM;
 	gpush_format_rfc3339(now_ms, at);
-	rc |= put(o, "received_at", json_object_new_string(at));
-	rc |= put(o, "channel_id", json_object_new_string(n->channel_id));
-	rc |= put(o, "message_number", json_object_new_int64(n->number));
-	rc |= put(o, "resource_state", json_object_new_string(n->state));
-	rc |= put(o, "resource_id", json_object_new_string(n->resource_id));
-	rc |= put(o, "resource_uri", json_object_new_string(n->resource_uri));
-	if (n->expiration >= 0)
-		rc |= put(o, "channel_expiration",
-		    json_object_new_int64(n->expiration));
-	/* The notification keeps its own references; the record shares. */
-	if (n->changed != NULL)
-		rc |= put(o, "changed", json_object_get(n->changed));
-	if (n->body != NULL)
-		rc |= put(o, "body", json_object_get(n->body));
-	s = rc == 0 ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
-	if (s == NULL) {
-		json_object_put(o);
+	out_add(&b, "{", 1);
+	out_key(&b, "received_at");
+	out_str(&b, at);
+	out_key(&b, "channel_id");
+	out_str(&b, n->channel_id);
+	out_key(&b, "message_number");
+	out_i64(&b, n->number);
+	out_key(&b, "resource_state");
+	out_str(&b, n->state);
+	out_key(&b, "resource_id");
+	out_str(&b, n->resource_id);
+	out_key(&b, "resource_uri");
+	out_str(&b, n->resource_uri);
+	if (n->expiration >= 0) {
+		out_key(&b, "channel_expiration");
+		out_i64(&b, n->expiration);
+	}
+	if (n->changed != NULL) {
+		out_key(&b, "changed");
+		out_add(&b, "[", 1);
+		for (size_t i = 0; i < json_object_array_length(n->changed); i++) {
+			struct json_object *v = json_object_array_get_idx(n->changed, i);
+			if (i > 0)
+				out_add(&b, ",", 1);
+			out_str(&b, json_object_is_type(v, json_type_string) ?
+			    json_object_get_string(v) : "");
+		}
+		out_add(&b, "]", 1);
+	}
+	if (n->body != NULL) {
+		out_key(&b, "body");
+		out_add(&b, n->body, n->body_len);
+	}
+	out_add(&b, "}\n", 2);
+	if (!b.ok) {
+		free(b.p);
 		return GPUSH_ERR_NOMEM;
 	}
-	slen = strlen(s);
-	/* json-c turns a lone \ud800 in the body into bytes that are not
-	 * UTF-8; the log promises UTF-8, so such a body is refused. */
-	if (!gpush__utf8_ok((const unsigned char *)s, slen)) {
-		json_object_put(o);
-		return GPUSH_ERR_BODY;
-	}
-	if ((*out = malloc(slen + 2)) == NULL) {
-		json_object_put(o);
-		return GPUSH_ERR_NOMEM;
-	}
-	memcpy(*out, s, slen);
-	(*out)[slen] = '\n';
-	(*out)[slen + 1] = '\0';
-	*len = slen + 1;
-	json_object_put(o);
+	b.p[b.len] = '\0';
+	*out = b.p;
+	*len = b.len;
 	return GPUSH_OK;
 }

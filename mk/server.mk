@@ -17,7 +17,7 @@ PORT ?= 8080
 RUN_DIR ?= var
 PROVE ?= prove
 PROVE_FLAGS ?= -v
-SERVER_TESTS = tests/sender/selftest.t tests/server/lighttpd.t \
+SERVER_TESTS = tests/sender/selftest.t tests/server/lighttpd.t tests/server/hostile.t \
 	tests/server/apache-fcgid.t tests/server/apache-cgi.t \
 	tests/server/apache-conf.t
 

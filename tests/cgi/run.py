@@ -18,6 +18,9 @@ A case file is data: sections that start with '--- ' lines.
                         compared as objects; received_at is checked for form
   --- fill CH N FROM    N accepted notifications on CH numbered FROM...
   --- nodir             run without GPUSH_DIR (the handler must say 500)
+  --- fcgi-only         only in FastCGI mode (a process environment cannot
+                        hold one name twice; FastCGI parameters can: a
+                        request line '+KEY=VALUE' adds a second KEY)
 
 Anything not listed under --- log must not appear: every request's new
 log lines are compared exactly, and the token never appears anywhere.
@@ -32,7 +35,8 @@ TOKENS = []  # every secret the registry holds, never to be seen in output
 
 def parse_case(path):
     """Returns a dict: registry, setup, nodir, steps (list of requests)."""
-    case = {'registry': None, 'setup': '', 'nodir': False, 'steps': []}
+    case = {'registry': None, 'setup': '', 'nodir': False, 'steps': [],
+            'fcgi_only': False}
     cur, buf = None, []
 
     def flush():
@@ -69,6 +73,9 @@ def parse_case(path):
             elif words[0] == 'nodir':
                 case['nodir'] = True
                 cur = None
+            elif words[0] == 'fcgi-only':
+                case['fcgi_only'] = True
+                cur = None
         elif cur is not None:
             buf.append(line)
         elif line.strip() and not line.startswith('#'):
@@ -77,9 +84,19 @@ def parse_case(path):
     return case
 
 
+class Env(dict):
+    """Request parameters; extra holds repeats of a name (FastCGI only)."""
+    def __init__(self):
+        super().__init__()
+        self.extra = []
+
+    def pairs(self):
+        return list(self.items()) + list(self.extra)
+
+
 def build_env(text, body):
     """The request environment as a dict of bytes, per the case's rules."""
-    env, lines = {}, text.split('\n')
+    env, lines = Env(), text.split('\n')
     if lines and lines[0].strip() == '@base':
         lines = open(os.path.join(HERE, 'base.env')).read().split('\n') + lines[1:]
     for line in lines:
@@ -89,6 +106,9 @@ def build_env(text, body):
             env.pop(line[1:].strip().encode(), None)
             continue
         k, v = line.split('=', 1)
+        if k.startswith('+'):
+            env.extra.append((k[1:].encode(), codecs.escape_decode(v.encode())[0]))
+            continue
         env[k.encode()] = codecs.escape_decode(v.encode())[0]
     if b'CONTENT_LENGTH' not in env and not re.search(r'^-CONTENT_LENGTH', text, re.M):
         env[b'CONTENT_LENGTH'] = str(len(body)).encode()
@@ -116,7 +136,8 @@ def fcgi_request(sock_path, env, body, timeout=20):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(sock_path)
-    params = b''.join(fcgi_len(len(k)) + fcgi_len(len(v)) + k + v for k, v in env.items())
+    items = env.pairs() if hasattr(env, 'pairs') else env.items()
+    params = b''.join(fcgi_len(len(k)) + fcgi_len(len(v)) + k + v for k, v in items)
     msg = fcgi_record(1, struct.pack('>HB5x', 1, 0))          # BEGIN_REQUEST, responder
     msg += fcgi_record(4, params) + fcgi_record(4, b'')      # PARAMS
     if body:
@@ -313,6 +334,10 @@ def main():
             TOKENS.append(r.group(1))
         for mode in modes:
             n += 1
+            if case['fcgi_only'] and mode != 'fcgi':
+                print('ok %d - %s %s %s # SKIP FastCGI only' % (
+                    n, label, mode, os.path.basename(path)[:-5]))
+                continue
             work = tempfile.mkdtemp(prefix='gpush-case-')
             try:
                 problems = run_case(handler, mode, case, work, prefix, sanitized)

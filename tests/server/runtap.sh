@@ -15,7 +15,7 @@ for t in "$@"; do
 		continue
 	fi
 	p=$(printf '%s\n' "$out" | grep -c '^ok ')
-	f=$(printf '%s\n' "$out" | grep -c '^not ok ')
+	f=$(printf '%s\n' "$out" | grep '^not ok ' | grep -vc '# TODO')
 	pass=$((pass + p))
 	failed=$((failed + f))
 	if [ -z "$plan" ] || [ "$plan" -ne $((p + f)) ] || [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then

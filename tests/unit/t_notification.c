@@ -121,12 +121,43 @@ test_verify_and_record(void)
 	is_str(line, "{\"received_at\":\"2025-11-22T05:00:00.123Z\",\"channel_id\":"
 	    "\"ch1\",\"message_number\":9,\"resource_state\":\"update\","
 	    "\"resource_id\":\"r1\",\"resource_uri\":\"https://x/y\",\"body\":"
-	    "{\"k\":\"\\u0000\\\"</\xe2\x80\xa8\"}}\n", "record is one escaped line");
+	    "{\"k\":\"\\u0000\\\"</\\u2028\"}}\n", "record is one line, body as it came");
 	ok(strstr(line, "tok") == NULL, "record never holds the token");
 	ok(len == strlen(line), "record length");
 	free(line);
 	ok(gpush_notification_set_body(n, "{\"a\":1", 6) == GPUSH_ERR_BODY &&
 	    n->body == NULL, "bad body leaves none");
+	{
+		static const struct { const char *in, *want; } bodies[] = {
+			{ "{\n  \"a\" : [1, 2],\r\n\t\"s\": \"x  y\\\" z\"\n}\n",
+			  "{\"a\":[1,2],\"s\":\"x  y\\\" z\"}" },
+			{ "null", "null" },
+			{ "\"a\xe2\x80\xa8" "b\xc2\x85" "c\xe2\x80\xa9\"", "\"a\\u2028b\\u0085c\\u2029\"" },
+			{ "18446744073709551616", "18446744073709551616" },
+			{ "\"\\ud83c\\udf89\"", "\"\\ud83c\\udf89\"" },
+		};
+		for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+			ok(gpush_notification_set_body(n, bodies[i].in, strlen(bodies[i].in))
+			    == GPUSH_OK && strcmp(n->body, bodies[i].want) == 0,
+			    "body %zu kept, minified: %s", i, n->body ? n->body : "(none)");
+		}
+		ok(gpush_notification_set_body(n, "\"\\ud800\"", 8) == GPUSH_ERR_BODY,
+		    "a lone surrogate escape is refused");
+		ok(gpush_notification_set_body(n, "\"\\udc00\\ud800\"", 14) == GPUSH_ERR_BODY,
+		    "a reversed pair is refused");
+		char deep[129];
+		memset(deep, '[', 64);
+		memset(deep + 64, ']', 64);
+		deep[128] = '\0';
+		ok(gpush_notification_set_body(n, deep, 128) == GPUSH_OK,
+		    "a body nested 64 deep is taken");
+		ok(gpush_notification_record(n, 0, &line, &len) == GPUSH_OK &&
+		    gpush__json_parse(line, len, &(struct json_object *){0}) == GPUSH_OK,
+		    "and its record (65 deep) parses back, so it can be adopted");
+		free(line);
+		ok(gpush_notification_set_body(n, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", 130)
+		    == GPUSH_ERR_BODY, "65 deep is refused");
+	}
 	char big[GPUSH_BODY_MAX + 2];
 	memset(big, ' ', sizeof(big));
 	ok(gpush_notification_set_body(n, big, sizeof(big)) == GPUSH_ERR_TOOBIG,

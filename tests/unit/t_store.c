@@ -232,6 +232,20 @@ test_window(struct gpush_store *s)
 	gpush_store_stats(s, "w", &cs);
 	ok(cs.accepted == 5000 && cs.last_number == 5999, "stats survive compaction");
 	is_int(gpush_store_check_state(s, "w"), GPUSH_OK, "state consistent");
+	/* A number that left the window and is accepted again is remembered
+	 * again (found by fuzz_seen). */
+	bad = 0;
+	for (int64_t k = 1; k <= 1024; k++)
+		if (acc(s, "w2", k + (k == 1 ? 5000 : 0), &dup) != GPUSH_OK)
+			bad++;
+	for (int64_t k = 2; k <= 1025; k++)
+		if (acc(s, "w2", k + 10, &dup) != GPUSH_OK)
+			bad++;
+	ok(acc(s, "w2", 5001, &dup) == GPUSH_OK && dup == 0, "5001 left the window: accepted again");
+	ok(acc(s, "w2", 5001, &dup) == GPUSH_OK && dup == 1, "and its retry is a duplicate");
+	is_int(count(GPUSH_LOG_FILE, "w2", 5001), 2, "logged twice, once per acceptance");
+	gpush_store_stats(s, "w", &cs);
+	is_int(cs.last_number, 5999, "last number survives compaction");
 	gpush_store_set_sync(s, 1);
 }
 

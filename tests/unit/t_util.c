@@ -84,6 +84,9 @@ test_text(void)
 	ok(!gpush__text_ok("a\x7f", 2), "text: DEL");
 	ok(!gpush__text_ok("a\tb", 3), "text: tab");
 	ok(gpush__text_ok("target=myApp-myFilesChannelDest", 31), "text: token");
+	ok(!gpush__text_ok("a\xc2\x85" "b", 4), "text: C1 control (NEL)");
+	ok(!gpush__text_ok("a\xe2\x80\xa8", 4), "text: U+2028");
+	ok(gpush__text_ok("caf\xc3\xa9 \xe2\x82\xac", 9), "text: other non-ASCII is fine");
 }
 
 static void
