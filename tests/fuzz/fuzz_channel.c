@@ -130,6 +130,9 @@ ref_object(const char *text, size_t len, int *has_id)
 				return (json_object_put(o), NULL);
 			s = json_object_get_string(v);
 			l = strlen(s);
+			/* a \u0000 inside would cut the value short: refused */
+			if ((size_t)json_object_get_string_len(v) != l)
+				return (json_object_put(o), NULL);
 			if (strcmp(key, "id") == 0)
 				max = GPUSH_ID_MAX;
 			if (strcmp(key, "token") == 0)
