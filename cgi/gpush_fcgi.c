@@ -46,7 +46,7 @@ struct request {
 
 static struct gpush_store *store;
 static char *store_dir;
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, busy;
 
 static void
 logmsg(const char *fmt, ...)
@@ -309,8 +309,12 @@ on_term(int sig)
 {
 	(void)sig;
 	/* Not FCGX_ShutdownPending(): it would make libfcgi refuse the
-	 * queued connections that serve_fcgi() still answers. */
+	 * queued connections that serve_fcgi() still answers.  The alarm
+	 * closes the gap between the loop's test of the flag and accept():
+	 * a SIGTERM landing there would otherwise wait for a connection. */
 	stopping = 1;
+	if (!busy)
+		alarm(1);
 }
 
 static void
@@ -335,13 +339,17 @@ accept_queued(FCGX_Request *req)
 	return rc;
 }
 
+/* One request, never cut short by the stop alarm. */
 static void
 serve_one(FCGX_Request *req)
 {
 	struct io io = { req->envp, req };
 
+	busy = 1;
+	alarm(0);
 	handle(&io, 1);
 	FCGX_Finish_r(req);
+	busy = 0;
 }
 
 /*

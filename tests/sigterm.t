@@ -49,12 +49,30 @@ try:
     exited = p.wait(timeout=10)
     log = open(os.path.join(data, 'notifications.ndjson')).read().splitlines()
     nums = sorted(json.loads(l)['message_number'] for l in log)
-    print('1..3')
+    # An idle process (blocked in accept, or about to be) exits at once.
+    ls2 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls2.bind(sock + '2')
+    ls2.listen(4)
+    idle = subprocess.Popen([handler], stdin=ls2.fileno(), env={'GPUSH_DIR': data},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ls2.close()
+    time.sleep(0.3)
+    t0 = time.time()
+    idle.send_signal(signal.SIGTERM)
+    try:
+        idle_rc = idle.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        idle.kill()
+        idle_rc = 'hung'
+    idle_secs = time.time() - t0
+    print('1..4')
     print('%sok 1 - queued requests answered 200: %s' % (
         '' if all(results.get(n) == 200 for n in (10, 11, 12)) else 'not ', results))
     print('%sok 2 - and logged: %s' % ('' if nums == [10, 11, 12] else 'not ', nums))
     print('%sok 3 - then the process exits 0 by itself (%s)' % ('' if exited == 0 else 'not ', exited))
-    rc = 0 if all(results.get(n) == 200 for n in (10, 11, 12)) and nums == [10, 11, 12] and exited == 0 else 1
+    print('%sok 4 - an idle process exits on SIGTERM within 2 s (%s, %.2f s)' % (
+        '' if idle_rc == 0 and idle_secs < 2 else 'not ', idle_rc, idle_secs))
+    rc = 0 if idle_rc == 0 and idle_secs < 2 and all(results.get(n) == 200 for n in (10, 11, 12)) and nums == [10, 11, 12] and exited == 0 else 1
 finally:
     if p.poll() is None:
         p.kill()
