@@ -35,8 +35,11 @@ struct io {
 	FCGX_Request *req;          /* NULL in plain CGI */
 };
 
+#define GOOG_MAX 32
+
 struct request {
 	struct io   *io;
+	char        *goog[GOOG_MAX + 1]; /* the HTTP_X_GOOG_* entries only */
 	size_t       length;
 	char        *body;
 	struct gpush_notification *n;
@@ -98,25 +101,31 @@ step_proxy(struct request *r)
 }
 
 /*
- * The same X-Goog parameter twice can only come from two spellings of
- * one header name (servers merge true repeats into "a, b", and map '-',
- * '_' and other punctuation alike): which one is real is unknowable, so
- * neither is used.
+ * Gathers the HTTP_X_GOOG_* entries, so that the header lookups scan a
+ * handful of entries instead of the whole environment.  The same X-Goog
+ * parameter twice can only come from two spellings of one header name
+ * (servers merge true repeats into "a, b", and map '-', '_' and other
+ * punctuation alike): which one is real is unknowable, so neither is
+ * used.  More X-Goog headers than Google sends is refused too.
  */
 static enum gpush_err
-step_unique(struct request *r)
+step_goog(struct request *r)
 {
 	static const char pre[] = "HTTP_X_GOOG_";
-	char **e = r->io->envp;
+	size_t n = 0;
 
-	for (size_t i = 0; e != NULL && e[i] != NULL; i++) {
-		const char *eq = strchr(e[i], '=');
-		if (strncmp(e[i], pre, sizeof(pre) - 1) != 0 || eq == NULL)
+	for (char **e = r->io->envp; e != NULL && *e != NULL; e++) {
+		if (strncmp(*e, pre, sizeof(pre) - 1) != 0)
 			continue;
-		for (size_t j = i + 1; e[j] != NULL; j++)
-			if (strncmp(e[j], e[i], (size_t)(eq - e[i]) + 1) == 0)
+		const char *eq = strchr(*e, '=');
+		if (eq == NULL || n == GOOG_MAX)
+			return GPUSH_ERR_HEADER;
+		for (size_t j = 0; j < n; j++)
+			if (strncmp(r->goog[j], *e, (size_t)(eq - *e) + 1) == 0)
 				return GPUSH_ERR_HEADER;
+		r->goog[n++] = *e;
 	}
+	r->goog[n] = NULL;
 	return GPUSH_OK;
 }
 
@@ -154,7 +163,7 @@ step_length(struct request *r)
 static enum gpush_err
 step_headers(struct request *r)
 {
-	return gpush_notification_parse(gpush_header_cgi, r->io->envp, &r->n);
+	return gpush_notification_parse(gpush_header_cgi, r->goog, &r->n);
 }
 
 static enum gpush_err
@@ -276,7 +285,7 @@ static void
 handle(struct io *io, int cache)
 {
 	static enum gpush_err (*const steps[])(struct request *) = {
-		step_method, step_proxy, step_length, step_unique, step_headers,
+		step_method, step_proxy, step_length, step_goog, step_headers,
 		step_channel,
 		step_verify, step_body, step_store,
 	};

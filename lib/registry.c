@@ -38,6 +38,9 @@ struct gpush_registry {
 	size_t   count;
 	struct gpush_channel *scan; /* the channel last found by a scan */
 	unsigned long loads;        /* full parses, for the tests */
+	void    *imap;              /* FastCGI, large registry: the index */
+	size_t   imap_len, icount;
+	int      regfd;             /* and the registry, open */
 };
 
 struct gpush_registry *
@@ -45,8 +48,10 @@ gpush__registry_new(int cache)
 {
 	struct gpush_registry *r = calloc(1, sizeof(*r));
 
-	if (r != NULL)
+	if (r != NULL) {
 		r->cache = cache;
+		r->regfd = -1;
+	}
 	return r;
 }
 
@@ -67,6 +72,13 @@ registry_clear(struct gpush_registry *r)
 	r->loaded = 0;
 	gpush_channel_free(r->scan);
 	r->scan = NULL;
+	if (r->imap != NULL)
+		munmap(r->imap, r->imap_len);
+	r->imap = NULL;
+	r->imap_len = r->icount = 0;
+	if (r->regfd >= 0)
+		close(r->regfd);
+	r->regfd = -1;
 }
 
 void
@@ -336,63 +348,125 @@ index_write(int statefd, const struct stat *st, const char *map,
 }
 
 /*
- * Looks id up through a current index.  Returns 1 and sets *found (the
- * caller's; NULL when absent), or 0 when there is no usable index.
+ * Maps state/registry.idx when it describes the registry st is of.
+ * Returns 1 with *map, *len (the caller unmaps) and *count, else 0.
  */
 static int
-index_find(int statefd, int regfd, const struct stat *st, const char *id,
-    struct gpush_channel **found, gpush_warn_fn warn, void *wctx)
+index_map(int statefd, const struct stat *st, void **map, size_t *len,
+    size_t *count)
 {
 	struct idx_head h, want;
 	struct stat ist;
-	size_t lo, hi, map_len;
-	const struct idx_ent *ents;
-	void *map;
-	uint64_t hv = hash_id(id);
 	int fd;
 
-	*found = NULL;
+	*map = NULL;
+	*len = *count = 0;
 	fd = openat(statefd, INDEX_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return 0;
 	head_of(st, &want);
 	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
 	    memcmp(&h, &want, offsetof(struct idx_head, count)) != 0 ||
-	    fstat(fd, &ist) < 0 || h.count > (SIZE_MAX - sizeof(h)) / sizeof(*ents) ||
-	    (uint64_t)ist.st_size != sizeof(h) + h.count * sizeof(*ents)) {
+	    fstat(fd, &ist) < 0 ||
+	    h.count > (SIZE_MAX - sizeof(h)) / sizeof(struct idx_ent) ||
+	    (uint64_t)ist.st_size != sizeof(h) + h.count * sizeof(struct idx_ent)) {
 		close(fd);
 		return 0;
 	}
-	map_len = (size_t)ist.st_size;
-	map = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+	*map = mmap(NULL, (size_t)ist.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
-	if (map == MAP_FAILED)
+	if (*map == MAP_FAILED) {
+		*map = NULL;
 		return 0;
-	ents = (const struct idx_ent *)((const char *)map + sizeof(h));
-	for (lo = 0, hi = h.count; lo < hi;) {
+	}
+	*len = (size_t)ist.st_size;
+	*count = (size_t)h.count;
+	return 1;
+}
+
+/* Binary search of a mapped index, then a read and parse of the line
+ * (or lines, on a hash collision).  Returns the channel (the caller's)
+ * or NULL. */
+static struct gpush_channel *
+index_lookup(const void *map, size_t count, int regfd, off_t regsize,
+    const char *id, gpush_warn_fn warn, void *wctx)
+{
+	const struct idx_ent *ents = (const struct idx_ent *)
+	    ((const char *)map + sizeof(struct idx_head));
+	uint64_t hv = hash_id(id);
+	struct gpush_channel *found = NULL;
+	size_t lo = 0, hi = count;
+
+	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (ents[mid].hash < hv)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (; lo < h.count && ents[lo].hash == hv && *found == NULL; lo++) {
+	for (; lo < count && ents[lo].hash == hv && found == NULL; lo++) {
 		char *line;
 		if (ents[lo].len > (1u << 24) || ents[lo].off + ents[lo].len >
-		    (uint64_t)st->st_size || (line = malloc(ents[lo].len + 1)) == NULL)
+		    (uint64_t)regsize || (line = malloc(ents[lo].len + 1)) == NULL)
 			break;
 		if (pread(regfd, line, ents[lo].len, (off_t)ents[lo].off) ==
 		    (ssize_t)ents[lo].len) {
 			struct gpush_channel *c = parse_line(line, ents[lo].len,
 			    0, warn, wctx);
 			if (c != NULL && strcmp(c->id, id) == 0)
-				*found = c;
+				found = c;
 			else
 				gpush_channel_free(c);
 		}
 		free(line);
 	}
-	munmap(map, map_len);
+	return found;
+}
+
+/* One look through a current index (plain CGI).  Returns 1 and sets
+ * *found (the caller's; NULL when absent), or 0 when there is none. */
+static int
+index_find(int statefd, int regfd, const struct stat *st, const char *id,
+    struct gpush_channel **found, gpush_warn_fn warn, void *wctx)
+{
+	void *map;
+	size_t len, count;
+
+	*found = NULL;
+	if (!index_map(statefd, st, &map, &len, &count))
+		return 0;
+	*found = index_lookup(map, count, regfd, st->st_size, id, warn, wctx);
+	munmap(map, len);
+	return 1;
+}
+
+/*
+ * FastCGI with a large registry: keep the index mapped and the registry
+ * open, and parse one line per request, rather than hold every channel
+ * parsed (which costs about 1.4 times the file in memory).  Builds the
+ * index first when it is stale.  Returns 1 when set up (fd is then r's),
+ * 0 to fall back to the parsed table.
+ */
+static int
+index_keep(struct gpush_registry *r, int statefd, int fd, const struct stat *st,
+    gpush_warn_fn warn, void *wctx)
+{
+	if (!index_map(statefd, st, &r->imap, &r->imap_len, &r->icount)) {
+		char *map = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE,
+		    fd, 0);
+		if (map == MAP_FAILED)
+			return 0;
+		index_write(statefd, st, map, warn, wctx);
+		munmap(map, (size_t)st->st_size);
+		if (!index_map(statefd, st, &r->imap, &r->imap_len, &r->icount))
+			return 0;
+	}
+	r->regfd = fd;
+	r->loaded = 1;
+	r->dev = st->st_dev;
+	r->ino = st->st_ino;
+	r->size = st->st_size;
+	r->mtim = st->st_mtim;
 	return 1;
 }
 
@@ -422,7 +496,12 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
 	/* The cache is current while the file's identity is: one stat. */
 	if (r->cache && r->loaded && fstatat(dirfd, GPUSH_REGISTRY_FILE, &st,
 	    AT_SYMLINK_NOFOLLOW) == 0 && same_file(r, &st)) {
-		*out = table_get(r, id);
+		if (r->imap != NULL) {
+			gpush_channel_free(r->scan);
+			*out = r->scan = index_lookup(r->imap, r->icount, r->regfd,
+			    r->size, id, warn, wctx);
+		} else
+			*out = table_get(r, id);
 		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
 	}
 	fd = openat(dirfd, GPUSH_REGISTRY_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -433,6 +512,13 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
 		return gpush__errno(errno);
 	}
 	registry_clear(r);
+	if (r->cache && statefd >= 0 && st.st_size >= INDEX_MIN &&
+	    index_keep(r, statefd, fd, &st, warn, wctx)) {
+		r->loads++;
+		*out = r->scan = index_lookup(r->imap, r->icount, r->regfd,
+		    r->size, id, warn, wctx);
+		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
+	}
 	if (!r->cache && statefd >= 0 && st.st_size >= INDEX_MIN &&
 	    index_find(statefd, fd, &st, id, &r->scan, warn, wctx)) {
 		close(fd);

@@ -46,6 +46,8 @@ struct gpush_commit {
 	int64_t  log_end;    /* end of the last registered line */
 	uint64_t gen;        /* bumped when an fdatasync failed */
 	uint32_t sync_gen;   /* futex word: bumped after every fdatasync */
+	uint32_t log_gen;    /* futex word: bumped when log.lock is let go */
+	uint32_t log_waiters;
 };
 
 struct gpush_store {
@@ -68,6 +70,63 @@ struct gpush_store {
 
 #define LOAD(p)     __atomic_load_n(&(p), __ATOMIC_SEQ_CST)
 #define STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_SEQ_CST)
+
+/* futex(2) on a word of the shared page: waits while *w == v, at most
+ * us microseconds; the page is MAP_SHARED, so not the _PRIVATE ops. */
+static void
+futex_wait(uint32_t *w, uint32_t v, long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	(void)syscall(SYS_futex, w, FUTEX_WAIT, v, &ts, NULL, 0);
+}
+
+static void
+futex_wake_all(uint32_t *w)
+{
+	(void)syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+/*
+ * log.lock is an flock, so a holder that dies lets go of it; waiting is
+ * a futex on the shared page, so a waiter sleeps until the holder lets
+ * go instead of spinning (2 cores, 8 processes) -- and wakes every 2 ms
+ * anyway, should a holder have died without waking anyone.
+ */
+static enum gpush_err
+lock_log(struct gpush_store *s)
+{
+	struct gpush_commit *c = s->page;
+	int64_t deadline = gpush_now_ms() + s->timeout_ms;
+
+	for (;;) {
+		if (flock(s->lockfd, LOCK_EX | LOCK_NB) == 0)
+			return GPUSH_OK;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return gpush__errno(errno);
+		uint32_t g = LOAD(c->log_gen);
+		__atomic_add_fetch(&c->log_waiters, 1, __ATOMIC_SEQ_CST);
+		if (flock(s->lockfd, LOCK_EX | LOCK_NB) == 0) {
+			__atomic_sub_fetch(&c->log_waiters, 1, __ATOMIC_SEQ_CST);
+			return GPUSH_OK;
+		}
+		futex_wait(&c->log_gen, g, 2000);
+		__atomic_sub_fetch(&c->log_waiters, 1, __ATOMIC_SEQ_CST);
+		if (gpush_now_ms() > deadline)
+			return GPUSH_ERR_LOCK;
+	}
+}
+
+static void
+unlock_log(struct gpush_store *s)
+{
+	struct gpush_commit *c = s->page;
+
+	(void)flock(s->lockfd, LOCK_UN);
+	__atomic_add_fetch(&c->log_gen, 1, __ATOMIC_SEQ_CST);
+	if (LOAD(c->log_waiters) > 0)
+		(void)syscall(SYS_futex, &c->log_gen, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
 
 static void
 warnf(struct gpush_store *s, const char *what, int e)
@@ -476,22 +535,6 @@ seen_open(struct gpush_store *s, const char *id, int *sfd,
 	return e;
 }
 
-/* futex(2) on a word of the shared page: waits while *w == v, at most
- * us microseconds; the page is MAP_SHARED, so not the _PRIVATE ops. */
-static void
-futex_wait(uint32_t *w, uint32_t v, long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-
-	(void)syscall(SYS_futex, w, FUTEX_WAIT, v, &ts, NULL, 0);
-}
-
-static void
-futex_wake_all(uint32_t *w)
-{
-	(void)syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
-}
-
 /*
  * The leader's part of group commit, under sync.lock: one fdatasync for
  * every line written so far.  A failed fdatasync is not retried on the
@@ -576,7 +619,7 @@ commit(struct gpush_store *s, const char *id, int64_t n, int64_t now_ms)
 	enum gpush_err e;
 	int sfd;
 
-	if ((e = lock_or_err(s, s->lockfd)) != GPUSH_OK)
+	if ((e = lock_log(s)) != GPUSH_OK)
 		return e;
 	gpush__seen_name(id, name, sizeof(name));
 	sfd = openat(s->statefd, name, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC |
@@ -594,7 +637,7 @@ commit(struct gpush_store *s, const char *id, int64_t n, int64_t now_ms)
 	}
 	if (sfd >= 0)
 		close(sfd);
-	gpush__unlock(s->lockfd);
+	unlock_log(s);
 	return e;
 }
 
@@ -642,7 +685,7 @@ gpush_store_accept(struct gpush_store *s, const struct gpush_notification *n,
 		return GPUSH_ERR_ARG;
 	if ((e = gpush_notification_record(n, now_ms, &line, &len)) != GPUSH_OK)
 		return e;
-	if ((e = lock_or_err(s, s->lockfd)) != GPUSH_OK) {
+	if ((e = lock_log(s)) != GPUSH_OK) {
 		free(line);
 		return e;
 	}
@@ -658,7 +701,7 @@ gpush_store_accept(struct gpush_store *s, const struct gpush_notification *n,
 		e = gpush__errno(errno);
 	gpush__seen_clear(&seen);
 	close(sfd);
-	gpush__unlock(s->lockfd);
+	unlock_log(s);
 	free(line);
 	if (e != GPUSH_OK)
 		return e;
@@ -678,7 +721,7 @@ gpush_store_accept(struct gpush_store *s, const struct gpush_notification *n,
 		return e;
 	return commit(s, n->channel_id, n->number, now_ms);
 out:
-	gpush__unlock(s->lockfd);
+	unlock_log(s);
 	free(line);
 	return e;
 }
@@ -714,23 +757,23 @@ gpush__store_rotate_locked(struct gpush_store *s, int keep)
 	enum gpush_err e;
 	int rc = 0;
 
-	if ((e = lock_or_err(s, s->lockfd)) != GPUSH_OK)
+	if ((e = lock_log(s)) != GPUSH_OK)
 		return e;
 	/* No log, nothing to rotate: an empty one would push real rotated
 	 * logs out. */
 	if (faccessat(s->dirfd, GPUSH_LOG_FILE, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 		e = errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
-		gpush__unlock(s->lockfd);
+		unlock_log(s);
 		return e;
 	}
 	/* Repair the tail and adopt orphans before the file moves away. */
 	if (log_ready(s) < 0) {
 		e = gpush__errno(errno);
-		gpush__unlock(s->lockfd);
+		unlock_log(s);
 		return e;
 	}
 	if ((e = lock_or_err(s, s->syncfd)) != GPUSH_OK) {
-		gpush__unlock(s->lockfd);
+		unlock_log(s);
 		return e;
 	}
 	{
@@ -752,6 +795,6 @@ gpush__store_rotate_locked(struct gpush_store *s, int keep)
 	if (rc != 0)
 		e = gpush__errno(errno);
 	gpush__unlock(s->syncfd);
-	gpush__unlock(s->lockfd);
+	unlock_log(s);
 	return e;
 }

@@ -139,12 +139,16 @@ test_index(void)
 		    "\"https://example.com/resource/%d\"}\n", i, i, i);
 	fprintf(f, "{\"id\":\"chan-7\",\"token\":\"second\"}\nnot json\n");
 	fclose(f);
-	for (int round = 0; round < 2; round++) {
-		r = gpush__registry_new(0);
+	for (int round = 0; round < 4; round++) {
+		/* rounds 2 and 3: FastCGI, the index kept mapped */
+		r = gpush__registry_new(round >= 2);
 		ok(gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL) == GPUSH_OK &&
 		    strcmp(c->token, "tok-4999") == 0, "index round %d: found", round);
-		gpush__registry_free(r);
-		r = gpush__registry_new(0);
+		if (round < 2) {
+			gpush__registry_free(r);
+			r = gpush__registry_new(0);
+		} else
+			ok(r->imap != NULL && r->loads == 1, "index round %d: kept mapped", round);
 		ok(gpush__registry_find(r, dfd, sfd, "chan-7", &c, NULL, NULL) == GPUSH_OK &&
 		    strcmp(c->token, "tok-7") == 0, "index round %d: first line wins", round);
 		ok(gpush__registry_find(r, dfd, sfd, "chan-5000", &c, NULL, NULL) ==
@@ -155,6 +159,8 @@ test_index(void)
 		    "index round %d: registry.idx holds the 5001 channels", round);
 	}
 	/* Replace the registry by rename: the index must not be trusted. */
+	struct gpush_registry *fc = gpush__registry_new(1);
+	gpush__registry_find(fc, dfd, sfd, "chan-1", &c, NULL, NULL);
 	char p1[128], p2[128];
 	snprintf(p1, sizeof(p1), "%s/new", dir);
 	snprintf(p2, sizeof(p2), "%s/channels.jsonl", dir);
@@ -169,6 +175,10 @@ test_index(void)
 	ok(gpush__registry_find(r, dfd, sfd, "other-4999", &c, NULL, NULL) == GPUSH_OK,
 	    "the new one is");
 	gpush__registry_free(r);
+	ok(gpush__registry_find(fc, dfd, sfd, "chan-1", &c, NULL, NULL) == GPUSH_ERR_CHANNEL &&
+	    gpush__registry_find(fc, dfd, sfd, "other-1", &c, NULL, NULL) == GPUSH_OK,
+	    "a FastCGI process sees the replaced registry too");
+	gpush__registry_free(fc);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
