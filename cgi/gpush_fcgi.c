@@ -295,8 +295,13 @@ handle(struct io *io, int cache)
 	memset(&r, 0, sizeof(r));
 	r.io = io;
 	if ((e = open_store(io->envp)) != GPUSH_OK) {
-		logmsg("data directory %s: %s", store_dir ? store_dir : "(none)",
-		    gpush_strerror(e));
+		int saved = errno;
+		if (e == GPUSH_ERR_CONFIG)
+			logmsg("%s", gpush_strerror(e));
+		else
+			logmsg("data directory %s: %s (%s; running as uid %ld)",
+			    store_dir ? store_dir : "(none)", gpush_strerror(e),
+			    strerror(saved), (long)geteuid());
 		if (e == GPUSH_ERR_CONFIG)
 			e = GPUSH_ERR_INTERNAL;
 	} else {
@@ -305,8 +310,8 @@ handle(struct io *io, int cache)
 			if ((e = steps[i](&r)) != GPUSH_OK)
 				break;
 	}
-	if (gpush_http_status(e) >= 500)
-		logmsg("%s: %s", r.n ? gpush_notification_channel_id(r.n) : "-",
+	if (gpush_http_status(e) >= 500 && r.n != NULL)
+		logmsg("channel %s: %s", gpush_notification_channel_id(r.n),
 		    gpush_strerror(e));
 	(void)answer(io, e, r.duplicate);
 	gpush_notification_free(r.n);

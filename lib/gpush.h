@@ -250,6 +250,14 @@ struct gpush_channel_stats {
 /* Fills *st for channel id (all zero when nothing was received). */
 enum gpush_err gpush_store_stats(struct gpush_store *s, const char *id,
     struct gpush_channel_stats *st);
+/*
+ * Forgets what the dedup state knows of channel id (its journal is
+ * removed under the log lock), so that a channel made again with the same
+ * id starts afresh instead of taking its first messages for duplicates.
+ * Call it once the channel is out of the registry.  OK also when there
+ * was nothing to forget.
+ */
+enum gpush_err gpush_store_forget(struct gpush_store *s, const char *id);
 /* Checks the state of channel id; GPUSH_ERR_PARSE when inconsistent. */
 enum gpush_err gpush_store_check_state(struct gpush_store *s, const char *id);
 

@@ -237,8 +237,10 @@ gpush_store_open(const char *dir, struct gpush_store **out)
 	    (s->lockfd = open_lock(s, "log.lock")) < 0 ||
 	    (s->syncfd = open_lock(s, "sync.lock")) < 0 ||
 	    map_commit(s) < 0) {
-		enum gpush_err e = gpush__errno(errno);
+		int saved = errno;
+		enum gpush_err e = gpush__errno(saved);
 		gpush_store_free(s);
+		errno = saved; /* for the caller's message */
 		return e == GPUSH_ERR_INTERNAL ? GPUSH_ERR_IO : e;
 	}
 	*out = s;
@@ -723,6 +725,25 @@ gpush_store_accept(struct gpush_store *s, const struct gpush_notification *n,
 out:
 	unlock_log(s);
 	free(line);
+	return e;
+}
+
+enum gpush_err
+gpush_store_forget(struct gpush_store *s, const char *id)
+{
+	char name[GPUSH_ID_MAX * 2 + 8];
+	enum gpush_err e;
+
+	if (s == NULL || id == NULL || strnlen(id, GPUSH_ID_MAX + 1) > GPUSH_ID_MAX)
+		return GPUSH_ERR_ARG;
+	gpush__seen_name(id, name, sizeof(name));
+	if ((e = lock_log(s)) != GPUSH_OK)
+		return e;
+	if (unlinkat(s->statefd, name, 0) < 0 && errno != ENOENT)
+		e = gpush__errno(errno);
+	else if (fsync(s->statefd) < 0)
+		e = gpush__errno(errno);
+	unlock_log(s);
 	return e;
 }
 

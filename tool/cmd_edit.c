@@ -259,6 +259,9 @@ cmd_remove(struct tool *t, int argc, char **argv)
 	else if ((e = gpush_store_edit(s, remove_line, remove_end, &re)) != GPUSH_OK)
 		rc = re.removed == 0 ? fail("no channel %s in the registry", re.id)
 		    : fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+	/* Its dedup state too: an id made again must start afresh. */
+	else if ((e = gpush_store_forget(s, re.id)) != GPUSH_OK)
+		rc = fail("removed %s, but not its state: %s", re.id, gpush_strerror(e));
 	gpush_store_free(s);
 	return rc;
 }
@@ -334,6 +337,9 @@ cmd_expire(struct tool *t, int argc, char **argv)
 		rc = fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
 	for (size_t i = 0; i < ee.n; i++) {
 		gpush_format_rfc3339(ee.exp[i], at);
+		if (rc == 0 && (e = gpush_store_forget(s, ee.ids[i])) != GPUSH_OK)
+			rc = fail("removed %s, but not its state: %s", ee.ids[i],
+			    gpush_strerror(e));
 		if (rc == 0)
 			printf("removed %s (expired %s)\n", ee.ids[i], at);
 		free(ee.ids[i]);

@@ -226,6 +226,12 @@ register_channel(struct gpush_store *s, const struct gpush_channel *c)
 	if ((e = gpush_channel_json(c, GPUSH_CHANNEL_RECORD, &line)) != GPUSH_OK)
 		return fail("%s", gpush_strerror(e));
 	ne.line = line;
+	/* A state left by an earlier channel of this id (removed by hand)
+	 * would take the new channel's first messages for duplicates; only
+	 * while no channel has the id, so a refused new wipes nothing. */
+	const struct gpush_channel *old;
+	if (tool_lookup(s, ne.id, &old) == GPUSH_ERR_CHANNEL)
+		(void)gpush_store_forget(s, ne.id);
 	e = gpush_store_edit(s, new_keep, new_append, &ne);
 	free(line);
 	if (ne.exists)
