@@ -41,7 +41,13 @@ struct gpush_registry {
 	void    *imap;              /* FastCGI, large registry: the index */
 	size_t   imap_len, icount;
 	int      regfd;             /* and the registry, open */
+	struct gpush_channel **hot; /* channels parsed from it, by hash */
 };
+
+/* How many channels a FastCGI process keeps parsed from a large
+ * registry: a direct-mapped cache, so active channels are parsed once
+ * and memory stays bounded whatever the registry's size. */
+#define HOT_SLOTS 4096
 
 struct gpush_registry *
 gpush__registry_new(int cache)
@@ -75,6 +81,11 @@ registry_clear(struct gpush_registry *r)
 	if (r->imap != NULL)
 		munmap(r->imap, r->imap_len);
 	r->imap = NULL;
+	if (r->hot != NULL)
+		for (size_t i = 0; i < HOT_SLOTS; i++)
+			gpush_channel_free(r->hot[i]);
+	free(r->hot);
+	r->hot = NULL;
 	r->imap_len = r->icount = 0;
 	if (r->regfd >= 0)
 		close(r->regfd);
@@ -470,6 +481,28 @@ index_keep(struct gpush_registry *r, int statefd, int fd, const struct stat *st,
 	return 1;
 }
 
+/* A channel of the kept index: from the hot cache, else read, parsed
+ * and cached (evicting the slot's last one).  Borrowed from r; NULL when
+ * absent. */
+static const struct gpush_channel *
+hot_lookup(struct gpush_registry *r, const char *id, gpush_warn_fn warn,
+    void *wctx)
+{
+	struct gpush_channel *c;
+	size_t slot = (size_t)(hash_id(id) % HOT_SLOTS);
+
+	if (r->hot == NULL && (r->hot = calloc(HOT_SLOTS, sizeof(*r->hot))) == NULL)
+		return NULL;
+	if (r->hot[slot] != NULL && strcmp(r->hot[slot]->id, id) == 0)
+		return r->hot[slot];
+	if ((c = index_lookup(r->imap, r->icount, r->regfd, r->size, id, warn,
+	    wctx)) == NULL)
+		return NULL;
+	gpush_channel_free(r->hot[slot]);
+	r->hot[slot] = c;
+	return c;
+}
+
 static int
 same_file(const struct gpush_registry *r, const struct stat *st)
 {
@@ -496,11 +529,9 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
 	/* The cache is current while the file's identity is: one stat. */
 	if (r->cache && r->loaded && fstatat(dirfd, GPUSH_REGISTRY_FILE, &st,
 	    AT_SYMLINK_NOFOLLOW) == 0 && same_file(r, &st)) {
-		if (r->imap != NULL) {
-			gpush_channel_free(r->scan);
-			*out = r->scan = index_lookup(r->imap, r->icount, r->regfd,
-			    r->size, id, warn, wctx);
-		} else
+		if (r->imap != NULL)
+			*out = hot_lookup(r, id, warn, wctx);
+		else
 			*out = table_get(r, id);
 		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
 	}
@@ -515,8 +546,7 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
 	if (r->cache && statefd >= 0 && st.st_size >= INDEX_MIN &&
 	    index_keep(r, statefd, fd, &st, warn, wctx)) {
 		r->loads++;
-		*out = r->scan = index_lookup(r->imap, r->icount, r->regfd,
-		    r->size, id, warn, wctx);
+		*out = hot_lookup(r, id, warn, wctx);
 		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
 	}
 	if (!r->cache && statefd >= 0 && st.st_size >= INDEX_MIN &&
