@@ -3,9 +3,9 @@
 # missing and we are root; otherwise says what is missing and goes on (the
 # tests that need it skip).
 set -u
-need="make gcc clang pkg-config libjson-c-dev libfcgi-dev libfcgi-bin perl
-python3 python3-googleapi valgrind curl lighttpd apache2 libapache2-mod-fcgid
-man-db strace"
+need="make gcc clang libclang-rt-14-dev pkg-config libjson-c-dev libfcgi-dev
+libfcgi-bin perl python3 python3-googleapi valgrind curl lighttpd apache2
+libapache2-mod-fcgid man-db groff-base strace faketime logrotate slowhttptest"
 missing=""
 for p in $need; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
