@@ -82,7 +82,8 @@ class Pool:
     def _spawn(self):
         # A session of its own, so stop() reaches a wrapper's children too
         # (strace detaches from its tracee when it gets SIGTERM).
-        p = subprocess.Popen(self.prefix + [self.handler], stdin=self.ls.fileno(),
+        prefix = self.prefix() if callable(self.prefix) else self.prefix
+        p = subprocess.Popen(prefix + [self.handler], stdin=self.ls.fileno(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env=self.env, preexec_fn=self.preexec,
                              start_new_session=True)
@@ -106,7 +107,8 @@ class Pool:
                 return response_status(fcgi_request(self.sock, env, body, timeout))[0]
             full = {k.encode(): v.encode() for k, v in self.env.items()}
             full.update(env)
-            p = subprocess.Popen(self.prefix + [self.handler], env=full,
+            prefix = self.prefix() if callable(self.prefix) else self.prefix
+            p = subprocess.Popen(prefix + [self.handler], env=full,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, preexec_fn=self.preexec)
             with self.lock:

@@ -112,9 +112,15 @@ def strace_ack(mode, seconds):
     and returned 0, in the same or another process."""
     data = DataDir(4)
     out = os.path.join(data.tmp, 'trace')
-    # -ff: one file per traced process, so several tracers never share one.
-    prefix = ['strace', '-ff', '-qq', '-ttt', '-y', '-s', '160', '-o', out,
-              '-e', 'trace=write,fdatasync,fsync', '-e', 'signal=none']
+    # -ff: one file per traced process, so several tracers never share one;
+    # and a prefix of its own per process, or a reused pid (thousands of
+    # CGI processes wrap pid_max) would overwrite an earlier trace.
+    count = iter(range(10 ** 9))
+
+    def prefix():
+        return ['strace', '-ff', '-qq', '-ttt', '-y', '-s', '160', '-o',
+                '%s-%d' % (out, next(count)),
+                '-e', 'trace=write,fdatasync,fsync', '-e', 'signal=none']
     pool = Pool(data, mode=mode, procs=3, prefix=prefix)
     msgs = messages(4, 100000)
     sender = Sender(pool, threads=6, deadline=seconds)
@@ -128,7 +134,7 @@ def strace_ack(mode, seconds):
     for fn in os.listdir(data.tmp):
         if not fn.startswith('trace'):
             continue
-        fpid = fn.rsplit('.', 1)[-1]
+        fpid = fn                       # one file, one process
         for line in open(os.path.join(data.tmp, fn), errors='replace'):
             m = pat.match(line)
             if not m:
@@ -194,7 +200,9 @@ def disk_full(seconds):
         pool = Pool(data, mode='fcgi', procs=2)
         rounds, faults, total_req, acked_all, statuses = 0, 0, 0, set(), {}
         deadline = time.time() + seconds
-        msgs = messages(4, 100000)
+        # In order per channel: shuffled numbers would turn into true
+        # replays (409) once a window is full, which is not this test.
+        msgs = sorted(messages(4, 100000), key=lambda m: (m[1], m[0]))
         it = iter(msgs)
         try:
             while time.time() < deadline and rounds < (3 if not LONG else 1000):
