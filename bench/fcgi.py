@@ -4,63 +4,23 @@ socket passed as fd 0, as lighttpd and mod_fcgid start it; one request
 per connection, the way lighttpd talks to it."""
 import os
 import socket
-import struct
 import subprocess
 import time
 
-BEGIN, PARAMS, STDIN, STDOUT, END = 1, 4, 5, 6, 3
+import sys
 
-
-def _record(rtype, content, req_id=1):
-    out = b''
-    while True:
-        chunk, content = content[:65535], content[65535:]
-        pad = (8 - len(chunk) % 8) % 8
-        out += struct.pack('>BBHHBx', 1, rtype, req_id, len(chunk), pad) + \
-            chunk + b'\0' * pad
-        if not content:
-            return out
-
-
-def _len(n):
-    return struct.pack('>B', n) if n < 128 else struct.pack('>I', n | 0x80000000)
+# The FastCGI client of the test fixtures (tests/cgi/run.py): one client
+# for the project, so the benchmark speaks the protocol the tests prove.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'tests', 'cgi'))
+from run import fcgi_request  # noqa: E402
 
 
 def request(sock_path, params, body=b'', timeout=120):
     """Sends one request; returns (status, raw CGI response)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(sock_path)
-        p = b''.join(_len(len(k)) + _len(len(v)) + k + v for k, v in
-                     ((k.encode(), v.encode()) for k, v in params.items()))
-        msg = _record(BEGIN, struct.pack('>HB5x', 1, 0))
-        msg += _record(PARAMS, p) + _record(PARAMS, b'')
-        if body:
-            msg += _record(STDIN, body)
-        msg += _record(STDIN, b'')
-        s.sendall(msg)
-        out, data = b'', b''
-        for _ in range(100000):
-            while len(data) < 8:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return _status(out), out
-                data += chunk
-            _, rtype, _, clen, plen = struct.unpack('>BBHHBx', data[:8])
-            while len(data) < 8 + clen + plen:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            content, data = data[8:8 + clen], data[8 + clen + plen:]
-            if rtype == STDOUT:
-                out += content
-            elif rtype == END:
-                break
-        return _status(out), out
-    finally:
-        s.close()
+    env = {k.encode(): v.encode() for k, v in params.items()}
+    out = fcgi_request(sock_path, env, body, timeout)
+    return _status(out), out
 
 
 def _status(out):

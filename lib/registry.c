@@ -38,6 +38,7 @@ struct gpush_registry {
 	size_t   count;
 	struct gpush_channel *scan; /* the channel last found by a scan */
 	unsigned long loads;        /* full parses, for the tests */
+	unsigned long misses;       /* hot cache misses, for the tests */
 	void    *imap;              /* FastCGI, large registry: the index */
 	size_t   imap_len, icount;
 	int      regfd;             /* and the registry, open */
@@ -495,6 +496,7 @@ hot_lookup(struct gpush_registry *r, const char *id, gpush_warn_fn warn,
 		return NULL;
 	if (r->hot[slot] != NULL && strcmp(r->hot[slot]->id, id) == 0)
 		return r->hot[slot];
+	r->misses++;
 	if ((c = index_lookup(r->imap, r->icount, r->regfd, r->size, id, warn,
 	    wctx)) == NULL)
 		return NULL;

@@ -147,8 +147,12 @@ test_index(void)
 		if (round < 2) {
 			gpush__registry_free(r);
 			r = gpush__registry_new(0);
-		} else
+		} else {
 			ok(r->imap != NULL && r->loads == 1, "index round %d: kept mapped", round);
+			unsigned long m = r->misses;
+			gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL);
+			ok(r->misses == m, "index round %d: a channel found before is not parsed again (%lu misses)", round, r->misses);
+		}
 		ok(gpush__registry_find(r, dfd, sfd, "chan-7", &c, NULL, NULL) == GPUSH_OK &&
 		    strcmp(c->token, "tok-7") == 0, "index round %d: first line wins", round);
 		ok(gpush__registry_find(r, dfd, sfd, "chan-5000", &c, NULL, NULL) ==
