@@ -37,7 +37,11 @@ check-server: $(GPUSH_FCGI)
 RUN_CHANNEL = {"kind":"api\#channel","id":"demo","resourceId":"ret08u3rv24htgh289g","resourceUri":"https://admin.googleapis.com/admin/directory/v1/users?domain=domain&event=event","token":"demo-token"}
 RUN_ABS = $(abspath $(RUN_DIR))
 
-run: $(GPUSH_FCGI)
+# A fresh machine has neither the build's packages nor lighttpd: as root,
+# tests/deps.sh installs them first.
+run:
+	@sh tests/deps.sh run
+	@$(MAKE) -s --no-print-directory $(GPUSH_FCGI)
 	@command -v lighttpd >/dev/null 2>&1 || { \
 		echo "make run needs lighttpd (apt-get install lighttpd)" >&2; \
 		exit 1; }

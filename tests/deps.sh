@@ -3,9 +3,14 @@
 # missing and we are root; otherwise says what is missing and goes on (the
 # tests that need it skip).
 set -u
+# "run": only what make run needs (build, lighttpd); else all for make check.
+if [ "${1:-}" = run ]; then
+need="make gcc pkg-config libjson-c-dev libfcgi-dev lighttpd"
+else
 need="make gcc clang libclang-rt-14-dev pkg-config libjson-c-dev libfcgi-dev
 libfcgi-bin perl python3 python3-googleapi valgrind curl lighttpd apache2
 libapache2-mod-fcgid man-db groff-base strace faketime logrotate slowhttptest"
+fi
 missing=""
 for p in $need; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
