@@ -23,14 +23,12 @@ enum gpush_err gpush__store_rotate_locked(struct gpush_store *s, int keep);
 static enum gpush_err
 load_seen(struct gpush_store *s, const char *id, struct gpush_seen *seen)
 {
-	char name[GPUSH_ID_MAX * 2 + 8];
+	char name[GPUSH__SEEN_NAME];
 	enum gpush_err e;
 	int fd;
 
 	memset(seen, 0, sizeof(*seen));
-	gpush__seen_name(id, name, sizeof(name));
-	fd = openat(gpush__store_statefd(s), name, O_RDONLY | O_CLOEXEC |
-	    O_NOFOLLOW);
+	fd = gpush__seen_open(gpush__store_statefd(s), id, O_RDONLY, name);
 	if (fd < 0)
 		return errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
 	e = gpush__seen_load(fd, seen);

@@ -23,7 +23,7 @@
 #include "gpush_private.h"
 
 #define REC_MAGIC 0x47505300u /* "GPS\0" in the high bytes of kind */
-#define COMPACT_AT (2 * GPUSH_DEDUP_WINDOW)
+#define COMPACT_AT GPUSH__COMPACT_AT
 
 struct rec {
 	int64_t  number;
@@ -32,6 +32,7 @@ struct rec {
 	uint32_t pid;
 	int64_t  at_ms;
 };
+_Static_assert(sizeof(struct rec) == GPUSH__REC_SIZE, "journal record size");
 
 void
 gpush__seen_clear(struct gpush_seen *s)
@@ -50,6 +51,17 @@ gpush__seen_name(const char *id, char *buf, size_t sz)
 
 	memcpy(buf, "ch-", n + 1);
 	gpush__hex(id, buf + n, sz - n);
+}
+
+/* Opens channel id's journal in the state directory statefd (flags as for
+ * open(2); 0600 when created) and leaves its name in name.  Returns the
+ * descriptor, or -1 with errno. */
+int
+gpush__seen_open(int statefd, const char *id, int flags,
+    char name[GPUSH__SEEN_NAME])
+{
+	gpush__seen_name(id, name, GPUSH__SEEN_NAME);
+	return openat(statefd, name, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
 }
 
 static int

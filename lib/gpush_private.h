@@ -97,7 +97,12 @@ enum gpush_seen_verdict {
 #define GPUSH__REC_BASE    4u
 
 void gpush__seen_clear(struct gpush_seen *s);
+#define GPUSH__REC_SIZE 32                      /* one journal record */
+#define GPUSH__COMPACT_AT (2 * GPUSH_DEDUP_WINDOW) /* records, then compact */
+#define GPUSH__SEEN_NAME (GPUSH_ID_MAX * 2 + 8)   /* "ch-" + hex + NUL */
 void gpush__seen_name(const char *id, char *buf, size_t sz);
+int  gpush__seen_open(int statefd, const char *id, int flags,
+    char name[GPUSH__SEEN_NAME]);
 enum gpush_err gpush__seen_load(int fd, struct gpush_seen *s);
 enum gpush_seen_verdict gpush__seen_judge(const struct gpush_seen *s,
     int64_t n, uint64_t floor, uint64_t *seq);

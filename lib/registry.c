@@ -576,20 +576,21 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
 			r->mtim = st.st_mtim;
 			*out = table_get(r, id);
 		}
-	} else if (map != NULL && statefd >= 0 && st.st_size >= INDEX_MIN) {
-		/* First request after a change: build the index, then look. */
-		index_write(statefd, &st, map, warn, wctx);
-		*out = r->scan = literal_id(id) ?
-		    scan_for(map, (size_t)st.st_size, id, NULL, NULL) : NULL;
-		if (*out == NULL && !literal_id(id))
-			rc = load_all(r, map, (size_t)st.st_size, NULL, NULL),
-			*out = rc == 0 ? table_get(r, id) : NULL;
-	} else if (map != NULL && literal_id(id)) {
-		*out = r->scan = scan_for(map, (size_t)st.st_size, id, warn, wctx);
 	} else if (map != NULL) {
-		/* An id JSON may escape: parse every line. */
-		rc = load_all(r, map, (size_t)st.st_size, warn, wctx);
-		*out = rc == 0 ? table_get(r, id) : NULL;
+		/* First request after a change of a large registry: build the
+		 * index for the next ones (it warns of bad lines), then look. */
+		if (statefd >= 0 && st.st_size >= INDEX_MIN) {
+			index_write(statefd, &st, map, warn, wctx);
+			warn = NULL;
+		}
+		if (literal_id(id)) {
+			*out = r->scan = scan_for(map, (size_t)st.st_size, id,
+			    warn, wctx);
+		} else {
+			/* An id JSON may escape: parse every line. */
+			rc = load_all(r, map, (size_t)st.st_size, warn, wctx);
+			*out = rc == 0 ? table_get(r, id) : NULL;
+		}
 	}
 	if (map != NULL)
 		munmap(map, (size_t)st.st_size);

@@ -515,13 +515,11 @@ static enum gpush_err
 seen_open(struct gpush_store *s, const char *id, int *sfd,
     struct gpush_seen *seen)
 {
-	char name[GPUSH_ID_MAX * 2 + 8];
+	char name[GPUSH__SEEN_NAME];
 	enum gpush_err e;
 
 	memset(seen, 0, sizeof(*seen));
-	gpush__seen_name(id, name, sizeof(name));
-	*sfd = openat(s->statefd, name, O_RDWR | O_APPEND | O_CREAT |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	*sfd = gpush__seen_open(s->statefd, id, O_RDWR | O_APPEND | O_CREAT, name);
 	if (*sfd < 0)
 		return gpush__errno(errno);
 	e = gpush__seen_load(*sfd, seen);
@@ -596,11 +594,9 @@ durable(struct gpush_store *s, uint64_t seq)
 			STORE(c->sync_gen, g + 1);
 			futex_wake_all(&c->sync_gen);
 			gpush__unlock(s->syncfd);
-			if (e != GPUSH_OK || LOAD(c->synced) >= seq)
-				return e;
-			/* A file other than the page's (rotated under us):
-			 * our own fdatasync covered our line. */
-			return GPUSH_OK;
+			/* On success our line is durable: covered by synced,
+			 * or, for a file rotated under us, by our own sync. */
+			return e;
 		}
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return gpush__errno(errno);
@@ -615,7 +611,7 @@ durable(struct gpush_store *s, uint64_t seq)
 static enum gpush_err
 commit(struct gpush_store *s, const char *id, int64_t n, int64_t now_ms)
 {
-	char name[GPUSH_ID_MAX * 2 + 8];
+	char name[GPUSH__SEEN_NAME];
 	struct gpush_seen seen;
 	struct stat st;
 	enum gpush_err e;
@@ -623,14 +619,12 @@ commit(struct gpush_store *s, const char *id, int64_t n, int64_t now_ms)
 
 	if ((e = lock_log(s)) != GPUSH_OK)
 		return e;
-	gpush__seen_name(id, name, sizeof(name));
-	sfd = openat(s->statefd, name, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
+	sfd = gpush__seen_open(s->statefd, id, O_RDWR | O_APPEND | O_CREAT, name);
 	if (sfd < 0 || fstat(sfd, &st) < 0 ||
-	    gpush__seen_append(sfd, st.st_size - st.st_size % 32,
+	    gpush__seen_append(sfd, st.st_size - st.st_size % GPUSH__REC_SIZE,
 	    GPUSH__REC_COMMIT, n, 0, now_ms) < 0) {
 		e = gpush__errno(errno);
-	} else if ((size_t)st.st_size / 32 + 1 >= 2 * GPUSH_DEDUP_WINDOW &&
+	} else if ((size_t)st.st_size / GPUSH__REC_SIZE + 1 >= GPUSH__COMPACT_AT &&
 	    gpush__seen_load(sfd, &seen) != GPUSH_ERR_NOMEM) {
 		if (gpush__seen_compact(s->statefd, s->statepath, name, &seen,
 		    now_ms) < 0)
@@ -731,7 +725,7 @@ out:
 enum gpush_err
 gpush_store_forget(struct gpush_store *s, const char *id)
 {
-	char name[GPUSH_ID_MAX * 2 + 8];
+	char name[GPUSH__SEEN_NAME];
 	enum gpush_err e;
 
 	if (s == NULL || id == NULL || strnlen(id, GPUSH_ID_MAX + 1) > GPUSH_ID_MAX)
