@@ -183,6 +183,7 @@ class Sender:
         self.lock = threading.Lock()
         self.sent = 0
         self.retried = 0
+        self.backoffs = []      # each delivery's retry delays, in order
         self.dups_sent = 0
         self.concurrent_dups = 0
         self.status_counts = {}
@@ -238,6 +239,7 @@ class Sender:
     def deliver(self, d, rnd):
         a = self.args
         start = time.monotonic()
+        delays = []
         for attempt in range(a.attempts):
             if attempt:
                 with self.lock:
@@ -264,6 +266,10 @@ class Sender:
             if (now + delay > start + a.delivery_time
                     or now + delay > self.deadline + a.delivery_time):
                 return False
+            delays.append(delay)
+            if len(delays) == 1:
+                with self.lock:
+                    self.backoffs.append((d.ch["id"], d.number, delays))
             time.sleep(delay)
         return False
 
@@ -395,6 +401,8 @@ class Sender:
             "sent": self.sent,
             "acked_count": len(acked),
             "retried": self.retried,
+            "backoffs": [{"channel": c, "number": n, "delays": [round(x, 4) for x in ds]}
+                         for c, n, ds in self.backoffs],
             "duplicates_sent": self.dups_sent,
             "concurrent_duplicates": self.concurrent_dups,
             "status_counts": self.status_counts,
