@@ -31,7 +31,6 @@ import hashlib
 import http.client
 import json
 import os
-import pwd
 import resource
 import shutil
 import signal
@@ -44,6 +43,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import fcgi       # noqa: E402
+sys.path.insert(0, os.path.join(REPO, 'tests', 'lib'))
+import stage      # noqa: E402  the rule for what runs as another user
 import profiles   # noqa: E402
 from profiles import proc_times, proc_status, proc_environ, proc_ppid  # noqa: E402
 
@@ -83,6 +84,7 @@ KEEP = envflag('BENCH_KEEP', False)
 GPUSH = os.path.abspath(os.environ.get('GPUSH_FCGI') or os.path.join(REPO, 'cgi', 'gpush.fcgi'))
 BINDIR = os.path.abspath(os.environ.get('BENCH_BIN') or os.path.join(HERE, 'out', 'bin'))  # mk/bench.mk
 LOGS = os.path.join(OUT, 'logs')           # server logs, wrk output, this run's
+STAGE = [None]      # the run's directory outside the clone (main() makes it)
 WARMUP_S = 1 if QUICK else 2
 SETTLE_MAX_S = 30                           # after a run: wait for idle backends
 RUN_ID = '%d-%d' % (os.getpid(), int(time.time()))
@@ -338,14 +340,10 @@ def wait_port(port, timeout):
 
 
 def run_user():
-    """(uid, gid, name) the servers run as: www-data under root."""
-    if IS_ROOT:
-        try:
-            pw = pwd.getpwnam('www-data')
-            return pw.pw_uid, pw.pw_gid, 'www-data'
-        except KeyError:
-            pass
-    return os.getuid(), os.getgid(), pwd.getpwuid(os.getuid()).pw_name
+    """(uid, gid, name) the servers run as: www-data under root
+    (tests/lib/stage.py decides, for every harness)."""
+    u = stage.run_user()
+    return u.uid, u.gid, u.name
 
 
 def chown_tree(path, uid, gid):
@@ -355,6 +353,19 @@ def chown_tree(path, uid, gid):
         os.chown(root, uid, gid)
         for n in dirs + files:
             os.chown(os.path.join(root, n), uid, gid, follow_symlinks=False)
+
+
+def copy_logs(src, dst):
+    """The servers' logs, written in the stage, into LOGS."""
+    try:
+        names = os.listdir(src)
+    except OSError:
+        return
+    for n in names:
+        try:
+            shutil.copyfile(os.path.join(src, n), os.path.join(dst, n))
+        except OSError:
+            pass
 
 
 def fs_type(path):
@@ -567,17 +578,20 @@ class Servers:
         return e
 
     def prepare(self):
-        run = self.run
-        for d in ('bin', 'sock', 'htdocs', 'apache', 'data'):
-            os.makedirs(os.path.join(run, d), exist_ok=True)
+        # Everything the servers read or write is in the stage, outside
+        # the clone (which may sit below a directory they cannot enter);
+        # their logs are copied to LOGS at the end.
+        st, run = STAGE[0], self.run
+        for d in ('htdocs', 'data'):
+            st.mkdir(d)
+        for d in ('sock', 'apache', 'logs'):
+            st.mkdir(d, owned=True)
         for name in ('noop.fcgi', 'append.fcgi'):
-            shutil.copy2(os.path.join(BINDIR, name), os.path.join(run, 'bin', name))
+            st.copy(os.path.join(BINDIR, name), 'bin')
+        st.copy(os.path.join(HERE, 'flask', 'app.py'), 'flask')
         for c in self.cfgs:
             c.datadir = os.path.join(run, 'data', c.key)
             self.regs[c.size].install(c.datadir, self.uid, self.gid)
-        chown_tree(os.path.join(run, 'sock'), self.uid, self.gid)
-        chown_tree(LOGS, self.uid, self.gid)
-        chown_tree(os.path.join(run, 'apache'), self.uid, self.gid)
 
     def start(self):
         self.prepare()
@@ -627,8 +641,8 @@ class Servers:
             f.write('server.modules = ( "mod_fastcgi", "mod_proxy" )\n')
             f.write('server.document-root = "%s"\n' % os.path.join(run, 'htdocs'))
             f.write('server.bind = "127.0.0.1"\nserver.port = %d\n' % self.lport)
-            f.write('server.pid-file = "%s"\n' % os.path.join(LOGS, 'lighttpd.pid'))
-            f.write('server.errorlog = "%s"\n' % os.path.join(LOGS, 'lighttpd.error.log'))
+            f.write('server.pid-file = "%s"\n' % os.path.join(run, 'logs', 'lighttpd.pid'))
+            f.write('server.errorlog = "%s"\n' % os.path.join(run, 'logs', 'lighttpd.error.log'))
             if IS_ROOT:
                 f.write('server.username = "%s"\nserver.groupname = "%s"\n'
                         % (self.user, self.user))
@@ -659,16 +673,16 @@ class Servers:
             port = free_port()
             argv = ['/usr/bin/gunicorn', '--workers', str(c.procs), '--worker-class', 'sync',
                     '--bind', '127.0.0.1:%d' % port, '--backlog', '2048',
-                    '--chdir', os.path.join(HERE, 'flask'), '--log-level', 'warning',
-                    '--error-logfile', os.path.join(LOGS, 'gunicorn-%s.log' % c.key),
-                    '--pid', os.path.join(LOGS, 'gunicorn-%s.pid' % c.key)]
+                    '--chdir', os.path.join(self.run, 'flask'), '--log-level', 'warning',
+                    '--error-logfile', os.path.join(self.run, 'logs', 'gunicorn-%s.log' % c.key),
+                    '--pid', os.path.join(self.run, 'logs', 'gunicorn-%s.pid' % c.key)]
             if IS_ROOT:
                 argv += ['--user', self.user, '--group', self.user]
             argv.append('app:app')
             p = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
                                  stderr=open(os.path.join(LOGS, 'gunicorn-%s.out' % c.key), 'w'),
                                  env=self.env({'BENCH_DATA': c.datadir, 'BENCH_CONFIG': c.key}),
-                                 start_new_session=True, cwd=os.path.join(HERE, 'flask'))
+                                 start_new_session=True, cwd=os.path.join(self.run, 'flask'))
             self.gunicorn[c.key] = (p, port)
             CLEANUPS.append(lambda p=p: stop_proc(p, 15))
         for key, (p, port) in self.gunicorn.items():
@@ -692,7 +706,7 @@ class Servers:
                 'Listen 127.0.0.1:%d' % self.aport,
                 'PidFile "%s/httpd.pid"' % root, 'DefaultRuntimeDir "%s"' % root,
                 'Mutex file:%s default' % root,
-                'ErrorLog "%s"' % os.path.join(LOGS, 'apache.error.log'),
+                'ErrorLog "%s"' % os.path.join(run, 'logs', 'apache.error.log'),
                 'LogLevel warn',
                 'LoadModule mpm_prefork_module %s/mod_mpm_prefork.so' % mods,
                 'LoadModule authz_core_module %s/mod_authz_core.so' % mods,
@@ -1897,15 +1911,19 @@ def main():
     if not os.access(GPUSH, os.X_OK):
         print('bench: no handler at %s (run make)' % GPUSH, file=sys.stderr)
         return 2
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
-    run = os.path.join(OUT, 'tmp', stamp)
     shutil.rmtree(LOGS, ignore_errors=True)
     os.makedirs(LOGS, exist_ok=True)
-    os.makedirs(os.path.join(run, 'bin'), exist_ok=True)
+    # The run's directory: outside the clone, reachable by the user the
+    # servers run as, on disk (tests/lib/stage.py).
+    try:
+        STAGE[0] = stage.Stage('gpush-bench', stage.run_user())
+    except (stage.StageError, OSError) as e:
+        print('bench: %s' % e, file=sys.stderr)
+        return 2
+    run = STAGE[0].path
     # Every phase measures the same build, even if the tree is rebuilt
     # meanwhile: a copy of the handler taken now.
-    HANDLER[0] = os.path.join(run, 'bin', 'gpush.fcgi')
-    shutil.copy2(GPUSH, HANDLER[0])
+    HANDLER[0] = STAGE[0].copy(GPUSH, 'bin', 'gpush.fcgi')
     with open(HANDLER[0], 'rb') as f:
         handler_id = hashlib.sha256(f.read()).hexdigest()[:12]
     handler_built = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(os.path.getmtime(GPUSH)))
@@ -1919,7 +1937,8 @@ def main():
     if KEEP:
         CLEANUPS.append(lambda: note('kept %s' % run))
     else:
-        CLEANUPS.append(lambda: shutil.rmtree(run, ignore_errors=True))
+        CLEANUPS.append(STAGE[0].remove)
+    CLEANUPS.append(lambda: copy_logs(os.path.join(run, 'logs'), LOGS))
     pdir = os.path.join(OUT, 'profile')
     shutil.rmtree(pdir, ignore_errors=True)
     os.makedirs(pdir, exist_ok=True)
