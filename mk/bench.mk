@@ -10,15 +10,12 @@
 #                       unavailable; no test asserts a timing; its files go
 #                       to bench/out/check/, so a full run's stay
 #
-# bench/bench.py documents its variables (BENCH_ROUNDS, BENCH_SECONDS,
-# BENCH_PROCS, BENCH_SIZES, BENCH_ONLY, GPUSH_FCGI, ...); bench/README.md
+# bench/gpushbench/config.py documents its variables (BENCH_ROUNDS,
+# BENCH_SECONDS, BENCH_PROCS, BENCH_SIZES, BENCH_ONLY, GPUSH_FCGI,
+# GPUSH_STAGE_DIR, ...); bench/README.md
 # says how to read the results.  Missing Debian packages (wrk, lighttpd,
 # apache2, python3-flask, gunicorn, gnuplot-nox, valgrind, linux-perf) are
 # installed with apt-get when root.
-
-# Keep whatever the top Makefile's default goal is (all), wherever this
-# fragment is included.
-BENCH_SAVED_GOAL := $(.DEFAULT_GOAL)
 
 BENCH_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 BENCH_OUT    ?= bench/out
@@ -57,7 +54,3 @@ check-bench:
 	    BENCH_BIN='$(abspath $(BENCH_OUT))/bin' $(BENCH_PYTHON) bench/bench.py --tap
 
 .PHONY: bench check-bench
-
-ifeq ($(BENCH_SAVED_GOAL),)
-.DEFAULT_GOAL :=
-endif

@@ -15,6 +15,7 @@
 GPUSH_FCGI ?= cgi/gpush.fcgi
 PORT ?= 8080
 RUN_DIR ?= var
+RUN_PYTHON ?= python3
 PROVE ?= prove
 PROVE_FLAGS ?= -v
 SERVER_TESTS = tests/sender/selftest.t tests/server/lighttpd.t tests/server/hostile.t \
@@ -38,31 +39,38 @@ RUN_CHANNEL = {"kind":"api\#channel","id":"demo","resourceId":"ret08u3rv24htgh28
 RUN_ABS = $(abspath $(RUN_DIR))
 
 # A fresh machine has neither the build's packages nor lighttpd: as root,
-# tests/deps.sh installs them first.
+# tests/deps.sh installs them first.  The handler, its socket and the
+# configuration go to a directory outside the clone (tests/lib/stage.py,
+# removed on exit): lighttpd splits bin-path at spaces, and a socket path
+# is limited to 107 bytes.  lighttpd runs as us here (no server.username),
+# so the data stay in ./var.
 run:
 	@sh tests/deps.sh run
 	@$(MAKE) -s --no-print-directory $(GPUSH_FCGI)
 	@command -v lighttpd >/dev/null 2>&1 || { \
 		echo "make run needs lighttpd (apt-get install lighttpd)" >&2; \
 		exit 1; }
-	@mkdir -p '$(RUN_ABS)/run' && chmod 700 '$(RUN_ABS)'
+	@mkdir -p '$(RUN_ABS)' && chmod 700 '$(RUN_ABS)'
 	@grep -qs '"id":"demo"' '$(RUN_ABS)/channels.jsonl' || { \
 		echo '$(RUN_CHANNEL)' >>'$(RUN_ABS)/channels.jsonl' && \
 		chmod 600 '$(RUN_ABS)/channels.jsonl' && \
 		echo "wrote the demo channel into $(RUN_DIR)/channels.jsonl"; }
-	@sed -e 's|^var.gpush_bin .*|var.gpush_bin = "$(abspath $(GPUSH_FCGI))"|' \
+	@S=$$($(RUN_PYTHON) tests/lib/stage.py --name gpush-run --user "$$(id -un)" \
+	    --copy '$(GPUSH_FCGI)') || exit 1; \
+	trap 'rm -rf "$$S"' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	sed -e "s|^var.gpush_bin .*|var.gpush_bin = \"$$S/gpush.fcgi\"|" \
 	    -e 's|^var.gpush_dir .*|var.gpush_dir = "$(RUN_ABS)"|' \
-	    -e 's|^var.gpush_socket .*|var.gpush_socket = "$(RUN_ABS)/run/gpush.sock"|' \
+	    -e "s|^var.gpush_socket .*|var.gpush_socket = \"$$S/gpush.sock\"|" \
 	    -e 's|^var.gpush_procs .*|var.gpush_procs = 2|' \
-	    htdocs/lighttpd.conf >'$(RUN_ABS)/run/gpush.conf'
-	@{ echo 'server.document-root = "$(abspath htdocs)"'; \
+	    htdocs/lighttpd.conf >"$$S/gpush.conf" && \
+	{ echo 'server.document-root = "$(abspath htdocs)"'; \
 	   echo 'server.bind = "127.0.0.1"'; \
 	   echo 'server.port = $(PORT)'; \
 	   echo 'mimetype.assign = ( ".txt" => "text/plain" )'; \
-	   echo 'include "$(RUN_ABS)/run/gpush.conf"'; \
-	} >'$(RUN_ABS)/run/lighttpd.conf'
-	@lighttpd -tt -f '$(RUN_ABS)/run/lighttpd.conf'
-	@exp=$$(LC_ALL=C date -u -d '+7 days' '+%a, %d %b %Y %H:%M:%S GMT'); \
+	   echo "include \"$$S/gpush.conf\""; \
+	} >"$$S/lighttpd.conf" && \
+	lighttpd -tt -f "$$S/lighttpd.conf" || exit 1; \
+	exp=$$(LC_ALL=C date -u -d '+7 days' '+%a, %d %b %Y %H:%M:%S GMT'); \
 	echo; \
 	echo "gpush on http://127.0.0.1:$(PORT)/notifications (data in $(RUN_DIR)/; Ctrl-C stops)"; \
 	echo; \
@@ -82,5 +90,5 @@ run:
 	echo "Follow the log:"; \
 	echo; \
 	echo "  tail -F $(RUN_DIR)/notifications.ndjson"; \
-	echo
-	@exec lighttpd -D -f '$(RUN_ABS)/run/lighttpd.conf'
+	echo; \
+	lighttpd -D -f "$$S/lighttpd.conf"

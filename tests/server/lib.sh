@@ -8,7 +8,7 @@
 # Environment:
 #   GPUSH_FCGI   the handler (default cgi/gpush.fcgi, relative to the repo)
 #   GPUSH_KEEP   1: keep the temporary directory (its path is printed)
-#   GPUSH_TEST_TMP  where it is made (default /tmp; www-data must reach it)
+#   GPUSH_TEST_TMP  where it is made (default /tmp; tests/lib/stage.py)
 #   PYTHON       python3 to run the sender with (default python3)
 #   SENDER_CHANNELS, SENDER_EVENTS, SENDER_THREADS   the load (20, 25, 8)
 
@@ -110,19 +110,17 @@ need_pkgs() {
 }
 
 # ---- places -------------------------------------------------------------
-# The user the server runs handlers as: www-data under root, else us.
-if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1; then
-	RUN_USER=www-data
-	RUN_GROUP=www-data
-else
-	RUN_USER=$(id -un)
-	RUN_GROUP=$(id -gn)
-fi
+# The user the server runs handlers as (www-data under root, else us) and
+# where its files go: tests/lib/stage.py, the rule every harness shares.
+STAGE="$REPO/tests/lib/stage.py"
+read -r RUN_USER RUN_GROUP < <("$PYTHON" "$STAGE" --print-user) ||
+    { echo "Bail out! tests/lib/stage.py --print-user"; exit 1; }
 
 make_tmp() {    # make_tmp NAME -- sets T
-	# Not $TMPDIR: the servers run handlers as www-data, who must reach it.
-	T=$(mktemp -d "${GPUSH_TEST_TMP:-/tmp}/gpushsrv-$1.XXXXXX") || bail "mktemp"
-	chmod 755 "$T"
+	# Not $TMPDIR nor the clone: the servers run handlers as www-data,
+	# who must reach it (stage.py checks that it can).
+	T=$("$PYTHON" "$STAGE" --base "${GPUSH_TEST_TMP:-/tmp}" --name "gpushsrv-$1") ||
+	    bail "stage.py: no directory $RUN_USER can reach"
 	if [ "${GPUSH_KEEP:-0}" = 1 ]; then
 		on_exit "echo '# kept $T' >&2"
 	else

@@ -1,4 +1,4 @@
-"""A tiny FastCGI client and spawner for bench.py's per-request
+"""A tiny FastCGI client and spawner for the bench's per-request
 measurements (callgrind, strace, massif): the handler listens on a Unix
 socket passed as fd 0, as lighttpd and mod_fcgid start it; one request
 per connection, the way lighttpd talks to it."""
@@ -7,12 +7,8 @@ import socket
 import subprocess
 import time
 
-import sys
-
-# The FastCGI client of the test fixtures (tests/cgi/run.py): one client
-# for the project, so the benchmark speaks the protocol the tests prove.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'tests', 'cgi'))
+# The tests' FastCGI client, so the benchmark speaks the protocol the tests
+# prove (the path is set in __init__.py).  The one import of it in bench/.
 from run import fcgi_request  # noqa: E402
 
 

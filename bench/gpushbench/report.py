@@ -1,0 +1,481 @@
+"""The report: the table, the targets, scaling, instructions per request,
+the profile lines, details, the chart, results.txt and results.json, TAP."""
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from . import REPO
+from .output import fmt_int, fmt_ms, fmt_ratio, fmt_rps, fmt_size, mib, note
+from .profiles import FIXTURE_CHANNELS, FIXTURE_REQUESTS
+from .variants import VARIANTS, VDESC
+
+# The callgrind breakdown's rows: the handler (handle, its steps), libgpush
+# (gpush_, gpush__), and the libraries' entry points it spends in.
+CALLGRIND_PREFIXES = ('handle', 'step_', 'gpush_', 'gpush__', 'json_', 'FCGX_',
+                      'malloc', 'calloc', 'free')
+
+
+def table(opts, cfgs, results):
+    """The main table as lines."""
+    base_a = {c.procs: results.get(c.key) for c in cfgs if c.variant == 'a' and c.size == opts.main_size}
+    base_e = {c.procs: results.get(c.key) for c in cfgs if c.variant == 'e' and c.size == opts.main_size}
+    head = ('%-44s %5s %9s %9s %5s %8s %8s %7s %7s %8s %7s' %
+            ('variant', 'procs', 'channels', 'req/s', '±%', 'p50 ms', 'p99 ms', '×(a)', '×(e)',
+             'cpu µs', 'rss MiB'))
+    lines = [head, '-' * len(head)]
+    for c in cfgs:
+        s = results.get(c.key)
+        name = '%-4s %s' % (c.label, VDESC[c.variant])
+        procs = str(c.procs) if c.procs else 'cgi'
+        if s is None:
+            why = c.skip or c.error or 'no result'
+            lines.append('%-44s %5s %9s   %s' % (name, procs, fmt_size(c.size),
+                                                 ('skipped: ' if c.skip else 'FAILED: ') + why))
+            continue
+        p = c.procs or opts.procs[0]
+        a = base_a.get(p)
+        e = base_e.get(p)
+        ra = s['rps'] / a['rps'] if a and a['rps'] else None
+        re_ = s['rps'] / e['rps'] if e and e['rps'] else None
+        rss = mib(c.rss['hwm_kb']) if c.rss else None
+        lines.append('%-44s %5s %9s %9s %5s %8s %8s %7s %7s %8s %7s' % (
+            name, procs, fmt_size(c.size), fmt_rps(s['rps']) + ('*' if c.slow else ''),
+            '%.0f' % s['spread'] if s['spread'] is not None else '-',
+            fmt_ms(s['p50_us']), fmt_ms(s['p99_us']), fmt_ratio(ra), fmt_ratio(re_),
+            fmt_int(s['cpu_handler_us']), '%.1f' % rss if rss is not None else '-'))
+    return lines
+
+
+def details(cfgs, results):
+    head = ('%-20s %9s %6s %13s %7s %7s %7s %6s %7s %8s %9s' %
+            ('config', 'requests', 'rounds', 'hdl usr+sys', 'srv µs', 'wrk µs', 'other%',
+             'non2xx', 'errors', 'timeouts', 'log lines'))
+    lines = [head, '-' * len(head)]
+    for c in cfgs:
+        s = results.get(c.key)
+        if s is None:
+            continue
+        hu = s.get('cpu_handler_user_us')
+        hs = s['cpu_handler_us'] - hu if hu is not None and s['cpu_handler_us'] is not None else None
+        lines.append('%-20s %9s %6d %13s %7s %7s %7s %6d %7d %8d %9s' % (
+            c.key, fmt_int(s['requests']), s['rounds'],
+            '%s+%s' % (fmt_int(hu), fmt_int(hs)) if hu is not None else '-',
+            fmt_int(s['cpu_server_us']),
+            fmt_int(s['cpu_client_us']),
+            '%.0f' % s['other_pct'] if s['other_pct'] is not None else '-',
+            s['non2xx'], s['errors'] - s['timeouts'], s['timeouts'],
+            fmt_int(c.lines) if c.lines is not None else '-'))
+    return lines
+
+
+def rss_limit_kb(size_bytes):
+    return 2 * 1024 + 1.5 * size_bytes / 1024
+
+
+def targets(opts, cfgs, results, regs, cgi, rss_by_size, rss_detail):
+    """[(met: True/False/None, text)]"""
+    by = {c.key: c for c in cfgs}
+    main = opts.procs[0]
+
+    def get(v, procs=main, size=opts.main_size):
+        c = by.get('%s-%dp-%d' % (v.replace("'", 's'), procs, size))
+        return results.get(c.key) if c else None
+
+    out = []
+
+    def ratio_target(name, num, den, want, what):
+        if num is None or den is None or not den['rps']:
+            out.append((None, '%s: not measured' % name))
+            return
+        r = num['rps'] / den['rps']
+        out.append((r >= want, '%s: %.2f × (%s vs %s req/s; wanted ≥ %.2f)' %
+                    (name, r, fmt_rps(num['rps']), fmt_rps(den['rps']), want) + what))
+
+    ratio_target("(d) ≥ 0.85 × (b), %d procs" % main, get('d'), get('b'), 0.85, '')
+    ratio_target("(c) ≥ 2 × (b'), %d procs, durable" % main, get('c'), get("b'"), 2.0, '')
+    ratio_target("(c) ≥ 3 × (e), %d procs" % main, get('c'), get('e'), 3.0, '')
+    lo, hi = opts.sizes[0], opts.sizes[-1]
+    for v in opts.scale:
+        ratio_target('(%s) FastCGI %s channels ≥ 0.9 × %s channels' % (v, fmt_size(hi), fmt_size(lo)),
+                     get(v, size=hi), get(v, size=lo), 0.9, '')
+    for key, label in (('%d-sync' % hi, 'durable'), ('%d-nosync' % hi, 'GPUSH_SYNC=0')):
+        x = cgi.get(key) if cgi else None
+        if x and x.get('runs'):
+            out.append((x['mean_ms'] <= 2.0, 'CGI handler time, %s channels, %s: %.2f ms mean '
+                        '(p50 %.2f, p99 %.2f; wanted ≤ 2 ms)' % (fmt_size(hi), label, x['mean_ms'],
+                                                                 x['p50_ms'], x['p99_ms'])))
+        else:
+            out.append((None, 'CGI handler time, %s channels, %s: not measured' % (fmt_size(hi), label)))
+    for s in opts.sizes:
+        r = rss_by_size.get(s)
+        lim = rss_limit_kb(regs[s].bytes)
+        if r is None:
+            out.append((None, 'RSS, %s channels: not measured' % fmt_size(s)))
+            continue
+        d = rss_detail.get(s, {})
+        out.append((r <= lim, 'RSS of a FastCGI process, %s channels: peak %.1f MiB (limit 2 MiB + '
+                    '1.5 × %.1f MiB registry = %.1f MiB); after the run: %.1f MiB anon + %.1f MiB '
+                    'file-backed' % (fmt_size(s), r / 1024, regs[s].bytes / 2 ** 20, lim / 1024,
+                                     d.get('anon_kb', 0) / 1024, d.get('file_kb', 0) / 1024)))
+    return out
+
+
+def scaling_lines(opts, cfgs, results, regs, cgi, rss_by_size, cg):
+    lines = []
+    hdr = '%-10s %10s' % ('channels', 'registry')
+    for v in opts.scale:
+        hdr += ' %12s' % ('(%s) req/s' % v)
+    hdr += ' %11s %11s %11s %11s %9s %13s %13s' % ('CGI ms', 'CGI ms', 'CGI ms', 'noop CGI',
+                                                   'RSS MiB', 'Ir/req fcgi', 'Ir/req CGI')
+    lines.append(hdr)
+    lines.append('%-10s %10s' % ('', '') + ' %12s' % '' * len(opts.scale) +
+                 ' %11s %11s %11s %11s %9s %13s %13s' % ('durable', 'SYNC=0', '1st request',
+                                                         'floor', 'peak', 'handle()', 'process'))
+    lines.append('-' * len(hdr))
+    by = {c.key: c for c in cfgs}
+    noop = cgi.get('noop') if cgi else None
+    for s in opts.sizes:
+        row = '%-10s %10s' % (fmt_size(s), '%.1f MiB' % (regs[s].bytes / 2 ** 20) if regs[s].bytes > 2 ** 20 else '%.0f KiB' % (regs[s].bytes / 1024))
+        for v in opts.scale:
+            c = by.get('%s-%dp-%d' % (v, opts.procs[0], s))
+            r = results.get(c.key) if c else None
+            row += ' %12s' % (fmt_rps(r['rps']) if r else '-')
+        cs = cgi.get('%d-sync' % s) if cgi else None
+        cn = cgi.get('%d-nosync' % s) if cgi else None
+        c1 = cgi.get('first-%d' % s) if cgi else None
+        row += ' %11s %11s %11s %11s' % ('%.2f' % cs['mean_ms'] if cs and cs.get('runs') else '-',
+                                         '%.2f' % cn['mean_ms'] if cn and cn.get('runs') else '-',
+                                         '%.2f' % c1['ms'] if c1 and c1.get('ms') is not None else '-',
+                                         '%.2f' % noop['mean_ms'] if noop and noop.get('runs') else '-')
+        rs = rss_by_size.get(s)
+        row += ' %9s' % ('%.1f' % (rs / 1024) if rs else '-')
+        f = (cg or {}).get('fcgi', {}).get(s, {})
+        g = (cg or {}).get('cgi', {}).get(s, {})
+        row += ' %13s %13s' % (fmt_int(f.get('steady_handle')) if f.get('steady_n') else
+                               (fmt_int(f.get('cold_handle')) + '†' if f.get('cold_handle') else '-'),
+                               fmt_int(g.get('total')))
+        lines.append(row)
+    return lines
+
+
+def callgrind_lines(opts, cg):
+    lines = []
+    if not cg:
+        return lines
+    for s, e in sorted(cg.get('fcgi', {}).items()):
+        if not e.get('requests'):
+            lines.append('FastCGI, %s channels: no request measured%s' % (
+                fmt_size(s), ' (%s)' % e['skipped'] if e.get('skipped') else ''))
+            continue
+        if e.get('steady_n'):
+            lines.append('FastCGI, %s channels: %s Ir in handle() per request (mean of %d '
+                         'requests after the first; whole loop incl. libfcgi %s); first request %s Ir'
+                         % (fmt_size(s), fmt_int(e.get('steady_handle')), e['steady_n'],
+                            fmt_int(e.get('steady_loop')), fmt_int(e.get('cold_handle'))))
+        else:
+            lines.append('FastCGI, %s channels: first request %s Ir in handle() (whole loop %s); '
+                         'no later request measured in the time allowed' % (
+                             fmt_size(s), fmt_int(e.get('cold_handle')), fmt_int(e.get('cold_loop'))))
+    ref = cg.get('ref', {})
+    if ref:
+        main = cg.get('fcgi', {}).get(opts.main_size, {})
+        lines.append('FastCGI loop per request, same fixtures: %s' % ', '.join(
+            '%s %s Ir' % (label, fmt_int(e.get('steady_loop'))) for label, e in
+            (('(a) no-op', ref.get('a', {})), ('(b) one write()', ref.get('b', {})),
+             ('gpush', main)) if e.get('steady_loop')))
+    for s, e in sorted(cg.get('cgi', {}).items()):
+        lines.append('CGI,     %s channels: %s Ir per process (start-up to exit), %s Ir in '
+                     'handle() (mean of %d)' % (fmt_size(s), fmt_int(e['total']),
+                                                fmt_int(e['handle']), e['requests']))
+    # the breakdown: gpush's own functions and the libraries' entry
+    # points, by name prefix (CALLGRIND_PREFIXES), largest first
+    for s, e in sorted(cg.get('fcgi', {}).items()):
+        if not e.get('top'):
+            continue
+        h = (e.get('steady_handle') if e.get('steady_n') else e.get('cold_handle')) or 1
+        parts = ['%s %s (%.0f%%)' % (fn, fmt_int(ir), ir / h * 100)
+                 for ir, fn in e['top'] if fn != 'handle' and ir >= 0.02 * h and
+                 fn.startswith(CALLGRIND_PREFIXES)]
+        lines.append('  FastCGI %s (%s): inclusive Ir per request: %s' % (
+            fmt_size(s), 'requests after the first' if e.get('top_of') == 'steady' else 'first request',
+            '; '.join(parts)))
+        if e.get('top_self'):
+            lines.append('  FastCGI %s: self Ir per request, top 10: %s' % (
+                fmt_size(s), '; '.join('%s %s' % (fn, fmt_int(ir)) for ir, fn in e['top_self'][:10])))
+    return lines
+
+
+def profile_lines(cfgs, stracex, massif):
+    lines = []
+    for c in cfgs:
+        t = c.prof.get('trace')
+        if t and t['requests']:
+            n = t['requests']
+            rows = sorted(t['syscalls'].items(), key=lambda kv: -kv[1][2])
+            tot_calls = sum(v[0] for v in t['syscalls'].values())
+            tot_ms = sum(v[2] for v in t['syscalls'].values())
+            parts = ['%s %.2f×/%.0fµs' % (k, v[0] / n, v[2] * 1000 / n) for k, v in rows[:9]]
+            fd = t['syscalls'].get('fdatasync')
+            extra = (' [fdatasync: %.2f per request, %.2f ms per call]' % (fd[0] / n, fd[2] / fd[0])
+                     if fd and fd[0] else '')
+            lines.append('%-22s %5.1f syscalls/req, %6.0f µs/req in syscalls (wall, summed over '
+                         'procs): %s%s' % (c.key, tot_calls / n, tot_ms * 1000 / n, ', '.join(parts),
+                                           extra))
+    for c in cfgs:
+        p = c.prof.get('perf')
+        if p:
+            dso = c.prof.get('perf_dso') or []
+            lines.append('%-22s perf record (self %%, handler processes): by object: %s; top: %s' % (
+                c.key, ', '.join('%.0f%% %s' % (pct, o.replace('[kernel.kallsyms]', 'kernel'))
+                                 for pct, o in dso[:5]),
+                '; '.join('%.1f%% %s' % (pct, sym[:50]) for pct, _, sym in p[:8])))
+    for key, v in sorted((stracex or {}).items()):
+        n = v['requests'] or 1
+        calls = v['calls']
+        tot = sum(x[0] for x in calls.values())
+        top = sorted(calls.items(), key=lambda kv: -kv[1][0])[:12]
+        lines.append('strace -c %-16s %6.1f syscalls/request: %s' % (
+            key, tot / n, ', '.join('%s %.1f' % (k, x[0] / n) for k, x in top)))
+    if massif and massif.get('peak'):
+        pk = massif['peak']
+        lines.append('massif, FastCGI, %s channels: heap peak %.1f MiB + %.1f MiB malloc overhead '
+                     'for a %.1f MiB registry (%s)' % (
+                         fmt_size(massif['size']), pk['heap_B'] / 2 ** 20, pk['extra_B'] / 2 ** 20,
+                         massif['registry_B'] / 2 ** 20, os.path.relpath(massif['report'], REPO)))
+    return lines
+
+
+def chart(opts, cfgs, results, regs, cgi):
+    """bench/out/bench.png: req/s by variant (each process count), and
+    scaling by registry size (FastCGI req/s, CGI ms)."""
+    gp = shutil.which('gnuplot')
+    if not gp:
+        return None
+    data = os.path.join(opts.out, 'plot')
+    os.makedirs(data, exist_ok=True)
+    by = {c.key: c for c in cfgs}
+    with open(os.path.join(data, 'variants.dat'), 'w') as f:
+        f.write('# variant ' + ' '.join('%dp' % p for p in opts.procs) + '\n')
+        for v, label, desc in VARIANTS:
+            vals = []
+            for i, p in enumerate(opts.procs):
+                key = '%s-%dp-%d' % (v.replace("'", 's'), 0 if v == 'f' else p, opts.main_size)
+                r = results.get(key) if (v != 'f' or i == 0) else None
+                vals.append('%.1f' % r['rps'] if r else 'NaN')
+            if all(x == 'NaN' for x in vals):
+                continue
+            f.write('"%s %s" %s\n' % (label, desc.replace('"', ''), ' '.join(vals)))
+    with open(os.path.join(data, 'scaling.dat'), 'w') as f:
+        f.write('# channels ' + ' '.join('%s_rps' % v for v in opts.scale) + ' cgi_ms_sync cgi_ms_nosync\n')
+        for s in opts.sizes:
+            vals = []
+            for v in opts.scale:
+                c = by.get('%s-%dp-%d' % (v, opts.procs[0], s))
+                r = results.get(c.key) if c else None
+                vals.append('%.2f' % r['rps'] if r else 'NaN')
+            for k in ('%d-sync' % s, '%d-nosync' % s):
+                x = cgi.get(k) if cgi else None
+                vals.append('%.3f' % x['mean_ms'] if x and x.get('runs') else 'NaN')
+            f.write('%d %s\n' % (s, ' '.join(vals)))
+    png = os.path.join(opts.out, 'bench.png')
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+    cols = ' , '.join('"variants.dat" using %d:xtic(1) title "%d FastCGI procs"' % (i + 2, p)
+                      for i, p in enumerate(opts.procs))
+    scal = []
+    for i, v in enumerate(opts.scale):
+        scal.append('"scaling.dat" using 1:%d with linespoints lw 2 pt 7 title "(%s) FastCGI req/s"'
+                    % (i + 2, v))
+    n = len(opts.scale)
+    scal.append('"scaling.dat" using 1:%d axes x1y2 with linespoints lw 2 pt 5 dt 2 '
+                'title "CGI ms/request, durable"' % (n + 2))
+    scal.append('"scaling.dat" using 1:%d axes x1y2 with linespoints lw 2 pt 4 dt 3 '
+                'title "CGI ms/request, SYNC=0"' % (n + 3))
+    terms = subprocess.run([gp, '-e', 'set terminal'], capture_output=True, text=True, timeout=30)
+    cairo = 'pngcairo' in terms.stdout + terms.stderr
+    script = '\n'.join([
+        ('set terminal pngcairo noenhanced size 1500,640 font "sans,10"' if cairo
+         else 'set terminal png noenhanced size 1500,640'),
+        'set output "%s"' % png,
+        'set multiplot layout 1,2 title "gpush bench, %s, %d CPUs, wrk -t%d -c%d, %d round(s) x %d s, interleaved"'
+        % (stamp, os.cpu_count() or 0, opts.threads, opts.conns, opts.rounds, opts.seconds),
+        'set title "req/s by variant (%s channels)"' % fmt_size(opts.main_size),
+        'set style data histograms', 'set style histogram clustered gap 1',
+        'set style fill solid 0.8 border -1', 'set boxwidth 0.9',
+        'set xtics rotate by -30 left font ",9"', 'set ylabel "requests per second"',
+        'set grid ytics', 'set yrange [0:*]', 'set key top right',
+        'set bmargin 9',
+        'plot ' + cols,
+        'set style data linespoints',
+        'set xtics norotate center nooffset autofreq font ",10"', 'set bmargin 9',
+        'set title "scaling by registry size"', 'set logscale x', 'set logscale y',
+        'set logscale y2', 'set xlabel "channels in the registry"',
+        'set ylabel "FastCGI requests per second"', 'set y2label "CGI handler ms per request"',
+        'set y2tics', 'set ytics nomirror', 'set yrange [*:*]', 'set y2range [*:*]',
+        'set key top left',
+        'set xrange [%g:%g]' % (opts.sizes[0] / 2.0, opts.sizes[-1] * 2.0),
+        'plot ' + ', '.join(scal),
+        'unset multiplot', ''])
+    with open(os.path.join(data, 'bench.gp'), 'w') as f:
+        f.write(script)
+    p = subprocess.run([gp, 'bench.gp'], cwd=data, capture_output=True, text=True, timeout=120)
+    if p.returncode != 0 or not os.path.exists(png):
+        note('gnuplot: %s' % p.stderr.strip()[-300:])
+        return None
+    return png
+
+
+def write(opts, build, cfgs, results, regs, cgi, cg, stracex, massif, unavailable, fatal):
+    """Writes results.txt and results.json, prints the report (or opts.tap);
+    returns the exit status."""
+    fstype = build['fs']
+    tap = []   # (ok, description, directive)
+    # RSS by registry size: the largest peak of any gpush FastCGI process
+    rss_by_size, rss_detail = {}, {}
+    for c in cfgs:
+        if c.variant in ('c', 'd') and c.rss and c.rss['hwm_kb'] > rss_by_size.get(c.size, 0):
+            rss_by_size[c.size] = c.rss['hwm_kb']
+            rss_detail[c.size] = c.rss
+
+    # the report
+    rep = []
+    now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')
+    rep.append('gpush bench, %s: %d CPUs, wrk -t%d -c%d with bench/notify.lua, %d round(s) x %d s '
+               'per variant, interleaved; lighttpd %s; data on %s%s' % (
+                   now, os.cpu_count() or 0, opts.threads, opts.conns, opts.rounds, opts.seconds,
+                   'mod_fastcgi (e: mod_proxy to gunicorn)', fstype, ' (quick)' if opts.quick else ''))
+    rep.append('handler: %s (sha256 %s, built %s; tree at %s%s)' % (
+        os.path.relpath(opts.gpush, REPO) if opts.gpush.startswith(REPO + '/') else opts.gpush, build['id'],
+        build['built'],
+        build['head'], ', lib/ or cgi/ modified' if build['dirty'] else ''))
+    rep.append('')
+    rep += table(opts, cfgs, results)
+    rep.append('')
+    rep.append('req/s: completed requests / seconds over all rounds; ±%: half the range of the '
+               'per-round req/s; p50/p99: latency seen by wrk, merged over rounds; ×(a), ×(e): '
+               'req/s over the same-process-count (a) and (e) rows; cpu µs: handler-process CPU '
+               'per request (for (f): the CGI processes); rss: peak RSS (VmHWM) of one handler '
+               'process.  See bench/README.md.')
+    if any(c.slow for c in cfgs):
+        rep.append('* over a second per request: measured in round 1 only (the requests still '
+                   'queued when wrk stops take that long each to drain)')
+    rep.append('')
+    rep.append('targets')
+    tg = targets(opts, cfgs, results, regs, cgi, rss_by_size, rss_detail)
+    for met, text in tg:
+        rep.append('  %-5s %s' % ('MET' if met else 'MISS' if met is False else '-', text))
+    rep.append('')
+    rep.append('scaling (%d procs; CGI: handler time, bench/c/cgiloop, one process per request, no '
+               'web server)' % opts.procs[0])
+    rep += ['  ' + x for x in scaling_lines(opts, cfgs, results, regs, cgi, rss_by_size, cg)]
+    cl = callgrind_lines(opts, cg)
+    if cl:
+        rep.append('')
+        rep.append('instructions per request (callgrind, fixed fixture set: %d Directory '
+                   'notifications over %d channels spread across the registry, after one first '
+                   'request; † = first request only)' %
+                   (10 if opts.quick else FIXTURE_REQUESTS, FIXTURE_CHANNELS))
+        rep += ['  ' + x for x in cl]
+    pl = profile_lines(cfgs, stracex, massif)
+    if pl:
+        rep.append('')
+        rep.append('profile (files in bench/out/profile/).  perf trace -s slows the handlers '
+                   'several times over: its counts per request are exact, its times are those of a '
+                   'slowed system, for comparing rows with each other')
+        rep += ['  ' + x for x in pl]
+    rep.append('')
+    rep.append('details')
+    rep += ['  ' + x for x in details(cfgs, results)]
+    try:
+        with open(os.path.join(opts.logs, 'lighttpd.error.log'), errors='replace') as f:
+            gw = [l for l in f if 'gw_backend' in l or 'fastcgi' in l.lower()]
+        if gw:
+            rep.append('  lighttpd reported %d backend problem(s) (a backend respawned or refused a '
+                       'connection): see bench/out/logs/lighttpd.error.log' % len(gw))
+    except OSError:
+        pass
+    png = chart(opts, cfgs, results, regs, cgi) if 'gnuplot' not in unavailable else None
+    rep.append('')
+    rel = os.path.relpath(opts.out, REPO) if opts.out.startswith(REPO + '/') else opts.out
+    rep.append('files: %s/results.txt, %s/results.json%s, %s/profile/, %s/logs/' % (
+        rel, rel, ', ' + (os.path.relpath(png, REPO) if png.startswith(REPO + '/') else png) if png else '',
+        rel, rel))
+    text = '\n'.join(rep) + '\n'
+    with open(os.path.join(opts.out, 'results.txt'), 'w') as f:
+        f.write(text)
+    dump = {'when': now, 'quick': opts.quick, 'rounds': opts.rounds, 'seconds': opts.seconds, 'conns': opts.conns,
+            'threads': opts.threads, 'procs': opts.procs, 'fs': fstype, 'sizes': opts.sizes, 'main_size': opts.main_size,
+            'registry_bytes': {s: regs[s].bytes for s in opts.sizes},
+            'configs': [{'key': c.key, 'variant': c.variant, 'procs': c.procs, 'size': c.size,
+                         'skip': c.skip, 'error': c.error, 'summary': results.get(c.key),
+                         'runs': [{k: v for k, v in r.items() if k != 'grid'} for r in c.runs],
+                         'rss': c.rss, 'log_lines': c.lines,
+                         'profile': {k: v for k, v in c.prof.items()}} for c in cfgs],
+            'cgi': cgi, 'targets': [{'met': m, 'text': t} for m, t in tg],
+            'callgrind': {kind: {str(s): {k: v for k, v in e.items()} for s, e in d.items()}
+                          for kind, d in (cg or {}).items()},
+            'strace': stracex, 'massif': massif}
+    with open(os.path.join(opts.out, 'results.json'), 'w') as f:
+        json.dump(dump, f, indent=1, default=str)
+
+    if not opts.tap:
+        sys.stdout.write(text)
+        return 1 if fatal else 0
+
+    # opts.tap: one test per variant that ran (ok when it produced numbers and
+    # every answer was a success), skips for what could not run.
+    for line in text.splitlines():
+        print('# ' + line if line else '#')
+    for c in cfgs:
+        desc = '%s %s, %s, %s channels' % (c.label, VDESC[c.variant],
+                                           '%d procs' % c.procs if c.procs else 'CGI',
+                                           fmt_size(c.size))
+        s = results.get(c.key)
+        if c.skip:
+            tap.append((True, desc, 'SKIP ' + c.skip))
+        elif s is None:
+            tap.append((False, desc + ': ' + (c.error or 'no result'), ''))
+        else:
+            bad = s['non2xx'] or s['status_errors']
+            lines_ok = True
+            if c.variant != 'a' and c.lines is not None and c.lines < s['requests']:
+                lines_ok = False
+            why = ''
+            if bad:
+                why = ' (%d answers were not 2xx)' % s['non2xx']
+            elif not lines_ok:
+                why = ' (%d log lines for %d accepted requests)' % (c.lines, s['requests'])
+            tap.append((not bad and lines_ok and s['requests'] > 0,
+                        '%s: %s req/s, p99 %s ms%s' % (desc, fmt_rps(s['rps']), fmt_ms(s['p99_us']), why), ''))
+    for s in opts.sizes:
+        x = cgi.get('%d-sync' % s) if cgi else None
+        if x and x.get('runs'):
+            tap.append((x['ok'], 'CGI handler time, %s channels: %.2f ms/request' % (fmt_size(s), x['mean_ms']), ''))
+        else:
+            tap.append((False, 'CGI handler time, %s channels: not measured' % fmt_size(s), ''))
+    if not opts.callgrind:
+        tap.append((True, 'callgrind instructions per request', 'SKIP BENCH_CALLGRIND=0'))
+    elif 'valgrind' in unavailable:
+        tap.append((True, 'callgrind instructions per request', 'SKIP valgrind unavailable'))
+    else:
+        for s in opts.sizes:
+            e = (cg or {}).get('fcgi', {}).get(s, {})
+            g = (cg or {}).get('cgi', {}).get(s, {})
+            fc = e.get('steady_handle') or e.get('cold_handle')
+            ok = bool(fc or e.get('skipped')) and bool(g.get('total'))
+            tap.append((ok, 'callgrind, %s channels: %s in handle() (FastCGI), %s Ir per '
+                        'CGI process' % (fmt_size(s), '%s Ir/request' % fmt_int(fc) if fc else
+                                         e.get('skipped', 'nothing measured'),
+                                         fmt_int(g.get('total'))), ''))
+    if 'gnuplot' in unavailable:
+        tap.append((True, 'chart', 'SKIP gnuplot unavailable'))
+    else:
+        tap.append((png is not None, 'chart %s' % (os.path.relpath(png, REPO) if png else 'not written'), ''))
+    for i, (ok, desc, directive) in enumerate(tap, 1):
+        print('%s %d - %s%s' % ('ok' if ok else 'not ok', i, desc.replace('#', ''),
+                                ' # ' + directive if directive else ''))
+    print('1..%d' % len(tap))
+    return 0 if all(ok for ok, _, _ in tap) else 1
+

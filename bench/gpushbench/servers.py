@@ -1,0 +1,217 @@
+"""The servers every variant runs behind, all on 127.0.0.1, started from
+the run's stage (outside the clone) as the user tests/lib/stage.py names."""
+import os
+import subprocess
+
+import stage
+
+from . import BENCH, parsers
+from .parsers import proc_environ, proc_ppid
+from .procs import CLEANUPS, free_port, kill_ours, stop_proc, wait_port
+
+
+class Servers:
+    """lighttpd (every FastCGI variant, proxy to gunicorn), gunicorn per
+    process count, Apache prefork + mod_cgi; all on 127.0.0.1."""
+
+    def __init__(self, opts, cfgs, regs):
+        self.opts = opts
+        self.cfgs = [c for c in cfgs if c.skip is None]
+        self.regs = regs
+        self.run = opts.run
+        u = stage.run_user()      # www-data under root: tests/lib/stage.py
+        self.uid, self.gid, self.user = u.uid, u.gid, u.name
+        self.lighttpd = None
+        self.gunicorn = {}
+        self.apache = None
+        self.lport = None
+        self.aport = None
+
+    def env(self, extra=None):
+        e = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LANG': 'C.UTF-8',
+             'BENCH_RUN': self.opts.run_id}
+        e.update(extra or {})
+        return e
+
+    def prepare(self):
+        # Everything the servers read or write is in the stage, outside
+        # the clone (which may sit below a directory they cannot enter);
+        # their logs are copied to LOGS at the end.
+        st, run = self.opts.stage, self.run
+        for d in ('htdocs', 'data'):
+            st.mkdir(d)
+        for d in ('sock', 'apache', 'logs'):
+            st.mkdir(d, owned=True)
+        for name in ('noop.fcgi', 'append.fcgi'):
+            st.copy(os.path.join(self.opts.bindir, name), 'bin')
+        st.copy(os.path.join(BENCH, 'flask', 'app.py'), 'flask')
+        for c in self.cfgs:
+            c.datadir = os.path.join(run, 'data', c.key)
+            self.regs[c.size].install(c.datadir, self.uid, self.gid)
+
+    def start(self):
+        self.prepare()
+        if any(c.kind == 'proxy' for c in self.cfgs):
+            self.start_gunicorn()
+        if any(c.kind in ('fcgi', 'proxy') for c in self.cfgs):
+            self.start_lighttpd()
+        if any(c.kind == 'apache' for c in self.cfgs):
+            self.start_apache()
+
+    # lighttpd
+    def start_lighttpd(self):
+        run = self.run
+        self.lport = free_port()
+        bins = {'a': 'noop.fcgi', 'b': 'append.fcgi', "b'": 'append.fcgi',
+                'c': 'gpush.fcgi', 'd': 'gpush.fcgi'}
+        fc, px = [], []
+        for c in self.cfgs:
+            if c.kind == 'fcgi':
+                env = {'BENCH_RUN': self.opts.run_id, 'BENCH_CONFIG': c.key}
+                if c.variant in ('b', "b'"):
+                    env['BENCH_LOG'] = os.path.join(c.datadir, 'notifications.ndjson')
+                    env['BENCH_SYNC'] = '1' if c.variant == "b'" else '0'
+                else:
+                    env['GPUSH_DIR'] = c.datadir
+                    if c.variant == 'd':
+                        env['GPUSH_SYNC'] = '0'
+                envs = ', '.join('"%s" => "%s"' % kv for kv in sorted(env.items()))
+                # min-procs = max-procs and a long idle-timeout: lighttpd
+                # otherwise kills the processes above min-procs (default
+                # 4) after 60 s idle and respawns them on demand, and a
+                # respawned gpush loads its registry inside a measured run.
+                fc.append('  "/%s/" => (( "bin-path" => "%s", "socket" => "%s",\n'
+                          '     "max-procs" => %d, "min-procs" => %d, "idle-timeout" => 86400,\n'
+                          '     "check-local" => "disable",\n'
+                          '     "bin-environment" => ( %s ),\n'
+                          '     "bin-copy-environment" => ( "PATH", "LANG" ) ))'
+                          % (c.key, os.path.join(run, 'bin', bins[c.variant]),
+                             os.path.join(run, 'sock', c.key + '.sock'), c.procs, c.procs, envs))
+            elif c.kind == 'proxy':
+                px.append('  "/%s/" => (( "host" => "127.0.0.1", "port" => %d ))'
+                          % (c.key, self.gunicorn[c.key][1]))
+            c.port = self.lport if c.kind in ('fcgi', 'proxy') else c.port
+        conf = os.path.join(run, 'lighttpd.conf')
+        with open(conf, 'w') as f:
+            f.write('# written by bench/gpushbench/servers.py\n')
+            f.write('server.modules = ( "mod_fastcgi", "mod_proxy" )\n')
+            f.write('server.document-root = "%s"\n' % os.path.join(run, 'htdocs'))
+            f.write('server.bind = "127.0.0.1"\nserver.port = %d\n' % self.lport)
+            f.write('server.pid-file = "%s"\n' % os.path.join(run, 'logs', 'lighttpd.pid'))
+            f.write('server.errorlog = "%s"\n' % os.path.join(run, 'logs', 'lighttpd.error.log'))
+            if self.opts.is_root:
+                f.write('server.username = "%s"\nserver.groupname = "%s"\n'
+                        % (self.user, self.user))
+            f.write('server.max-connections = 2048\nserver.max-fds = 8192\n')
+            f.write('server.max-keep-alive-requests = 65535\n'
+                    'server.max-keep-alive-idle = 60\nserver.max-read-idle = 60\n'
+                    'server.max-write-idle = 120\n')
+            if fc:
+                f.write('fastcgi.server = (\n%s\n)\n' % ',\n'.join(fc))
+            if px:
+                f.write('proxy.server = (\n%s\n)\n' % ',\n'.join(px))
+        t = subprocess.run(['lighttpd', '-tt', '-f', conf], capture_output=True, text=True,
+                           timeout=30)
+        if t.returncode != 0:
+            raise RuntimeError('lighttpd rejects %s: %s' % (conf, t.stderr.strip()))
+        out = open(os.path.join(self.opts.logs, 'lighttpd.out'), 'w')
+        self.lighttpd = subprocess.Popen(['lighttpd', '-D', '-f', conf], stdout=out,
+                                         stderr=out, env=self.env(), start_new_session=True)
+        CLEANUPS.append(lambda: stop_proc(self.lighttpd, 15))
+        if not wait_port(self.lport, 30):
+            raise RuntimeError('lighttpd did not listen on %d' % self.lport)
+
+    # gunicorn
+    def start_gunicorn(self):
+        for c in self.cfgs:
+            if c.kind != 'proxy':
+                continue
+            port = free_port()
+            argv = ['/usr/bin/gunicorn', '--workers', str(c.procs), '--worker-class', 'sync',
+                    '--bind', '127.0.0.1:%d' % port, '--backlog', '2048',
+                    '--chdir', os.path.join(self.run, 'flask'), '--log-level', 'warning',
+                    '--error-logfile', os.path.join(self.run, 'logs', 'gunicorn-%s.log' % c.key),
+                    '--pid', os.path.join(self.run, 'logs', 'gunicorn-%s.pid' % c.key)]
+            if self.opts.is_root:
+                argv += ['--user', self.user, '--group', self.user]
+            argv.append('app:app')
+            p = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                 stderr=open(os.path.join(self.opts.logs, 'gunicorn-%s.out' % c.key), 'w'),
+                                 env=self.env({'BENCH_DATA': c.datadir, 'BENCH_CONFIG': c.key}),
+                                 start_new_session=True, cwd=os.path.join(self.run, 'flask'))
+            self.gunicorn[c.key] = (p, port)
+            CLEANUPS.append(lambda p=p: stop_proc(p, 15))
+        for key, (p, port) in self.gunicorn.items():
+            if not wait_port(port, 60):
+                raise RuntimeError('gunicorn (%s) did not listen on %d' % (key, port))
+
+    # Apache
+    def start_apache(self):
+        run = self.run
+        root = os.path.join(run, 'apache')
+        mods = '/usr/lib/apache2/modules'
+        self.aport = free_port()
+        c = [x for x in self.cfgs if x.kind == 'apache'][0]
+        c.port = self.aport
+        n = max(self.opts.conns + 8, 40)
+        conf = os.path.join(root, 'httpd.conf')
+        with open(conf, 'w') as f:
+            f.write('\n'.join([
+                '# written by bench/gpushbench/servers.py: prefork + mod_cgi, one process per request',
+                'ServerRoot "%s"' % root, 'ServerName 127.0.0.1',
+                'Listen 127.0.0.1:%d' % self.aport,
+                'PidFile "%s/httpd.pid"' % root, 'DefaultRuntimeDir "%s"' % root,
+                'Mutex file:%s default' % root,
+                'ErrorLog "%s"' % os.path.join(run, 'logs', 'apache.error.log'),
+                'LogLevel warn',
+                'LoadModule mpm_prefork_module %s/mod_mpm_prefork.so' % mods,
+                'LoadModule authz_core_module %s/mod_authz_core.so' % mods,
+                'LoadModule alias_module %s/mod_alias.so' % mods,
+                'LoadModule env_module %s/mod_env.so' % mods,
+                'LoadModule cgi_module %s/mod_cgi.so' % mods,
+                ('User %s\nGroup %s' % (self.user, self.user)) if self.opts.is_root else '',
+                'StartServers %d' % n, 'MinSpareServers %d' % n,
+                'MaxSpareServers %d' % (2 * n), 'ServerLimit %d' % (2 * n),
+                'MaxRequestWorkers %d' % (2 * n), 'MaxConnectionsPerChild 0',
+                'KeepAlive On', 'MaxKeepAliveRequests 0', 'KeepAliveTimeout 60',
+                'Timeout 60',
+                'DocumentRoot "%s"' % os.path.join(run, 'htdocs'),
+                '<Directory />', '  Require all denied', '</Directory>',
+                'ScriptAlias %s "%s"' % (c.path, os.path.join(run, 'bin', 'gpush.fcgi')),
+                '<Location %s>' % c.path, '  Require all granted',
+                '  SetEnv GPUSH_DIR "%s"' % c.datadir, '</Location>', '']))
+        t = subprocess.run(['/usr/sbin/apache2', '-t', '-f', conf], capture_output=True,
+                           text=True, timeout=30, env=self.env())
+        if t.returncode != 0:
+            raise RuntimeError('apache2 rejects %s: %s' % (conf, t.stderr.strip()))
+        out = open(os.path.join(self.opts.logs, 'apache.out'), 'w')
+        self.apache = subprocess.Popen(['/usr/sbin/apache2', '-f', conf, '-DFOREGROUND'],
+                                       stdout=out, stderr=out,
+                                       env=self.env({'BENCH_CONFIG': c.key}),
+                                       start_new_session=True)
+        CLEANUPS.append(lambda: stop_proc(self.apache, 15))
+        if not wait_port(self.aport, 30):
+            raise RuntimeError('apache2 did not listen on %d' % self.aport)
+
+    def stop(self):
+        stop_proc(self.apache, 15)
+        for p, _ in self.gunicorn.values():
+            stop_proc(p, 15)
+        stop_proc(self.lighttpd, 15)
+        kill_ours(self.opts.run_id)
+
+    # which processes do a config's work
+    def pids(self, c):
+        """(handler pids, server pids) of config c."""
+        tag = ('BENCH_CONFIG=' + c.key).encode()
+        if c.kind == 'fcgi':
+            top = self.lighttpd.pid if self.lighttpd else None
+            kids = [p for p in parsers.all_pids() if proc_ppid(p) == top]
+            return [p for p in kids if tag in proc_environ(p)], [top] if top else []
+        if c.kind == 'proxy':
+            p = self.gunicorn[c.key][0].pid
+            kids = [k for k in parsers.all_pids() if proc_ppid(k) == p]
+            return [p] + kids, [self.lighttpd.pid] if self.lighttpd else []
+        top = self.apache.pid if self.apache else None
+        kids = [k for k in parsers.all_pids() if proc_ppid(k) == top]
+        return kids, [top] if top else []

@@ -1,0 +1,79 @@
+"""The variants and the rows of the table (a variant at a process count
+and a registry size)."""
+from .output import fmt_size
+
+# The variants, in table order: key, label, description.
+VARIANTS = [
+    ('a', '(a)', 'libfcgi no-op, 204'),
+    ('b', '(b)', 'one write(), no checks'),
+    ("b'", "(b')", 'one write() + fdatasync'),
+    ('c', '(c)', 'gpush, durable'),
+    ('d', '(d)', 'gpush, GPUSH_SYNC=0'),
+    ('e', '(e)', 'Flask+googleapiclient, gunicorn'),
+    ('f', '(f)', 'gpush CGI, Apache mod_cgi'),
+]
+VLABEL = {k: l for k, l, _ in VARIANTS}
+VDESC = {k: d for k, _, d in VARIANTS}
+
+
+class Row:
+    """One row: a variant at a process count and a registry size."""
+
+    def __init__(self, opts, variant, procs, size):
+        self.variant = variant
+        self.procs = procs
+        self.size = size
+        self.key = '%s-%dp-%d' % (variant.replace("'", 's'), procs or 0, size)
+        self.path = '/%s/notifications' % self.key
+        self.kind = {'e': 'proxy', 'f': 'apache'}.get(variant, 'fcgi')
+        self.port = None
+        self.datadir = None
+        self.runs = []            # one dict per measured run
+        self.warm = None
+        self.skip = None          # why it did not run
+        self.error = None         # why it failed
+        self.rss = None
+        self.lines = None
+        self.prof = {}
+        self.slow = False         # over a second a request: round 1 only
+        # The quick form runs the scaling rows with one connection per
+        # process, so that a slow handler leaves little queued work.
+        self.conns = procs if (opts.quick and size != opts.main_size and procs) else opts.conns
+
+    @property
+    def label(self):
+        return VLABEL[self.variant]
+
+    def describe(self):
+        return '%s %s' % (self.label, VDESC[self.variant])
+
+    def short(self):
+        p = '%dp' % self.procs if self.procs else 'cgi'
+        return '%s %s %s ch' % (self.label, p, fmt_size(self.size))
+
+
+def build_rows(opts, unavailable):
+    """The table's rows, in order; each marked skipped when it cannot run."""
+    main = opts.procs[0]
+    cfgs = []
+    for procs in opts.procs:
+        for v in ('a', 'b', "b'", 'c', 'd', 'e'):
+            cfgs.append(Row(opts, v, procs, opts.main_size))
+        if procs == main:
+            cfgs.append(Row(opts, 'f', 0, opts.main_size))
+            for v in opts.scale:
+                for size in opts.sizes:
+                    if size != opts.main_size:
+                        cfgs.append(Row(opts, v, procs, size))
+    for c in cfgs:
+        if opts.only and c.variant not in opts.only:
+            c.skip = 'not in BENCH_ONLY'
+        elif 'wrk' in unavailable:
+            c.skip = 'wrk unavailable'
+        elif c.kind in ('fcgi', 'proxy') and 'lighttpd' in unavailable:
+            c.skip = 'lighttpd unavailable'
+        elif c.kind == 'proxy' and 'flask' in unavailable:
+            c.skip = 'python3-flask, gunicorn or python3-googleapi unavailable'
+        elif c.kind == 'apache' and 'apache' in unavailable:
+            c.skip = 'apache2 unavailable'
+    return cfgs
