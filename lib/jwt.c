@@ -64,7 +64,7 @@ b64_json(struct json_object *o)
 
 /* Adds key: string value to o.  0 or -1. */
 static int
-add_str(struct json_object *o, const char *key, const char *value)
+claim_str(struct json_object *o, const char *key, const char *value)
 {
 	struct json_object *v = json_object_new_string(value);
 
@@ -79,7 +79,7 @@ add_str(struct json_object *o, const char *key, const char *value)
 
 /* Adds key: integer value to o.  0 or -1. */
 static int
-add_int(struct json_object *o, const char *key, int64_t value)
+claim_int(struct json_object *o, const char *key, int64_t value)
 {
 	struct json_object *v = json_object_new_int64(value);
 
@@ -167,14 +167,14 @@ gpush__jwt_sign(const char *pem, const char *kid, const char *iss,
 		return GPUSH_ERR_ARG;
 	/* Header and claims as google-auth's jwt.encode() makes them. */
 	if ((h = json_object_new_object()) == NULL ||
-	    add_str(h, "alg", "RS256") < 0 || add_str(h, "typ", "JWT") < 0 ||
-	    add_str(h, "kid", kid) < 0)
+	    claim_str(h, "alg", "RS256") < 0 || claim_str(h, "typ", "JWT") < 0 ||
+	    claim_str(h, "kid", kid) < 0)
 		goto out;
 	if ((c = json_object_new_object()) == NULL ||
-	    add_str(c, "iss", iss) < 0 || add_str(c, "scope", scope) < 0 ||
-	    add_str(c, "aud", aud) < 0 || add_int(c, "iat", iat) < 0 ||
-	    add_int(c, "exp", iat + JWT_LIFETIME) < 0 ||
-	    (sub != NULL && add_str(c, "sub", sub) < 0))
+	    claim_str(c, "iss", iss) < 0 || claim_str(c, "scope", scope) < 0 ||
+	    claim_str(c, "aud", aud) < 0 || claim_int(c, "iat", iat) < 0 ||
+	    claim_int(c, "exp", iat + JWT_LIFETIME) < 0 ||
+	    (sub != NULL && claim_str(c, "sub", sub) < 0))
 		goto out;
 	if ((hb = b64_json(h)) == NULL || (cb = b64_json(c)) == NULL)
 		goto out;
