@@ -23,7 +23,8 @@ VERSION    = 0.1.0
 SOVERSION  = 0
 
 LIB_SRCS = lib/err.c lib/util.c lib/channel.c lib/notification.c \
-           lib/registry.c lib/dedup.c lib/store.c lib/admin.c
+           lib/registry.c lib/dedup.c lib/store.c lib/admin.c \
+           lib/logfollow.c lib/logshare.c
 LIB_OBJS = $(LIB_SRCS:.c=.o)
 TOOL_SRCS = $(wildcard tool/*.c)
 TOOL_OBJS = $(TOOL_SRCS:.c=.o)
