@@ -126,6 +126,7 @@ int gpush__cursor_load(int atfd, const char *path, struct gpush__cursor *c);
 int gpush__cursor_find(int dirfd, const struct gpush__cursor *c, int *fd,
     struct stat *st);
 int gpush__cursor_in_log(int dirfd, const struct gpush__cursor *c);
+int gpush__rotated_max(int dirfd);
 
 /* logshare.c: the log shared with consumers (group mode, cursors/) */
 #define GPUSH__CURSORS_DIR "cursors"

@@ -55,6 +55,8 @@ struct gpush_log_follow {
 	char        *cursor_path;   /* NULL: nothing is saved */
 	struct gpush__cursor cur;
 	int          moved;         /* cur differs from what is saved */
+	int          fresh;         /* ino 0 means "the current log", not
+	                               "whatever comes after nothing" */
 	char        *buf;           /* the last batch (and read buffer) */
 	size_t       cap;
 	size_t       batch;         /* bytes handed out by the last next() */
@@ -251,6 +253,21 @@ gpush__cursor_find(int dirfd, const struct gpush__cursor *c, int *fd,
 	return 0;
 }
 
+/* The highest J for which notifications.ndjson.J exists; 0 when none. */
+int
+gpush__rotated_max(int dirfd)
+{
+	char name[64];
+	int max = 0;
+
+	for (int j = 1; j <= MAX_ROTATED; j++) {
+		lf_rotated_name(j, name, sizeof(name));
+		if (faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			max = j;
+	}
+	return max;
+}
+
 /* Is the current log the file cursor c is in (same inode and head)? */
 int
 gpush__cursor_in_log(int dirfd, const struct gpush__cursor *c)
@@ -281,7 +298,10 @@ lf_save_cursor(const char *path, const struct gpush__cursor *c)
 	n = snprintf(line, sizeof(line), GPUSH__CURSOR_MAGIC " %" PRIu64 " %"
 	    PRIu64 " %" PRId64 " %" PRId64 " %016" PRIx64 "\n", c->dev, c->ino,
 	    c->off, c->head_len, c->head_hash);
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
+	/* ".NAME.tmp.PID": a leftover of a killed run is not taken for a
+	 * registered cursor by rotation (logshare.c skips dot files). */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp.%ld", slash == NULL ?
+	    0 : (int)(slash - path + 1), path, slash == NULL ? path : slash + 1,
 	    (long)getpid()) >= sizeof(tmp)) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -351,6 +371,45 @@ open_rotated(struct gpush_log_follow *f)
 	}
 }
 
+/* A cursor saved at "no file yet" was saved when there was no log and no
+ * rotated log (pass_start): every rotated file there now came later and
+ * is unread.  Opens them all, the oldest as .k. */
+static void
+open_all_rotated(struct gpush_log_follow *f)
+{
+	struct snapshot *sn = &f->sn;
+	char name[64];
+
+	sn->k = gpush__rotated_max(f->dirfd);
+	for (int j = 1; j <= sn->k; j++) {
+		lf_rotated_name(j, name, sizeof(name));
+		sn->fds[j] = lf_open_log(f->dirfd, name, &sn->sts[j]);
+	}
+}
+
+/* With no log: the cursor at the end of the newest rotated log, not at
+ * "the next log", which cannot be told from the one after it if that log
+ * is rotated away too before the next pass.  No rotated log either: "no
+ * file yet", which then means that whatever comes is unread. */
+static void
+point_at_newest(struct gpush_log_follow *f)
+{
+	char name[64];
+	struct stat st;
+	int fd;
+
+	lf_cursor_start(f, NULL);
+	lf_rotated_name(1, name, sizeof(name));
+	if ((fd = lf_open_log(f->dirfd, name, &st)) < 0)
+		return;
+	lf_cursor_start(f, &st);
+	f->cur.off = st.st_size;
+	f->cur.head_len = st.st_size < HEAD_LEN ? st.st_size : HEAD_LEN;
+	if (lf_head_hash(fd, f->cur.head_len, &f->cur.head_hash) < 0)
+		lf_cursor_start(f, NULL);
+	(void)close(fd);
+}
+
 /* Is name still the file st (or still absent, when st is NULL)? */
 static int
 lf_still_there(int dirfd, const char *name, const struct stat *st)
@@ -382,6 +441,8 @@ snapshot_open(struct gpush_log_follow *f)
 		if (f->cur.ino != 0 && (sn->cfd < 0 ||
 		    !lf_same_inode(&sn->cst, &f->cur)))
 			open_rotated(f);
+		else if (f->cur.ino == 0 && !f->fresh)
+			open_all_rotated(f);
 		stable = lf_still_there(f->dirfd, GPUSH_LOG_FILE,
 		    sn->cfd >= 0 ? &sn->cst : NULL);
 		for (int j = 1; stable && j <= sn->k; j++) {
@@ -408,6 +469,9 @@ pass_start(struct gpush_log_follow *f)
 
 	if ((e = snapshot_open(f)) != GPUSH_OK)
 		return e;
+	if (sn->k > 0 && f->cur.ino == 0)
+		lf_cursor_start(f, &sn->sts[sn->k]);   /* all of them unread */
+	f->fresh = 0;
 	if (sn->k > 0) {
 		f->at = sn->k;    /* the cursor is in .k already */
 		return GPUSH_OK;
@@ -416,9 +480,14 @@ pass_start(struct gpush_log_follow *f)
 		lf_warnf(f, "the log the cursor was in is gone (rotated past "
 		    "--keep?); lines may be missing; going on with %s",
 		    GPUSH_LOG_FILE, 0);
-		lf_cursor_start(f, sn->cfd >= 0 ? &sn->cst : NULL);
+		if (sn->cfd >= 0)
+			lf_cursor_start(f, &sn->cst);
+		else
+			point_at_newest(f);
 	} else if (f->cur.ino == 0 && sn->cfd >= 0) {
 		lf_cursor_start(f, &sn->cst);
+	} else if (f->cur.ino == 0) {
+		point_at_newest(f);
 	}
 	f->at = sn->cfd >= 0 ? 0 : -1;
 	/* Our inode, but shorter or with other first bytes: it was truncated
@@ -473,6 +542,7 @@ gpush_log_follow_new(const char *dir, const char *cursor_path,
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return GPUSH_ERR_NOMEM;
 	f->dirfd = f->sn.cfd = -1;
+	f->fresh = 1;
 	if (cursor_path != NULL) {
 		rc = gpush__cursor_load(AT_FDCWD, cursor_path, &f->cur);
 		if (rc < 0) {
@@ -483,6 +553,7 @@ gpush_log_follow_new(const char *dir, const char *cursor_path,
 		}
 		/* A new cursor is saved even when nothing is read. */
 		f->moved = rc == 1;
+		f->fresh = rc == 1;
 		if ((f->cursor_path = strdup(cursor_path)) == NULL) {
 			gpush_log_follow_free(f);
 			return GPUSH_ERR_NOMEM;

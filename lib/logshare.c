@@ -95,11 +95,14 @@ gpush__cursors_keep(int dirfd, int keep, gpush_warn_fn warn, void *wctx)
 			say(warn, wctx, m);
 			continue;
 		}
-		/* rc 1: a link whose cursor is not saved yet; ino 0: a cursor
-		 * waiting for the next log.  Neither needs a rotated file. */
-		if (rc == 1 || c.ino == 0 || gpush__cursor_in_log(dirfd, &c))
+		/* rc 1: a link whose cursor is not saved yet: nothing read. */
+		if (rc == 1 || (c.ino != 0 && gpush__cursor_in_log(dirfd, &c)))
 			continue;
-		if ((j = gpush__cursor_find(dirfd, &c, NULL, NULL)) == 0)
+		/* ino 0: saved when there was no log at all, so every rotated
+		 * log is unread. */
+		j = c.ino == 0 ? gpush__rotated_max(dirfd) :
+		    gpush__cursor_find(dirfd, &c, NULL, NULL);
+		if (j == 0)
 			continue;   /* its file is gone already: tail says so */
 		if (j + 1 > MAX_KEEP) {
 			snprintf(m, sizeof(m), "cursor %s/%s is still in %s.%d: "
