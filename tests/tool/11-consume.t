@@ -202,4 +202,29 @@ run -d "$D" rotate --keep 1
 like "$ERR" 'cursor cursors/bad cannot be read \(not a gpush tail cursor\); rotated logs it still needs may be dropped' \
     "an unreadable registered cursor: said loudly"
 
+# A C program follows the log through libgpush (examples/follow.c, linked
+# with the static library), with the same cursor format as tail.
+if cc -std=c11 -Wall -Wextra -Werror -I"$REPO/lib" "$REPO/examples/follow.c" \
+    "$REPO/lib/libgpush.a" $(pkg-config --libs json-c 2>/dev/null || echo -ljson-c) \
+    -o "$T/follow" 2>"$T/cc.err"; then
+	ok 0 "examples/follow.c builds against lib/libgpush.a"
+	fresh_dir clib
+	LOG=$D/notifications.ndjson
+	N=0
+	add 250
+	"$T/follow" "$D" "$T/cc" >"$T/f1.out"
+	is "$?:$(cat "$T/f1.out")" "0:$(seqjson 1 250)" "the C reader: every line once"
+	add 2
+	run -d "$D" rotate
+	add 1
+	"$T/follow" "$D" "$T/cc" >"$T/f2.out"
+	is "$(cat "$T/f2.out")" "$(seqjson 251 253)" "the C reader: across a rotation, from its saved cursor"
+	add 1
+	run -d "$D" tail --cursor "$T/cc"
+	is "$OUT" "$(seqjson 254 254)" "tail reads the cursor the C reader saved"
+else
+	ok 1 "examples/follow.c builds against lib/libgpush.a"
+	diag <"$T/cc.err"
+fi
+
 done_testing
