@@ -26,7 +26,8 @@ VERSION    = 0.1.0
 SOVERSION  = 0
 
 LIB_SRCS = lib/err.c lib/util.c lib/channel.c lib/notification.c \
-           lib/registry.c lib/dedup.c lib/store.c lib/admin.c
+           lib/registry.c lib/dedup.c lib/store.c lib/admin.c \
+           lib/logfollow.c lib/logshare.c
 # The files that use libcurl/libcrypto: the handler must reference none.
 NET_SRCS = lib/credentials.c lib/jwt.c lib/http.c lib/oauth.c
 LIB_SRCS += $(NET_SRCS)

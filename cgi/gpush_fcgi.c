@@ -277,6 +277,11 @@ open_store(char **envp)
 	if (sync == NULL)
 		sync = getenv("GPUSH_SYNC");
 	gpush_store_set_sync(store, !(sync != NULL && strcmp(sync, "0") == 0));
+	/* GPUSH_LOG_GROUP=1: the log 0640 for a consumer in the group. */
+	sync = env(envp, "GPUSH_LOG_GROUP");
+	if (sync == NULL)
+		sync = getenv("GPUSH_LOG_GROUP");
+	gpush_store_set_log_group(store, sync != NULL && strcmp(sync, "1") == 0);
 	return GPUSH_OK;
 }
 

@@ -309,7 +309,7 @@ enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn fn,
  */
 enum gpush_err gpush_store_rotate(struct gpush_store *s, int keep);
 
-/* ==== Talking to Google: credentials, access tokens, HTTP ================
+/* ==== Talking to Google: credentials, access tokens, HTTP =========
  * lib/credentials.c, lib/jwt.c, lib/http.c, lib/oauth.c.  These use
  * libcurl and OpenSSL's libcrypto; nothing the handler calls references
  * them, so cgi/gpush.fcgi (linked against libgpush.a) links neither.
@@ -532,6 +532,78 @@ enum gpush_err gpush_auth_request(struct gpush_auth *a, const char *method,
 /* A test hook: the clock, in s since the epoch, used for iat/exp and the
  * cache (NULL: the wall clock). */
 void gpush_auth_set_clock(struct gpush_auth *a, int64_t (*now)(void));
+=======
+/* ---- Following the log (a consumer) -------------------------------------- */
+
+/*
+ * A reader of the log after a saved position, the one `gpush tail` uses:
+ * whole lines only, in order, across rotations (the rest of the rotated
+ * file the cursor is in, every newer one, then the current log), never a
+ * line twice within a run and none skipped as long as the cursor's file
+ * is not dropped by rotation (see cursors/ in README).
+ *
+ *   f = NULL; gpush_log_follow_new(dir, "/var/lib/app/cursor", &f);
+ *   for (;;) {
+ *       gpush_log_follow_next(f, 100, &data, &len, &n);
+ *       if (n == 0) { sleep; continue; }      // nothing new now
+ *       work(data, len);                      // n lines, each ending '\n'
+ *       gpush_log_follow_done(f, len);        // consumed
+ *       gpush_log_follow_commit(f);           // saved: not given again
+ *   }
+ *   gpush_log_follow_free(f);
+ *
+ * Committing after the work makes delivery at-least-once: a crash before
+ * the commit gives the same lines again on the next run.
+ */
+struct gpush_log_follow;
+
+/*
+ * Opens a reader of dir's log.  cursor_path: the cursor file (the format
+ * of `gpush tail --cursor`; absent: start at the beginning of the current
+ * log, saved on the first commit), or NULL to start there and never save.
+ * On success *out is a new reader the caller frees with
+ * gpush_log_follow_free(); on error *out is NULL and errno says why:
+ * PARSE when the file is not a cursor, IO (or NOMEM) when it cannot be
+ * read, CONFIG when dir cannot be opened.
+ */
+enum gpush_err gpush_log_follow_new(const char *dir, const char *cursor_path,
+    struct gpush_log_follow **out);
+void gpush_log_follow_free(struct gpush_log_follow *f);
+
+/* Receives one line per problem that is not an error (the cursor's file
+ * was dropped, the log truncated, a rotated file ends in a partial line);
+ * default: none. */
+void gpush_log_follow_set_warn(struct gpush_log_follow *f, gpush_warn_fn fn,
+    void *ctx);
+
+/*
+ * The next whole lines after the position, at most max_lines (>= 1) and
+ * all from one file: *data (borrowed: valid until the next call on f),
+ * *len bytes ending in '\n', *nlines lines.  *nlines 0 means nothing is
+ * there now (a pass over the files ended); call again later to see new
+ * lines.  Calling again without gpush_log_follow_done() gives the same
+ * lines (and maybe more).  On error *data is NULL, *len and *nlines 0, and
+ * errno and gpush_log_follow_name() say what failed (IO; BUSY when the log
+ * was rotated too often to be followed).
+ */
+enum gpush_err gpush_log_follow_next(struct gpush_log_follow *f,
+    size_t max_lines, const char **data, size_t *len, size_t *nlines);
+
+/* The first len bytes of what next() gave are consumed: len must end a
+ * line (0 allowed).  Moves the position in memory only; ARG otherwise. */
+enum gpush_err gpush_log_follow_done(struct gpush_log_follow *f, size_t len);
+
+/* Saves the position atomically (temporary file, fsync, rename, fsync of
+ * the directory; mode 0644) when it moved; OK without a cursor file.  IO
+ * with errno on failure (the file is then unchanged). */
+enum gpush_err gpush_log_follow_commit(struct gpush_log_follow *f);
+
+/* The name of the log file read last (for messages); never NULL. */
+const char *gpush_log_follow_name(const struct gpush_log_follow *f);
+
+/* Group-readable log: when on, the handler makes notifications.ndjson
+ * (and so its rotated files) mode 0640 (GPUSH_LOG_GROUP=1). Default off. */
+void gpush_store_set_log_group(struct gpush_store *s, int on);
 
 #ifdef __cplusplus
 }

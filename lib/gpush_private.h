@@ -149,4 +149,26 @@ enum gpush_err gpush__http_json(const struct gpush_http_response *r,
     struct json_object **out);
 long gpush__http_total_ms(const struct gpush_http *h);
 
+/* logfollow.c: the cursor of a log reader (`gpush tail`, consumers) */
+#define GPUSH__CURSOR_MAGIC "gpush-tail 1"
+#define GPUSH__CURSOR_HEAD  128   /* bytes of a file's start hashed */
+struct gpush__cursor {
+	uint64_t dev, ino;        /* ino 0: no file yet (start of the next) */
+	int64_t  off;             /* after the last complete line consumed */
+	int64_t  head_len;        /* bytes of the file's start hashed ... */
+	uint64_t head_hash;       /* ... into this (FNV-1a) */
+};
+struct stat;
+int gpush__cursor_parse(const char *buf, struct gpush__cursor *c);
+int gpush__cursor_load(int atfd, const char *path, struct gpush__cursor *c);
+int gpush__cursor_find(int dirfd, const struct gpush__cursor *c, int *fd,
+    struct stat *st);
+int gpush__cursor_in_log(int dirfd, const struct gpush__cursor *c);
+int gpush__rotated_max(int dirfd);
+
+/* logshare.c: the log shared with consumers (group mode, cursors/) */
+#define GPUSH__CURSORS_DIR "cursors"
+int  gpush__log_group_mode(int fd, const struct stat *st);
+int  gpush__cursors_keep(int dirfd, int keep, gpush_warn_fn warn, void *wctx);
+
 #endif /* GPUSH_PRIVATE_H */

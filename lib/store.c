@@ -61,6 +61,7 @@ struct gpush_store {
 	ino_t    logino;
 	uint64_t loggen;
 	int      sync_on;
+	int      log_group;       /* log mode 0640 (logshare.c) */
 	int      timeout_ms;
 	gpush_warn_fn warn;
 	void    *wctx;
@@ -249,6 +250,7 @@ gpush_store_open(const char *dir, struct gpush_store **out)
 
 const char *gpush_store_dir(const struct gpush_store *s) { return s->dir; }
 void gpush_store_set_sync(struct gpush_store *s, int on) { s->sync_on = on != 0; }
+void gpush_store_set_log_group(struct gpush_store *s, int on) { s->log_group = on != 0; }
 void gpush_store_set_lock_timeout(struct gpush_store *s, int ms) { s->timeout_ms = ms; }
 
 void
@@ -444,7 +446,8 @@ reopen_log(struct gpush_store *s)
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0) {
+	if (fstat(fd, &st) < 0 ||
+	    (s->log_group && gpush__log_group_mode(fd, &st) < 0)) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
@@ -798,8 +801,9 @@ gpush__store_rotate_locked(struct gpush_store *s, int keep)
 		if (rc == 0 && LOAD(s->page->synced) < target)
 			STORE(s->page->synced, target);
 	}
-	if (rc == 0)
-		rc = shift_rotated(s->dirfd, keep);
+	if (rc == 0)   /* beyond keep, what registered cursors still need */
+		rc = shift_rotated(s->dirfd, gpush__cursors_keep(s->dirfd, keep,
+		    s->warn, s->wctx));
 	if (rc == 0) {
 		char to[64];
 		snprintf(to, sizeof(to), "%s.1", GPUSH_LOG_FILE);

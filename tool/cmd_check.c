@@ -41,6 +41,15 @@ log_exists(const char *dir, int *rc)
 	return 0;
 }
 
+/* The store's warnings during a rotation (rotated logs kept for a
+ * registered cursor, a repaired log tail) on stderr. */
+static void
+rotate_warn(void *ctx, const char *m)
+{
+	(void)ctx;
+	msg("rotate: %s", m);
+}
+
 /* gpush rotate [--keep N]: the log to .1 under the handler's lock.
  * Returns the exit code. */
 int
@@ -79,6 +88,7 @@ cmd_rotate(struct tool *t, int argc, char **argv)
 		gpush_store_free(s);
 		return rc;
 	}
+	gpush_store_set_warn(s, rotate_warn, NULL);
 	if ((e = gpush_store_rotate(s, (int)keep)) != GPUSH_OK)
 		rc = fail("rotating %s: %s", GPUSH_LOG_FILE, gpush_strerror(e));
 	gpush_store_free(s);

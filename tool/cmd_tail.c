@@ -19,7 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <inttypes.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,26 +29,7 @@
 
 #include "gpush_tool.h"
 
-#define CURSOR_MAGIC "gpush-tail 1"
-#define HEAD_LEN     128           /* bytes hashed to tell files apart */
-#define MAX_ROTATED  1000          /* gpush_store_rotate's keep limit */
-#define LINE_MAX_BUF (64u << 20)   /* a "line" past this is not a log line */
 #define POLL_MS      100
-
-struct cursor {
-	uint64_t dev, ino;        /* ino 0: no file yet (start of the next) */
-	int64_t  off;             /* after the last complete line printed */
-	int64_t  head_len;        /* bytes of the file's start hashed ... */
-	uint64_t head_hash;       /* ... into this (FNV-1a) */
-};
-
-struct tail {
-	int         dirfd;
-	struct cursor cur;
-	int         moved;        /* cur changed since it was saved */
-	char       *buf;
-	size_t      cap;
-};
 
 static volatile sig_atomic_t stop_requested;
 
@@ -58,139 +39,6 @@ on_stop(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-}
-
-static uint64_t
-fnv1a(const char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-	return h;
-}
-
-/* Hashes the first n bytes of fd.  Returns 0, or -1 when the file is
- * shorter or unreadable. */
-static int
-head_hash(int fd, int64_t n, uint64_t *h)
-{
-	char head[HEAD_LEN];
-
-	if (n < 0 || n > HEAD_LEN || pread(fd, head, (size_t)n, 0) != n)
-		return -1;
-	*h = fnv1a(head, (size_t)n);
-	return 0;
-}
-
-/* Has st the device and inode that cursor c names? */
-static int
-same_inode(const struct stat *st, const struct cursor *c)
-{
-	return c->ino != 0 && (uint64_t)st->st_dev == c->dev &&
-	    (uint64_t)st->st_ino == c->ino;
-}
-
-/* Is the open file fd (with st) the one cursor c points into: the same
- * inode, and the same first bytes (not a new file that reuses it)? */
-static int
-same_file(int fd, const struct stat *st, const struct cursor *c)
-{
-	uint64_t h;
-
-	if (!same_inode(st, c))
-		return 0;
-	return c->head_len == 0 ||
-	    (head_hash(fd, c->head_len, &h) == 0 && h == c->head_hash);
-}
-
-/* Points the cursor at the start of the open file fd (NULL: none yet). */
-static void
-cursor_start(struct tail *tl, const struct stat *st)
-{
-	memset(&tl->cur, 0, sizeof(tl->cur));
-	if (st != NULL) {
-		tl->cur.dev = (uint64_t)st->st_dev;
-		tl->cur.ino = (uint64_t)st->st_ino;
-	}
-	tl->moved = 1;
-}
-
-/* ---- the cursor file -------------------------------------------------------- */
-
-/* Reads path into *c; an absent file is a cursor at the start of the
- * current log, and *fresh is set (so that it is saved even when nothing
- * is read).  Returns 0, or EXIT_FAIL after the message. */
-static int
-load_cursor(const char *path, struct cursor *c, int *fresh)
-{
-	char *buf, d[5][24];
-	size_t len;
-	int fd, n = 0, rc;
-	int64_t v[5];
-
-	memset(c, 0, sizeof(*c));
-	*fresh = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno != ENOENT)
-			return fail("%s: %s", path, strerror(errno));
-		*fresh = 1;
-		return 0;
-	}
-	rc = gpush__read_file(fd, 4096, &buf, &len);
-	(void)close(fd);
-	if (rc < 0)
-		return fail("%s: %s", path, strerror(errno));
-	rc = sscanf(buf, CURSOR_MAGIC " %20[0-9] %20[0-9] %20[0-9] %20[0-9] "
-	    "%16[0-9a-f]%n", d[0], d[1], d[2], d[3], d[4], &n);
-	if (rc != 5 || strcmp(buf + n, "\n") != 0) {
-		free(buf);
-		return fail("%s: not a gpush tail cursor", path);
-	}
-	free(buf);
-	for (int i = 0; i < 4; i++)
-		if (!gpush__parse_i64(d[i], &v[i]))
-			return fail("%s: not a gpush tail cursor", path);
-	c->dev = (uint64_t)v[0];
-	c->ino = (uint64_t)v[1];
-	c->off = v[2];
-	c->head_len = v[3] <= HEAD_LEN ? v[3] : -1;
-	c->head_hash = strtoull(d[4], NULL, 16);
-	if (c->head_len < 0 || c->head_len > c->off)
-		return fail("%s: not a gpush tail cursor", path);
-	return 0;
-}
-
-/* Saves the cursor atomically (tmp, fsync, rename, directory fsync).
- * Returns 0, or EXIT_FAIL after the message. */
-static int
-save_cursor(const char *path, struct tail *tl)
-{
-	char line[160];
-	int n = snprintf(line, sizeof(line), CURSOR_MAGIC " %" PRIu64 " %"
-	    PRIu64 " %" PRId64 " %" PRId64 " %016" PRIx64 "\n", tl->cur.dev,
-	    tl->cur.ino, tl->cur.off, tl->cur.head_len, tl->cur.head_hash);
-
-	if (gpush__write_atomic(path, line, (size_t)n) < 0)
-		return fail("saving the cursor %s: %s", path, strerror(errno));
-	tl->moved = 0;
-	return 0;
-}
-
-/* ---- reading ------------------------------------------------------------------ */
-
-/* After the offset moved: hash more of the file's head if there is more
- * of it to tell the file by. */
-static void
-update_head(struct tail *tl, int fd)
-{
-	int64_t n = tl->cur.off < HEAD_LEN ? tl->cur.off : HEAD_LEN;
-	uint64_t h;
-
-	if (n > tl->cur.head_len && head_hash(fd, n, &h) == 0) {
-		tl->cur.head_len = n;
-		tl->cur.head_hash = h;
-	}
 }
 
 /* Writes p[0..n) to stdout like gpush__write_all(), except that a stop signal
@@ -225,240 +73,65 @@ whole_lines(const char *p, size_t n)
 	return n;
 }
 
-/* What drain() returns when a stop signal came: the cursor is where the
- * printing stopped, and nothing after it may be read or skipped. */
-#define STOPPED (-1)
+/* The reader's warnings, as tail's own. */
+static void
+on_warn(void *ctx, const char *m)
+{
+	(void)ctx;
+	msg("tail: %s", m);
+}
+
+/* The message for a reader error e; returns EXIT_FAIL. */
+static int
+read_fail(struct gpush_log_follow *f, enum gpush_err e)
+{
+	if (e == GPUSH_ERR_BUSY)
+		return fail("%s: rotated too often to follow", GPUSH_LOG_FILE);
+	if (e == GPUSH_ERR_NOMEM)
+		return fail("out of memory");
+	return fail("reading %s: %s", gpush_log_follow_name(f), strerror(errno));
+}
 
 /*
- * Prints the complete lines of fd from tl->cur.off on, moving the
- * offset past each chunk written whole.  final: the file will not grow
- * (a rotated log), so a partial last line is reported as lost.  Returns
- * 0 when all is printed, STOPPED, or EXIT_FAIL after the message.
+ * One pass: prints the complete lines after the cursor, moving it past
+ * each chunk written whole, until the reader has nothing more (or a stop
+ * signal came: the cursor is where the printing stopped).  Returns 0, or
+ * EXIT_FAIL after the message.
  */
 static int
-drain(struct tail *tl, int fd, const char *name, int final)
+tail_pass(struct gpush_log_follow *f)
 {
-	for (;;) {
-		if (stop_requested)
-			return STOPPED;
-		ssize_t r = pread(fd, tl->buf, tl->cap, tl->cur.off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return fail("reading %s: %s", name, strerror(errno));
-		size_t n = whole_lines(tl->buf, (size_t)r);
-		if (n == 0 && (size_t)r == tl->cap && tl->cap < LINE_MAX_BUF) {
-			char *nb = realloc(tl->buf, tl->cap * 2);
-			if (nb == NULL)
-				return fail("out of memory");
-			tl->buf = nb;
-			tl->cap *= 2;
-			continue;
-		}
-		if (n == 0) {
-			if (final && r > 0)
-				msg("tail: %s ends in %zd bytes without a newline; "
-				    "skipped", name, r);
+	const char *data;
+	size_t len, nl, w, done;
+	enum gpush_err e;
+
+	while (!stop_requested) {
+		if ((e = gpush_log_follow_next(f, SIZE_MAX, &data, &len, &nl)) !=
+		    GPUSH_OK)
+			return read_fail(f, e);
+		if (nl == 0)
 			return 0;
-		}
-		size_t w = write_out(tl->buf, n);
-		size_t done = whole_lines(tl->buf, w);
-		if (done > 0) {
-			tl->cur.off += (int64_t)done;
-			tl->moved = 1;
-			update_head(tl, fd);
-		}
+		w = write_out(data, len);
+		done = whole_lines(data, w);
+		(void)gpush_log_follow_done(f, done);
 		/* Stopped mid-write: the line cut short is printed again, whole,
 		 * by the next run. */
-		if (w < n && errno == EINTR && stop_requested)
-			return STOPPED;
-		if (w < n)
-			return fail("writing to stdout: %s", strerror(errno));
-	}
-}
-
-/* ---- one pass --------------------------------------------------------------- */
-
-/* The files to read in one pass, opened together and then checked to
- * be still where they were, so that a rotation in between is noticed. */
-struct snapshot {
-	int         cfd;                 /* the current log, or -1 */
-	struct stat cst;
-	int         k;                   /* cursor's file is .k; 0: not rotated */
-	int         fds[MAX_ROTATED + 1];/* fds[j]: .j for j = 1..k, or -1 */
-	struct stat sts[MAX_ROTATED + 1];
-};
-
-/* Closes what snapshot_open() opened. */
-static void
-snapshot_close(struct snapshot *sn)
-{
-	if (sn->cfd >= 0)
-		(void)close(sn->cfd);
-	for (int j = 1; j <= sn->k; j++)
-		if (sn->fds[j] >= 0)
-			(void)close(sn->fds[j]);
-	sn->cfd = -1;
-	sn->k = 0;
-}
-
-/* Opens name in the data directory read-only and fstats it; -1 (errno)
- * when absent or unusable. */
-static int
-open_log(int dirfd, const char *name, struct stat *st)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	if (fd >= 0 && fstat(fd, st) < 0) {
-		int saved = errno;
-		(void)close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-/* "notifications.ndjson.J" into buf. */
-static void
-rotated_name(int j, char *buf, size_t sz)
-{
-	snprintf(buf, sz, "%s.%d", GPUSH_LOG_FILE, j);
-}
-
-/* Finds the cursor's file among the rotated logs and opens it and every
- * newer one.  Sets sn->k (0 when not found). */
-static void
-open_rotated(struct tail *tl, struct snapshot *sn)
-{
-	char name[64];
-
-	for (int j = 1; j <= MAX_ROTATED; j++) {
-		struct stat st;
-		rotated_name(j, name, sizeof(name));
-		int fd = open_log(tl->dirfd, name, &st);
-		if (fd < 0)
-			continue;
-		if (same_file(fd, &st, &tl->cur)) {
-			sn->k = j;
-			sn->fds[j] = fd;
-			sn->sts[j] = st;
-			break;
-		}
-		(void)close(fd);
-	}
-	for (int j = 1; j < sn->k; j++) {
-		rotated_name(j, name, sizeof(name));
-		sn->fds[j] = open_log(tl->dirfd, name, &sn->sts[j]);
-	}
-}
-
-/* Is name still the file st (or still absent, when st is NULL)? */
-static int
-still_there(int dirfd, const char *name, const struct stat *st)
-{
-	struct stat now;
-
-	if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0)
-		return st == NULL && errno == ENOENT;
-	return st != NULL && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
-}
-
-/* Opens the files of one pass.  Returns 0, or EXIT_FAIL. */
-static int
-snapshot_open(struct tail *tl, struct snapshot *sn)
-{
-	char name[64];
-
-	for (int attempt = 0; attempt < 20; attempt++) {
-		int stable;
-
-		sn->cfd = open_log(tl->dirfd, GPUSH_LOG_FILE, &sn->cst);
-		if (sn->cfd < 0 && errno != ENOENT)
-			return fail("%s: %s", GPUSH_LOG_FILE, strerror(errno));
-		sn->k = 0;
-		if (tl->cur.ino != 0 && (sn->cfd < 0 ||
-		    !same_inode(&sn->cst, &tl->cur)))
-			open_rotated(tl, sn);
-		stable = still_there(tl->dirfd, GPUSH_LOG_FILE,
-		    sn->cfd >= 0 ? &sn->cst : NULL);
-		for (int j = 1; stable && j <= sn->k; j++) {
-			rotated_name(j, name, sizeof(name));
-			stable = still_there(tl->dirfd, name, sn->fds[j] >= 0 ?
-			    &sn->sts[j] : NULL);
-		}
-		if (stable)
+		if (w < len && errno == EINTR && stop_requested)
 			return 0;
-		snapshot_close(sn);   /* a rotation ran meanwhile: again */
-	}
-	return fail("%s: rotated too often to follow", GPUSH_LOG_FILE);
-}
-
-/* The rest of the cursor's rotated file .k, then .k-1 .. .1 whole.
- * Returns 0, STOPPED (the cursor still in the file not finished) or
- * EXIT_FAIL. */
-static int
-drain_rotated(struct tail *tl, struct snapshot *sn)
-{
-	char name[64];
-	int rc;
-
-	for (int j = sn->k; j >= 1; j--) {
-		if (sn->fds[j] < 0)
-			continue;     /* a gap in the numbering */
-		if (j != sn->k)
-			cursor_start(tl, &sn->sts[j]);
-		rotated_name(j, name, sizeof(name));
-		if ((rc = drain(tl, sn->fds[j], name, 1)) != 0)
-			return rc;
+		if (w < len)
+			return fail("writing to stdout: %s", strerror(errno));
 	}
 	return 0;
 }
 
-/* Prints what is new.  Returns 0 (also when a stop signal cut it
- * short), or EXIT_FAIL after the message. */
+/* Saves the cursor if it moved; 0 or EXIT_FAIL after the message. */
 static int
-tail_pass(struct tail *tl)
+tail_commit(struct gpush_log_follow *f, const char *cursor_path)
 {
-	struct snapshot sn;
-	int rc;
-
-	sn.cfd = -1;
-	sn.k = 0;
-	if ((rc = snapshot_open(tl, &sn)) != 0)
-		return rc;
-	if (sn.k > 0) {
-		/* Stopped in a rotated file: the cursor must stay there. */
-		if ((rc = drain_rotated(tl, &sn)) != 0)
-			goto out;
-		/* No log yet: stay at the end of the newest rotated file, not
-		 * at "the next log", which cannot be told from the one after
-		 * it if that log is rotated away too before the next pass. */
-		if (sn.cfd >= 0)
-			cursor_start(tl, &sn.cst);
-	} else if (tl->cur.ino != 0 && (sn.cfd < 0 ||
-	    !same_inode(&sn.cst, &tl->cur))) {
-		msg("tail: the log the cursor was in is gone (rotated past "
-		    "--keep?); lines may be missing; going on with %s",
-		    GPUSH_LOG_FILE);
-		cursor_start(tl, sn.cfd >= 0 ? &sn.cst : NULL);
-	} else if (tl->cur.ino == 0 && sn.cfd >= 0) {
-		cursor_start(tl, &sn.cst);
-	}
-	if (sn.cfd >= 0) {
-		/* Our inode, but shorter or with other first bytes: it was
-		 * truncated (copytruncate), or it is a new file that got the
-		 * inode of a dropped one.  Either way its lines are new. */
-		if (sn.cst.st_size < tl->cur.off ||
-		    !same_file(sn.cfd, &sn.cst, &tl->cur)) {
-			msg("tail: %s was truncated or replaced; starting at its "
-			    "beginning", GPUSH_LOG_FILE);
-			cursor_start(tl, &sn.cst);
-		}
-		rc = drain(tl, sn.cfd, GPUSH_LOG_FILE, 0);
-	}
-out:
-	snapshot_close(&sn);
-	return rc == STOPPED ? 0 : rc;
+	if (gpush_log_follow_commit(f) != GPUSH_OK)
+		return fail("saving the cursor %s: %s", cursor_path,
+		    strerror(errno));
+	return 0;
 }
 
 /* ---- the command --------------------------------------------------------------- */
@@ -492,14 +165,13 @@ poll_sleep(void)
 /* Passes until done (once, or until a signal with -f), saving the cursor
  * after each pass that moved it. */
 static int
-tail_loop(struct tail *tl, const char *cursor_path, int follow)
+tail_loop(struct gpush_log_follow *f, const char *cursor_path, int follow)
 {
 	int rc = 0, src;
 
 	for (;;) {
-		rc = tail_pass(tl);
-		if (cursor_path != NULL && tl->moved &&
-		    (src = save_cursor(cursor_path, tl)) != 0 && rc == 0)
+		rc = tail_pass(f);
+		if ((src = tail_commit(f, cursor_path)) != 0 && rc == 0)
 			rc = src;
 		if (rc != 0 || !follow || stop_requested)
 			return rc;
@@ -509,16 +181,21 @@ tail_loop(struct tail *tl, const char *cursor_path, int follow)
 	}
 }
 
-/* gpush tail [-f] [--cursor FILE].  Returns the exit code. */
+/* gpush tail [-f] [--cursor FILE] [--exec CMD [--batch N]
+ * [--batch-wait DUR]].  Returns the exit code. */
 int
 cmd_tail(struct tool *t, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "follow", 0, NULL, 'f' }, { "cursor", 1, NULL, 'c' },
+		{ "exec", 1, NULL, 'x' }, { "batch", 1, NULL, 'b' },
+		{ "batch-wait", 1, NULL, 'w' },
 		OPT_HELP, OPT_END,
 	};
-	const char *cursor_path = NULL, *dir;
-	struct tail tl;
+	const char *cursor_path = NULL, *dir, *batch = NULL, *wait = NULL;
+	struct consume_opts co = { NULL, 1000, 0, &stop_requested };
+	struct gpush_log_follow *f;
+	enum gpush_err e;
 	int ch, follow = 0, rc;
 
 	opterr = 0;
@@ -527,6 +204,9 @@ cmd_tail(struct tool *t, int argc, char **argv)
 		switch (ch) {
 		case 'f': follow = 1; break;
 		case 'c': cursor_path = optarg; break;
+		case 'x': co.cmd = optarg; break;
+		case 'b': batch = optarg; break;
+		case 'w': wait = optarg; break;
 		case 'h': return cmd_help(t->cmd);
 		default: return bad_option(t, ch, argv);
 		}
@@ -535,24 +215,25 @@ cmd_tail(struct tool *t, int argc, char **argv)
 		return usage_error(t, "unexpected argument '%s'", argv[optind]);
 	if (cursor_path != NULL && cursor_path[0] == '\0')
 		return usage_error(t, "--cursor needs a file name");
+	if ((rc = consume_check(t, &co, cursor_path, batch, wait)) != 0)
+		return rc;
 	if ((dir = tool_dir(t)) == NULL)
 		return EXIT_FAIL;
-	memset(&tl, 0, sizeof(tl));
-	if (cursor_path != NULL &&
-	    (rc = load_cursor(cursor_path, &tl.cur, &tl.moved)) != 0)
-		return rc;
-	if ((tl.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return fail("%s: %s", dir, strerror(errno));
-	if (install_signals() < 0) {
-		(void)close(tl.dirfd);
-		return fail("sigaction: %s", strerror(errno));
+	if ((e = gpush_log_follow_new(dir, cursor_path, &f)) != GPUSH_OK) {
+		if (e == GPUSH_ERR_PARSE)
+			return fail("%s: not a gpush tail cursor", cursor_path);
+		if (e == GPUSH_ERR_NOMEM)
+			return fail("out of memory");
+		return fail("%s: %s", e == GPUSH_ERR_CONFIG ? dir : cursor_path,
+		    strerror(errno));
 	}
-	tl.cap = 64 * 1024;
-	if ((tl.buf = malloc(tl.cap)) == NULL)
-		rc = fail("out of memory");
+	gpush_log_follow_set_warn(f, on_warn, NULL);
+	if (install_signals() < 0)
+		rc = fail("sigaction: %s", strerror(errno));
+	else if (co.cmd != NULL)
+		rc = consume_loop(f, &co, follow);
 	else
-		rc = tail_loop(&tl, cursor_path, follow);
-	free(tl.buf);
-	(void)close(tl.dirfd);
+		rc = tail_loop(f, cursor_path, follow);
+	gpush_log_follow_free(f);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #define GPUSH_TOOL_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "gpush.h"
@@ -111,6 +112,23 @@ int cmd_due(struct tool *t, int argc, char **argv);
 int cmd_rotate(struct tool *t, int argc, char **argv);     /* cmd_check.c */
 int cmd_check(struct tool *t, int argc, char **argv);
 int cmd_tail(struct tool *t, int argc, char **argv);       /* cmd_tail.c */
+
+/* ---- consume.c: tail --exec, the at-least-once consumer ------------------ */
+struct consume_opts {
+	const char *cmd;              /* run by /bin/sh -c, one batch on stdin */
+	size_t      batch;            /* lines in a batch at most */
+	int64_t     wait_ms;          /* wait for a fuller batch this long */
+	volatile sig_atomic_t *stop;  /* set by SIGINT / SIGTERM */
+};
+/* Checks tail's consumer options (no --exec: --batch, --batch-wait
+ * refused); 0 or EXIT_USAGE after the message. */
+int consume_check(const struct tool *t, struct consume_opts *o,
+    const char *cursor_path, const char *batch, const char *wait);
+/* Runs o->cmd on each batch after f's cursor, saving the cursor after
+ * each success; until caught up, or with follow until a stop.  Returns
+ * the exit code. */
+int consume_loop(struct gpush_log_follow *f, const struct consume_opts *o,
+    int follow);
 
 /* Options every subcommand has; getopt_long needs them in its table. */
 #define OPT_HELP { "help", 0, NULL, 'h' }

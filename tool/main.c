@@ -67,7 +67,8 @@ static const struct command commands[] = {
 	  "rotate the notification log",
 	  "Renames notifications.ndjson to notifications.ndjson.1, shifting\n"
 	  "older ones up and dropping those past N, under the handler's log\n"
-	  "lock: no line is lost or torn.\n\n"
+	  "lock: no line is lost or torn.  A rotated log that a cursor registered\n"
+	  "in DIR/cursors/ has not finished is kept past N (said on stderr).\n\n"
 	  "  --keep N   rotated logs to keep, 1..1000 (default 7)\n" },
 	{ "check", cmd_check, "check",
 	  "validate the data directory",
@@ -76,7 +77,8 @@ static const struct command commands[] = {
 	  "channels without a token, a registry readable by group or others, a\n"
 	  "log the handler cannot append to, state/ not mode 0700, inconsistent\n"
 	  "dedup state.\n" },
-	{ "tail", cmd_tail, "tail [-f] [--cursor FILE]",
+	{ "tail", cmd_tail,
+	  "tail [-f] [--cursor FILE [--exec CMD [--batch N] [--batch-wait DUR]]]",
 	  "print new log lines, remembering where it stopped",
 	  "Prints the complete lines of notifications.ndjson after the position\n"
 	  "saved in the cursor file, then saves the new position.  Follows the\n"
@@ -84,7 +86,16 @@ static const struct command commands[] = {
 	  "the current log and saves nothing.\n\n"
 	  "  -f, --follow     keep printing new lines (poll every 100 ms) until\n"
 	  "                   SIGINT or SIGTERM; the cursor is saved on the way out\n"
-	  "  --cursor FILE    where the position is kept (created on first use)\n" },
+	  "  --cursor FILE    where the position is kept (created on first use)\n"
+	  "  --exec CMD       consumer: run CMD (/bin/sh -c) with each batch of\n"
+	  "                   lines on its stdin; the cursor is saved only when\n"
+	  "                   CMD read it all and exited 0, else the same batch\n"
+	  "                   again after 1 s, 2 s, ... 60 s: every line reaches\n"
+	  "                   CMD at least once (deduplicate on channel_id +\n"
+	  "                   message_number); SIGINT/SIGTERM between batches\n"
+	  "  --batch N        lines in a batch at most (default 1000)\n"
+	  "  --batch-wait DUR let a batch fill this long after its first line\n"
+	  "                   (0, 500ms, 2s, ...; default 0)\n" },
 	/* ---- talking to Google ---- */
 	{ "auth", cmd_auth,
 	  "auth [--api NAME | --scope SCOPE] [--credentials FILE | --token-command CMD]\n"
