@@ -309,7 +309,7 @@ enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn fn,
  */
 enum gpush_err gpush_store_rotate(struct gpush_store *s, int keep);
 
-/* ==== Talking to Google: credentials, access tokens, HTTP =========
+/* ==== Talking to Google: credentials, access tokens, HTTP ================
  * lib/credentials.c, lib/jwt.c, lib/http.c, lib/oauth.c.  These use
  * libcurl and OpenSSL's libcrypto; nothing the handler calls references
  * them, so cgi/gpush.fcgi (linked against libgpush.a) links neither.
@@ -532,7 +532,7 @@ enum gpush_err gpush_auth_request(struct gpush_auth *a, const char *method,
 /* A test hook: the clock, in s since the epoch, used for iat/exp and the
  * cache (NULL: the wall clock). */
 void gpush_auth_set_clock(struct gpush_auth *a, int64_t (*now)(void));
-=======
+
 /* ---- Following the log (a consumer) -------------------------------------- */
 
 /*
