@@ -43,7 +43,10 @@ gpush_strerror(enum gpush_err err)
  * Google's push guide: 200/201/202/204/102 mean delivered; "if your
  * service ... returns 500, 502, 503, or 504, the API retries with
  * exponential backoff"; every other code is a failure not retried.  So
- * only conditions that a later retry can cure get 503.
+ * only conditions that a later retry can cure get 503.  GPUSH_ERR_ARG
+ * on the request path can only be a bug of gpush's, never the sender's
+ * fault: it falls to the default 500, which Google retries, rather than
+ * a 400, which would lose the notification for good.
  */
 int
 gpush_http_status(enum gpush_err err)
@@ -56,8 +59,7 @@ gpush_http_status(enum gpush_err err)
 	case GPUSH_ERR_NUMBER:
 	case GPUSH_ERR_SYNC:
 	case GPUSH_ERR_DATE:
-	case GPUSH_ERR_BODY:
-	case GPUSH_ERR_ARG:      return 400;
+	case GPUSH_ERR_BODY:     return 400;
 	case GPUSH_ERR_PROXY:    return 400;
 	case GPUSH_ERR_NOLENGTH: return 411;
 	case GPUSH_ERR_TOKEN:    return 401;

@@ -156,6 +156,9 @@ test_errors(void)
 	is_int(gpush_http_status(GPUSH_ERR_IO), 503, "status io (Google retries)");
 	is_int(gpush_http_status(GPUSH_ERR_LOCK), 503, "status lock timeout");
 	is_int(gpush_http_status(GPUSH_ERR_INTERNAL), 500, "status internal");
+	/* On the request path ARG can only be a bug of gpush's: Google never
+	 * retries a 400, so it must be a 500 (retried), not a lost message. */
+	is_int(gpush_http_status(GPUSH_ERR_ARG), 500, "status arg (a bug: retried)");
 }
 
 int
