@@ -19,6 +19,10 @@ JSON_LIBS   := $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
 FCGI_LIBS   ?= -lfcgi
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) -Ilib
+# Every object also records the headers it includes (x.d, read below), so
+# that a change of any of them -- lib/gpush_private.h under tool/, say --
+# rebuilds it instead of linking a stale object (tests/make-deps.t).
+DEPFLAGS   = -MMD -MP
 VERSION    = 0.1.0
 SOVERSION  = 0
 
@@ -38,7 +42,7 @@ endif
 all: $(TARGETS)
 
 lib/%.o: lib/%.c lib/gpush.h lib/gpush_private.h
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 lib/libgpush.a: $(LIB_OBJS)
 	rm -f $@
@@ -54,16 +58,17 @@ lib/gpush.pc: lib/gpush.pc.in Makefile
 	    lib/gpush.pc.in > $@
 
 cgi/gpush.fcgi: cgi/gpush_fcgi.c lib/gpush.h lib/libgpush.a
-	$(CC) $(ALL_CFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
 	    cgi/gpush_fcgi.c -o $@ $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) $(FCGI_LIBS)
 
-tool/%.o: tool/%.c lib/gpush.h $(wildcard tool/*.h)
-	$(CC) $(ALL_CFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' -c $< -o $@
+tool/%.o: tool/%.c lib/gpush.h lib/gpush_private.h $(wildcard tool/*.h)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' -c $< -o $@
 
 tool/gpush: $(TOOL_OBJS) lib/libgpush.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJS) $(LDFLAGS) lib/libgpush.a $(JSON_LIBS)
 
-tests/unit/%: tests/unit/%.c tests/unit/tap.h $(LIB_SRCS) lib/gpush_private.h
+tests/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/lib_all.h $(LIB_SRCS) \
+    lib/gpush.h lib/gpush_private.h
 	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS)
 
 # Sanitizer build of the handler, used by tests/run-sanitized.sh.
@@ -73,6 +78,7 @@ tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(LIB_SRCS) lib/gpush.h lib/gpush_private
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) $(JSON_CFLAGS) -Ilib \
 	    cgi/gpush_fcgi.c $(LIB_SRCS) -o $@ $(JSON_LIBS) $(FCGI_LIBS)
 
+-include $(wildcard lib/*.d tool/*.d cgi/*.d)
 -include mk/server.mk
 -include mk/bench.mk
 -include mk/fuzz.mk
@@ -115,6 +121,7 @@ uninstall:
 
 clean:
 	rm -f lib/*.o lib/*.a lib/*.so lib/gpush.pc cgi/gpush.fcgi tool/*.o \
+	    lib/*.d tool/*.d cgi/*.d \
 	    tool/gpush $(UNIT_BINS)
 	rm -rf tests/san tests/tmp
 
