@@ -26,8 +26,9 @@ DEPFLAGS   = -MMD -MP
 VERSION    = 0.1.0
 SOVERSION  = 0
 
-LIB_SRCS = lib/err.c lib/util.c lib/channel.c lib/notification.c \
-           lib/registry.c lib/dedup.c lib/store.c lib/admin.c
+LIB_SRCS = lib/err.c lib/text.c lib/date.c lib/fileio.c lib/json.c \
+           lib/channel.c lib/notification.c lib/registry.c lib/dedup.c \
+           lib/store.c lib/admin.c
 LIB_OBJS = $(LIB_SRCS:.c=.o)
 TOOL_SRCS = $(wildcard tool/*.c)
 TOOL_OBJS = $(TOOL_SRCS:.c=.o)

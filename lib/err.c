@@ -1,7 +1,9 @@
 /*
  * err.c -- the one error enum: its text and what it means to Google.
  */
-#include "gpush.h"
+#include <errno.h>
+
+#include "gpush_private.h"
 
 static const char *const gpush_errs[GPUSH_ERR__MAX] = {
 	[GPUSH_OK]           = "success",
@@ -72,5 +74,21 @@ gpush_http_status(enum gpush_err err)
 	case GPUSH_ERR_LOCK:
 	case GPUSH_ERR_NOMEM:    return 503;
 	default:                 return 500;
+	}
+}
+
+/* Storage errors a retry may cure are IO (503); the rest are internal. */
+enum gpush_err
+gpush__errno(int e)
+{
+	switch (e) {
+	case ENOMEM:
+		return GPUSH_ERR_NOMEM;
+	case EINVAL:
+	case EBADF:
+	case EFAULT:
+		return GPUSH_ERR_INTERNAL;
+	default:
+		return GPUSH_ERR_IO;
 	}
 }

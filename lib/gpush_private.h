@@ -36,25 +36,31 @@ struct gpush_notification {
 	size_t   body_len;
 };
 
-/* util.c */
+/* err.c */
+enum gpush_err gpush__errno(int e);
+
+/* text.c */
 int   gpush__text_ok(const char *s, size_t len); /* UTF-8, no controls */
 int   gpush__utf8_ok(const unsigned char *s, size_t len);
 char *gpush__strndup(const char *s, size_t len);
 int   gpush__parse_i64(const char *s, int64_t *out); /* plain decimal >= 0 */
-enum gpush_err gpush__errno(int e);
 void  gpush__hex(const char *s, char *out, size_t outsz);
+
+/* fileio.c */
 int   gpush__write_all(int fd, const void *buf, size_t len);
 int   gpush__read_file(int fd, size_t max, char **out, size_t *len);
+int   gpush__fsync_dir(const char *dir);
+int   gpush__write_atomic(const char *path, const char *data, size_t len);
+int   gpush__lock(int fd, int exclusive, int timeout_ms);
+void  gpush__unlock(int fd);
+
+/* json.c */
 #define JSON_DEPTH 64 /* nesting allowed in a body */
 int   gpush__json_valid(const char *s, size_t len);
 int   gpush__json_valid_depth(const char *s, size_t len, int depth);
 size_t gpush__json_minify(const char *s, size_t len, char *out);
 enum gpush_err gpush__json_parse(const char *s, size_t len,
     struct json_object **out);
-int   gpush__fsync_dir(const char *dir);
-int   gpush__write_atomic(const char *path, const char *data, size_t len);
-int   gpush__lock(int fd, int exclusive, int timeout_ms);
-void  gpush__unlock(int fd);
 
 /* channel.c */
 enum gpush_err gpush__channel_from_json(struct json_object *o,

@@ -1,7 +1,10 @@
 /* Unit tests include the library's sources, so static functions can be
  * called directly (kcgi, curl). */
 #include "../../lib/err.c"
-#include "../../lib/util.c"
+#include "../../lib/text.c"
+#include "../../lib/date.c"
+#include "../../lib/fileio.c"
+#include "../../lib/json.c"
 #include "../../lib/channel.c"
 #include "../../lib/notification.c"
 #include "../../lib/registry.c"
