@@ -181,3 +181,13 @@ gpush__unlock(int fd)
 {
 	(void)flock(fd, LOCK_UN);
 }
+
+/* An exclusive gpush__lock() as the enum says it: OK, LOCK when the
+ * deadline passed, else the errno's error (errno set). */
+enum gpush_err
+gpush__lock_wait(int fd, int timeout_ms)
+{
+	if (gpush__lock(fd, 1, timeout_ms) == 0)
+		return GPUSH_OK;
+	return errno == ETIMEDOUT ? GPUSH_ERR_LOCK : gpush__errno(errno);
+}

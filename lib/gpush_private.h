@@ -52,6 +52,7 @@ int   gpush__read_file(int fd, size_t max, char **out, size_t *len);
 int   gpush__fsync_dir(const char *dir);
 int   gpush__write_atomic(const char *path, const char *data, size_t len);
 int   gpush__lock(int fd, int exclusive, int timeout_ms);
+enum gpush_err gpush__lock_wait(int fd, int timeout_ms);
 void  gpush__unlock(int fd);
 
 /* json.c */
@@ -116,5 +117,59 @@ int gpush__seen_append(int fd, off_t size, uint32_t kind, int64_t n,
     uint64_t seq, int64_t at_ms);
 int gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
     const struct gpush_seen *s, int64_t now_ms);
+
+/* The data directory's shared state and one process's handle on it.
+ * The files are described in store.c (state/), commit.c (the page) and
+ * logfile.c (the log). */
+#define COMMIT_MAGIC "GPUSHCM1"
+struct gpush_commit {
+	char     magic[8];
+	char     boot[40];   /* /proc/sys/kernel/random/boot_id */
+	uint64_t written;    /* seq of the last line written */
+	uint64_t synced;     /* every line up to this seq is durable */
+	uint64_t floor;      /* pending records <= floor predate a reboot */
+	uint64_t log_dev, log_ino;
+	int64_t  log_end;    /* end of the last registered line */
+	uint64_t gen;        /* bumped when an fdatasync failed */
+	uint32_t sync_gen;   /* futex word: bumped after every fdatasync */
+	uint32_t log_gen;    /* futex word: bumped when log.lock is let go */
+	uint32_t log_waiters;
+};
+
+struct gpush_store {
+	char    *dir;
+	char    *statepath;
+	int      dirfd, statefd;
+	int      lockfd, syncfd;
+	struct gpush_commit *page;
+	int      logfd;
+	dev_t    logdev;
+	ino_t    logino;
+	uint64_t loggen;
+	int      sync_on;
+	int      timeout_ms;
+	gpush_warn_fn warn;
+	void    *wctx;
+	struct gpush_registry *reg;
+	char     boot[40];
+};
+
+#define LOAD(p)     __atomic_load_n(&(p), __ATOMIC_SEQ_CST)
+#define STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_SEQ_CST)
+
+/* store.c */
+void gpush__store_warn(struct gpush_store *s, const char *what, int e);
+enum gpush_err gpush__store_seen(struct gpush_store *s, const char *id,
+    int *sfd, struct gpush_seen *seen);
+
+/* commit.c: the shared page and group commit */
+int  gpush__commit_map(struct gpush_store *s);
+enum gpush_err gpush__log_lock(struct gpush_store *s);
+void gpush__log_unlock(struct gpush_store *s);
+enum gpush_err gpush__commit_wait(struct gpush_store *s, uint64_t seq);
+
+/* logfile.c */
+int   gpush__log_reopen(struct gpush_store *s);
+off_t gpush__log_ready(struct gpush_store *s);
 
 #endif /* GPUSH_PRIVATE_H */

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -599,4 +600,45 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
 		return GPUSH_ERR_NOMEM;
 	}
 	return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
+}
+
+enum gpush_err
+gpush_registry_foreach(const char *dir, gpush_each_fn fn, void *ctx,
+    int *stopped)
+{
+	char path[PATH_MAX], *buf;
+	size_t len, off = 0, lineno = 0;
+	int fd, saved;
+
+	*stopped = 0;
+	if (dir == NULL || fn == NULL)
+		return GPUSH_ERR_ARG;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+	    GPUSH_REGISTRY_FILE) >= sizeof(path))
+		return GPUSH_ERR_ARG;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
+	if (gpush__read_file(fd, 1u << 30, &buf, &len) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return gpush__errno(saved);
+	}
+	close(fd);
+	while (*stopped == 0 && off < len) {
+		char *nl = memchr(buf + off, '\n', len - off);
+		size_t l = nl ? (size_t)(nl - (buf + off)) : len - off;
+		struct gpush_channel *c = NULL;
+		lineno++;
+		buf[off + l] = '\0';
+		/* Blank lines are skipped, as the handler and the edit do. */
+		if (strspn(buf + off, " \t\r") != l) {
+			enum gpush_err e = gpush_channel_parse(buf + off, l, &c);
+			*stopped = fn(ctx, lineno, buf + off, c, e);
+			gpush_channel_free(c);
+		}
+		off += l + 1;
+	}
+	free(buf);
+	return GPUSH_OK;
 }

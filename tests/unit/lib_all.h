@@ -10,4 +10,6 @@
 #include "../../lib/registry.c"
 #include "../../lib/dedup.c"
 #include "../../lib/store.c"
-#include "../../lib/admin.c"
+#include "../../lib/commit.c"
+#include "../../lib/logfile.c"
+#include "../../lib/registry_edit.c"

@@ -149,13 +149,13 @@ test_pending(struct gpush_store *s)
 	off_t end;
 
 	gpush_notification_record(n, 0, &line, &len);
-	lock_log(s);
-	end = log_ready(s);
-	seen_open(s, "d", &sfd, &seen);
+	gpush__log_lock(s);
+	end = gpush__log_ready(s);
+	gpush__store_seen(s, "d", &sfd, &seen);
 	ok(append(s, end, sfd, &seen, 3, line, len, 0) > 0, "line and pending written");
 	gpush__seen_clear(&seen);
 	close(sfd);
-	unlock_log(s);
+	gpush__log_unlock(s);
 	free(line);
 	gpush_notification_free(n);
 	ok(acc(s, "d", 3, &dup) == GPUSH_OK && dup == 1, "retry commits the pending line");
