@@ -27,8 +27,9 @@ VERSION    = 0.1.0
 SOVERSION  = 0
 
 LIB_SRCS = lib/err.c lib/text.c lib/date.c lib/fileio.c lib/json.c \
-           lib/channel.c lib/notification.c lib/registry.c lib/dedup.c \
-           lib/store.c lib/commit.c lib/logfile.c lib/registry_edit.c
+           lib/channel.c lib/notification.c lib/dedup.c lib/registry.c \
+           lib/registry_index.c lib/registry_edit.c lib/store.c \
+           lib/commit.c lib/logfile.c
 LIB_OBJS = $(LIB_SRCS:.c=.o)
 TOOL_SRCS = $(wildcard tool/*.c)
 TOOL_OBJS = $(TOOL_SRCS:.c=.o)

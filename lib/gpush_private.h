@@ -45,6 +45,11 @@ int   gpush__utf8_ok(const unsigned char *s, size_t len);
 char *gpush__strndup(const char *s, size_t len);
 int   gpush__parse_i64(const char *s, int64_t *out); /* plain decimal >= 0 */
 void  gpush__hex(const char *s, char *out, size_t outsz);
+int   gpush__blank_line(const char *p, size_t len);
+typedef int (*gpush__line_fn)(void *ctx, const char *line, size_t len,
+    size_t off, size_t lineno);
+int   gpush__for_each_line(const char *buf, size_t size, gpush__line_fn fn,
+    void *ctx);
 
 /* fileio.c */
 int   gpush__write_all(int fd, const void *buf, size_t len);
@@ -77,6 +82,22 @@ int  gpush__registry_cached(const struct gpush_registry *r);
 enum gpush_err gpush__registry_find(struct gpush_registry *r, int dirfd,
     int statefd, const char *id, const struct gpush_channel **out,
     gpush_warn_fn warn, void *wctx);
+uint64_t gpush__registry_hash(const char *id);
+struct gpush_channel *gpush__registry_parse_line(const char *p, size_t len,
+    size_t lineno, gpush_warn_fn warn, void *wctx);
+
+/* registry_index.c: state/registry.idx */
+struct stat;
+#define GPUSH__INDEX_MIN (256 * 1024) /* registry bytes worth an index */
+void gpush__index_write(int statefd, const struct stat *st, const char *map,
+    gpush_warn_fn warn, void *wctx);
+int  gpush__index_map(int statefd, const struct stat *st, void **map,
+    size_t *len, size_t *count);
+struct gpush_channel *gpush__index_lookup(const void *map, size_t count,
+    int regfd, off_t regsize, const char *id, gpush_warn_fn warn, void *wctx);
+int  gpush__index_find(int statefd, int regfd, const struct stat *st,
+    const char *id, struct gpush_channel **found, gpush_warn_fn warn,
+    void *wctx);
 
 /* dedup.c: the per-channel state file */
 struct gpush_pending {

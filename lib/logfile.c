@@ -108,13 +108,30 @@ adopt_line(struct gpush_store *s, const char *line, size_t len)
 	return rc;
 }
 
-/* Registers the lines in [from, to) and returns 0, or -1/errno. */
+struct adopt_ctx {
+	struct gpush_store *s;
+	char *buf;
+};
+
+static int
+adopt_each(void *ctx, const char *line, size_t len, size_t off, size_t lineno)
+{
+	struct adopt_ctx *a = ctx;
+
+	(void)line;
+	(void)lineno;
+	a->buf[off + len] = '\0'; /* our own copy: one line as a C string */
+	return adopt_line(a->s, a->buf + off, len);
+}
+
+/* Registers the whole lines in [from, to) and returns 0, or -1/errno. */
 static int
 adopt(struct gpush_store *s, off_t from, off_t to)
 {
-	size_t len = (size_t)(to - from), off = 0;
+	size_t len = (size_t)(to - from);
 	char *buf = malloc(len + 1);
-	int rc = 0;
+	struct adopt_ctx a = { s, buf };
+	int rc;
 
 	if (buf == NULL)
 		return -1;
@@ -123,14 +140,7 @@ adopt(struct gpush_store *s, off_t from, off_t to)
 		return -1;
 	}
 	buf[len] = '\0';
-	while (rc == 0 && off < len) {
-		char *nl = memchr(buf + off, '\n', len - off);
-		if (nl == NULL)
-			break;
-		*nl = '\0';
-		rc = adopt_line(s, buf + off, (size_t)(nl - (buf + off)));
-		off = (size_t)(nl - buf) + 1;
-	}
+	rc = gpush__for_each_line(buf, len, adopt_each, &a);
 	free(buf);
 	if (rc == 0 && s->warn != NULL)
 		s->warn(s->wctx, "adopted a log line left by a killed writer");

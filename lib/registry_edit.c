@@ -26,42 +26,54 @@ put_line(int fd, char *line)
 	return GPUSH_OK;
 }
 
+struct edit_ctx {
+	char          *buf;
+	int            fd;
+	gpush_edit_fn  fn;
+	void          *ctx;
+	enum gpush_err e;
+};
+
+/* One non-blank line through the caller's fn, and what it keeps to fd. */
+static int
+edit_line(void *ctx, const char *line, size_t len, size_t off, size_t lineno)
+{
+	struct edit_ctx *w = ctx;
+	struct gpush_channel *c = NULL;
+	char *out = NULL;
+
+	(void)line;
+	(void)lineno;
+	w->buf[off + len] = '\0'; /* our own copy: a C string for fn */
+	(void)gpush_channel_parse(w->buf + off, len, &c);
+	w->e = w->fn(w->ctx, w->buf + off, c, &out);
+	gpush_channel_free(c);
+	if (w->e != GPUSH_OK)
+		free(out);
+	else if (out != NULL)
+		w->e = put_line(w->fd, out);
+	return w->e != GPUSH_OK;
+}
+
 /* Writes the kept lines of buf through fn (and more) into fd; the first
  * error, a callback's own included, stops it. */
 static enum gpush_err
 edit_lines(int fd, char *buf, size_t len, gpush_edit_fn fn, gpush_more_fn more,
     void *ctx)
 {
-	size_t off = 0;
-	enum gpush_err e = GPUSH_OK;
+	struct edit_ctx w = { buf, fd, fn, ctx, GPUSH_OK };
 	char *out;
 
-	while (e == GPUSH_OK && off < len) {
-		char *nl = memchr(buf + off, '\n', len - off);
-		size_t l = nl ? (size_t)(nl - (buf + off)) : len - off;
-		struct gpush_channel *c = NULL;
-		buf[off + l] = '\0';
-		if (strspn(buf + off, " \t\r") != l) {
-			(void)gpush_channel_parse(buf + off, l, &c);
-			out = NULL;
-			e = fn(ctx, buf + off, c, &out);
-			gpush_channel_free(c);
-			if (e != GPUSH_OK)
-				free(out);
-			else if (out != NULL)
-				e = put_line(fd, out);
-		}
-		off += l + 1;
-	}
-	while (e == GPUSH_OK && more != NULL) {
+	(void)gpush__for_each_line(buf, len, edit_line, &w);
+	while (w.e == GPUSH_OK && more != NULL) {
 		out = NULL;
-		if ((e = more(ctx, &out)) != GPUSH_OK || out == NULL) {
+		if ((w.e = more(ctx, &out)) != GPUSH_OK || out == NULL) {
 			free(out);
 			break;
 		}
-		e = put_line(fd, out);
+		w.e = put_line(fd, out);
 	}
-	return e;
+	return w.e;
 }
 
 /*

@@ -125,3 +125,40 @@ gpush_secret_equal(const char *a, const char *b)
 		d |= (unsigned char)(b[i] ^ (i < la ? a[i] : (char)~b[i]));
 	return d == 0;
 }
+
+/* 1 when p[0..len) is a blank line: nothing but spaces, tabs and CRs.
+ * The one definition the registry's readers and its editor share. */
+int
+gpush__blank_line(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+			return 0;
+	return 1;
+}
+
+/*
+ * Calls fn for each line of buf[0..size) that is not blank, in order:
+ * line points into buf, len excludes the newline (the last line may lack
+ * one), off is line's offset in buf and lineno counts every line from 1,
+ * blank ones included.  A non-zero return from fn stops the walk and is
+ * returned; 0 when every line was seen.
+ */
+int
+gpush__for_each_line(const char *buf, size_t size, gpush__line_fn fn,
+    void *ctx)
+{
+	size_t off = 0, lineno = 0;
+	int rc;
+
+	while (off < size) {
+		const char *nl = memchr(buf + off, '\n', size - off);
+		size_t len = nl != NULL ? (size_t)(nl - (buf + off)) : size - off;
+		lineno++;
+		if (!gpush__blank_line(buf + off, len) &&
+		    (rc = fn(ctx, buf + off, len, off, lineno)) != 0)
+			return rc;
+		off += len + 1;
+	}
+	return 0;
+}

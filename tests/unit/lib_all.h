@@ -8,6 +8,7 @@
 #include "../../lib/channel.c"
 #include "../../lib/notification.c"
 #include "../../lib/registry.c"
+#include "../../lib/registry_index.c"
 #include "../../lib/dedup.c"
 #include "../../lib/store.c"
 #include "../../lib/commit.c"

@@ -51,9 +51,51 @@ test_secret(void)
 	ok(gpush_secret_equal("", ""), "secret: both empty");
 }
 
+struct seen_lines {
+	char   got[256];
+	size_t n;
+	int    stop_at;
+};
+
+static int
+collect(void *ctx, const char *line, size_t len, size_t off, size_t lineno)
+{
+	struct seen_lines *w = ctx;
+	size_t used = strlen(w->got);
+
+	snprintf(w->got + used, sizeof(w->got) - used, "%zu@%zu:%.*s|", lineno,
+	    off, (int)len, line);
+	return ++w->n == (size_t)w->stop_at ? 7 : 0;
+}
+
+static void
+test_lines(void)
+{
+	static const char buf[] = "a\n \t\r\n\nbc\r\nlast";
+	struct seen_lines w;
+
+	ok(gpush__blank_line("", 0) && gpush__blank_line(" \t\r", 3) &&
+	    !gpush__blank_line(" x", 2) && !gpush__blank_line("\v", 1),
+	    "blank: only spaces, tabs, CRs");
+	memset(&w, 0, sizeof(w));
+	is_int(gpush__for_each_line(buf, sizeof(buf) - 1, collect, &w), 0,
+	    "for_each_line: 0 when every line was seen");
+	is_str(w.got, "1@0:a|4@7:bc\r|5@11:last|",
+	    "for_each_line: blank lines skipped but counted, last line without newline");
+	memset(&w, 0, sizeof(w));
+	w.stop_at = 2;
+	is_int(gpush__for_each_line(buf, sizeof(buf) - 1, collect, &w), 7,
+	    "for_each_line: fn's non-zero stops the walk and is returned");
+	is_int(w.n, 2, "for_each_line: nothing after the stop");
+	memset(&w, 0, sizeof(w));
+	is_int(gpush__for_each_line("x\n", 2, collect, &w), 0, "final newline");
+	is_str(w.got, "1@0:x|", "no empty line after a final newline");
+}
+
 int
 main(void)
 {
+	test_lines();
 	test_numbers();
 	test_text();
 	test_secret();
