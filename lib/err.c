@@ -23,7 +23,6 @@ static const char *const gpush_errs[GPUSH_ERR__MAX] = {
 	[GPUSH_ERR_CHANNEL]  = "unknown channel",
 	[GPUSH_ERR_EXPIRED]  = "channel expired",
 	[GPUSH_ERR_REPLAY]   = "message number older than the dedup window (replay)",
-	[GPUSH_ERR_BUSY]     = "the same message is being stored by another process",
 	[GPUSH_ERR_IO]       = "storage unavailable (I/O error, disk full or permission)",
 	[GPUSH_ERR_LOCK]     = "timed out waiting for a lock",
 	[GPUSH_ERR_PARSE]    = "malformed registry or state entry",
@@ -69,7 +68,6 @@ gpush_http_status(enum gpush_err err)
 	case GPUSH_ERR_REPLAY:   return 409;
 	case GPUSH_ERR_EXPIRED:  return 410;
 	case GPUSH_ERR_TOOBIG:   return 413;
-	case GPUSH_ERR_BUSY:
 	case GPUSH_ERR_IO:
 	case GPUSH_ERR_LOCK:
 	case GPUSH_ERR_NOMEM:    return 503;

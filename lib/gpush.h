@@ -36,10 +36,23 @@ extern "C" {
 #define GPUSH_LOG_FILE      "notifications.ndjson"
 #define GPUSH_STATE_DIR     "state"
 
+/*
+ * One error enum for the library, the handler and the tool, grouped by
+ * the layer that produces each code.  gpush_http_status() maps it to what
+ * Google should see.
+ *
+ * errno is part of the contract: when a function of this library returns
+ * GPUSH_ERR_IO, errno holds the system's reason (ENOENT, ENOTDIR, EACCES,
+ * ENOSPC...), left as the failing call set it, for the caller's message.
+ * After any other result errno is unspecified.
+ */
 enum gpush_err {
 	GPUSH_OK = 0,
+	/* Any layer. */
 	GPUSH_ERR_NOMEM,        /* out of memory */
-	GPUSH_ERR_ARG,          /* a caller passed something invalid */
+	GPUSH_ERR_ARG,          /* a caller passed something invalid (a bug) */
+	/* The request as sent (the handler, notification.c): Google's
+	 * sender is at fault, so a 4xx that is not retried. */
 	GPUSH_ERR_METHOD,       /* request method is not POST */
 	GPUSH_ERR_LENGTH,       /* CONTENT_LENGTH malformed or body short */
 	GPUSH_ERR_NOLENGTH,     /* a body without CONTENT_LENGTH (chunked) */
@@ -50,17 +63,23 @@ enum gpush_err {
 	GPUSH_ERR_SYNC,         /* sync message with a number other than 1 */
 	GPUSH_ERR_DATE,         /* X-Goog-Channel-Expiration unparsable */
 	GPUSH_ERR_BODY,         /* body is not valid UTF-8 JSON */
+	/* The request against the registry and the dedup state
+	 * (notification.c's verify, the store): 4xx. */
 	GPUSH_ERR_TOKEN,        /* token missing or wrong */
 	GPUSH_ERR_CHANNEL,      /* channel id not in the registry */
 	GPUSH_ERR_EXPIRED,      /* channel expiration in the past */
 	GPUSH_ERR_REPLAY,       /* number older than the whole dedup window */
-	GPUSH_ERR_BUSY,         /* same message in flight in another process */
-	GPUSH_ERR_IO,           /* storage failed now (ENOSPC, EIO, EACCES) */
+	/* Storage (the store and the registry): a retry may cure it, 503. */
+	GPUSH_ERR_IO,           /* storage failed now (ENOSPC, EIO, EACCES); errno set */
 	GPUSH_ERR_LOCK,         /* a lock was not granted in time */
+	/* The data directory's content and set-up (store, registry,
+	 * handler). */
 	GPUSH_ERR_PARSE,        /* a registry or state line is malformed */
 	GPUSH_ERR_CONFIG,       /* no data directory configured */
-	GPUSH_ERR_NOTFOUND,     /* no such entry (channel tool lookups) */
+	/* The channel tool's own lookups and edits (never the library). */
+	GPUSH_ERR_NOTFOUND,     /* no such entry */
 	GPUSH_ERR_EXISTS,       /* entry exists already */
+	/* Any layer. */
 	GPUSH_ERR_INTERNAL,     /* anything unexpected */
 	GPUSH_ERR__MAX
 };
@@ -204,7 +223,9 @@ struct gpush_store;
 /*
  * Opens the data directory dir: creates state/ (0700) on first use and the
  * shared bookkeeping files in it (0600).  On success *out is a new store
- * the caller frees; on error *out is NULL (IO when dir is unusable).
+ * the caller frees; on error *out is NULL: CONFIG when dir is NULL or "",
+ * IO with errno set when dir is unusable (ENOENT, ENOTDIR, EACCES...).
+ * A lock is waited for 10 s at most before GPUSH_ERR_LOCK.
  */
 enum gpush_err gpush_store_open(const char *dir, struct gpush_store **out);
 void gpush_store_free(struct gpush_store *s);
@@ -214,8 +235,6 @@ const char *gpush_store_dir(const struct gpush_store *s);
 void gpush_store_set_sync(struct gpush_store *s, int on);
 /* FastCGI: keep the parsed registry between requests (default off). */
 void gpush_store_set_cache(struct gpush_store *s, int on);
-/* How long to wait for a lock before GPUSH_ERR_LOCK; default 10000 ms. */
-void gpush_store_set_lock_timeout(struct gpush_store *s, int ms);
 /* Receives one line per problem that is not an error of the request
  * (a malformed registry line, a repaired log tail); default: none. */
 typedef void (*gpush_warn_fn)(void *ctx, const char *msg);
@@ -235,8 +254,8 @@ enum gpush_err gpush_store_channel(struct gpush_store *s, const char *id,
  * appends the record to the log, waits until it is on stable storage (one
  * fdatasync may cover several processes' lines), then records the number.
  * *duplicate is 1 when the number was accepted before (nothing written).
- * Returns OK only when the line is durable and remembered; REPLAY, BUSY,
- * IO or LOCK otherwise, with nothing partial left in the log.
+ * Returns OK only when the line is durable and remembered; REPLAY, IO or
+ * LOCK otherwise, with nothing partial left in the log.
  */
 enum gpush_err gpush_store_accept(struct gpush_store *s,
     const struct gpush_notification *n, int64_t now_ms, int *duplicate);

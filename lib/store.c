@@ -25,16 +25,19 @@
 
 #include "gpush_private.h"
 
-/* Passes "what: strerror(e)" to the store's warning callback, if any. */
+/* Passes "what: strerror(e)" to the store's warning callback, if any;
+ * errno is kept, as the caller's result may be IO (gpush.h). */
 void
 gpush__store_warn(struct gpush_store *s, const char *what, int e)
 {
 	char msg[256];
+	int saved = errno;
 
 	if (s->warn == NULL)
 		return;
 	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(e));
 	s->warn(s->wctx, msg);
+	errno = saved;
 }
 
 /* This boot's id, "" when unknown: the shared page trusts its numbers
@@ -114,7 +117,7 @@ gpush_store_open(const char *dir, struct gpush_store **out)
 		int saved = errno;
 		enum gpush_err e = gpush__errno(saved);
 		gpush_store_free(s);
-		errno = saved; /* for the caller's message */
+		errno = saved; /* IO comes with errno (gpush.h) */
 		return e == GPUSH_ERR_INTERNAL ? GPUSH_ERR_IO : e;
 	}
 	*out = s;
@@ -123,7 +126,6 @@ gpush_store_open(const char *dir, struct gpush_store **out)
 
 const char *gpush_store_dir(const struct gpush_store *s) { return s->dir; }
 void gpush_store_set_sync(struct gpush_store *s, int on) { s->sync_on = on != 0; }
-void gpush_store_set_lock_timeout(struct gpush_store *s, int ms) { s->timeout_ms = ms; }
 
 void
 gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx)

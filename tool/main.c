@@ -3,8 +3,6 @@
  * --version), the table of subcommands and their help, and the one rule
  * for finding the data directory.
  */
-#include <sys/stat.h>
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,21 +145,21 @@ int
 tool_store(const struct tool *t, struct gpush_store **s)
 {
 	const char *dir = tool_dir(t);
-	struct stat st;
 	enum gpush_err e;
 
 	*s = NULL;
 	if (dir == NULL)
 		return EXIT_FAIL;
-	/* gpush_store_open says only "I/O": stat first to name the cause. */
-	if (stat(dir, &st) < 0)
-		return fail("%s: %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
+	if ((e = gpush_store_open(dir, s)) == GPUSH_OK)
+		return 0;
+	/* IO comes with errno (gpush.h): the directory itself is missing or
+	 * not one, or state/ in it cannot be made or opened. */
+	if (e == GPUSH_ERR_IO && errno == ENOTDIR)
 		return fail("%s: not a directory", dir);
-	if ((e = gpush_store_open(dir, s)) != GPUSH_OK)
-		return fail("%s: cannot open the data directory: %s", dir,
-		    gpush_strerror(e));
-	return 0;
+	if (e == GPUSH_ERR_IO && errno == ENOENT)
+		return fail("%s: %s", dir, strerror(errno));
+	return fail("%s: cannot open the data directory: %s", dir,
+	    e == GPUSH_ERR_IO ? strerror(errno) : gpush_strerror(e));
 }
 
 enum gpush_err

@@ -397,8 +397,14 @@ main(void)
 	mkdtemp(dir);
 	ok(gpush_store_open("", &s) == GPUSH_ERR_CONFIG && s == NULL, "empty dir: CONFIG");
 	s = (struct gpush_store *)0x1;
+	errno = 0;
 	ok(gpush_store_open("/nonexistent/x", &s) == GPUSH_ERR_IO && s == NULL,
 	    "missing dir: IO, *out cleared");
+	is_int(errno, ENOENT, "IO comes with errno: ENOENT for a missing dir");
+	errno = 0;
+	ok(gpush_store_open("/dev/null", &s) == GPUSH_ERR_IO &&
+	    errno == ENOTDIR, "IO comes with errno: ENOTDIR for a file (%s)",
+	    strerror(errno));
 	ok(gpush_store_open(dir, &s) == GPUSH_OK, "open %s", dir);
 	test_once(s);
 	test_repair(s);
