@@ -43,8 +43,10 @@ endif
 
 all: $(TARGETS)
 
+# Only what lib/gpush.h marks GPUSH_API is exported from libgpush.so; the
+# tool, the handler and the tests use the static library (or the sources).
 lib/%.o: lib/%.c lib/gpush.h lib/gpush_private.h
-	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden $(DEPFLAGS) -c $< -o $@
 
 lib/libgpush.a: $(LIB_OBJS)
 	rm -f $@

@@ -17,6 +17,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Marks the functions libgpush.so exports; everything else in the
+ * library is built -fvisibility=hidden (lib/gpush_private.h's gpush__
+ * internals stay inside). */
+#if defined(__GNUC__) || defined(__clang__)
+#define GPUSH_API __attribute__((visibility("default")))
+#else
+#define GPUSH_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -85,22 +94,22 @@ enum gpush_err {
 };
 
 /* A human-readable, static description of err; never NULL. */
-const char *gpush_strerror(enum gpush_err err);
+GPUSH_API const char *gpush_strerror(enum gpush_err err);
 
 /*
  * The HTTP status that tells Google the right thing about err: 2xx counts
  * as delivered, 500/502/503/504 are retried with backoff, anything else is
  * a failure Google does not retry.  GPUSH_OK maps to 200.
  */
-int gpush_http_status(enum gpush_err err);
+GPUSH_API int gpush_http_status(enum gpush_err err);
 
 /* ---- Channels (Google's channel resource) ------------------------------ */
 
 struct gpush_channel;
 
 /* An empty channel; NULL when out of memory. */
-struct gpush_channel *gpush_channel_new(void);
-void gpush_channel_free(struct gpush_channel *c);
+GPUSH_API struct gpush_channel *gpush_channel_new(void);
+GPUSH_API void gpush_channel_free(struct gpush_channel *c);
 
 /*
  * Parses one channel resource from JSON text (a registry line or a watch
@@ -108,33 +117,33 @@ void gpush_channel_free(struct gpush_channel *c);
  * keys are ignored.  On success *out is a new channel the caller frees; on
  * error *out is NULL.
  */
-enum gpush_err gpush_channel_parse(const char *json, size_t len,
+GPUSH_API enum gpush_err gpush_channel_parse(const char *json, size_t len,
     struct gpush_channel **out);
 
 /*
  * Channel.update(): every channel key present in the JSON object text and
  * not null overwrites the field in c.  On error c is unchanged.
  */
-enum gpush_err gpush_channel_update(struct gpush_channel *c,
+GPUSH_API enum gpush_err gpush_channel_update(struct gpush_channel *c,
     const char *json, size_t len);
 
 /* Field accessors; strings are borrowed, NULL when absent. */
-const char *gpush_channel_id(const struct gpush_channel *c);
-const char *gpush_channel_token(const struct gpush_channel *c);
-const char *gpush_channel_type(const struct gpush_channel *c);
-const char *gpush_channel_address(const struct gpush_channel *c);
-const char *gpush_channel_resource_id(const struct gpush_channel *c);
-const char *gpush_channel_resource_uri(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_id(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_token(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_type(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_address(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_resource_id(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_resource_uri(const struct gpush_channel *c);
 /* Expiration in ms since the epoch; 0 when the channel has none. */
-int64_t gpush_channel_expiration(const struct gpush_channel *c);
+GPUSH_API int64_t gpush_channel_expiration(const struct gpush_channel *c);
 
 /* Setters copy value (NULL clears).  GPUSH_ERR_ARG when a value breaks a
  * limit (id over 64, token over 256, control bytes, not UTF-8). */
-enum gpush_err gpush_channel_set(struct gpush_channel *c, const char *key,
+GPUSH_API enum gpush_err gpush_channel_set(struct gpush_channel *c, const char *key,
     const char *value);
-enum gpush_err gpush_channel_set_expiration(struct gpush_channel *c,
+GPUSH_API enum gpush_err gpush_channel_set_expiration(struct gpush_channel *c,
     int64_t ms);
-enum gpush_err gpush_channel_set_param(struct gpush_channel *c,
+GPUSH_API enum gpush_err gpush_channel_set_param(struct gpush_channel *c,
     const char *key, const char *value);
 
 /*
@@ -145,7 +154,7 @@ enum gpush_err gpush_channel_set_param(struct gpush_channel *c,
  * *out is a NUL-terminated string the caller frees; NULL on error.
  */
 enum gpush_channel_form { GPUSH_CHANNEL_BODY, GPUSH_CHANNEL_RECORD };
-enum gpush_err gpush_channel_json(const struct gpush_channel *c,
+GPUSH_API enum gpush_err gpush_channel_json(const struct gpush_channel *c,
     enum gpush_channel_form form, char **out);
 
 /* ---- Notifications ------------------------------------------------------ */
@@ -158,7 +167,7 @@ typedef const char *(*gpush_header_fn)(void *ctx, const char *name);
 
 /* A gpush_header_fn over a CGI environment (envp as in main()): it maps
  * "X-Goog-Channel-ID" to HTTP_X_GOOG_CHANNEL_ID and reads nothing else. */
-const char *gpush_header_cgi(void *envp, const char *name);
+GPUSH_API const char *gpush_header_cgi(void *envp, const char *name);
 
 struct gpush_notification;
 
@@ -168,32 +177,32 @@ struct gpush_notification;
  * On success *out is a new notification the caller frees; on error *out
  * is NULL and the error says what was wrong (HEADER, NUMBER, SYNC, DATE).
  */
-enum gpush_err gpush_notification_parse(gpush_header_fn get, void *ctx,
+GPUSH_API enum gpush_err gpush_notification_parse(gpush_header_fn get, void *ctx,
     struct gpush_notification **out);
-void gpush_notification_free(struct gpush_notification *n);
+GPUSH_API void gpush_notification_free(struct gpush_notification *n);
 
-const char *gpush_notification_channel_id(const struct gpush_notification *n);
-const char *gpush_notification_token(const struct gpush_notification *n);
-const char *gpush_notification_state(const struct gpush_notification *n);
-const char *gpush_notification_resource_id(const struct gpush_notification *n);
-const char *gpush_notification_resource_uri(const struct gpush_notification *n);
-int64_t gpush_notification_number(const struct gpush_notification *n);
+GPUSH_API const char *gpush_notification_channel_id(const struct gpush_notification *n);
+GPUSH_API const char *gpush_notification_token(const struct gpush_notification *n);
+GPUSH_API const char *gpush_notification_state(const struct gpush_notification *n);
+GPUSH_API const char *gpush_notification_resource_id(const struct gpush_notification *n);
+GPUSH_API const char *gpush_notification_resource_uri(const struct gpush_notification *n);
+GPUSH_API int64_t gpush_notification_number(const struct gpush_notification *n);
 /* From X-Goog-Channel-Expiration, ms since the epoch; -1 when absent. */
-int64_t gpush_notification_expiration(const struct gpush_notification *n);
+GPUSH_API int64_t gpush_notification_expiration(const struct gpush_notification *n);
 
 /*
  * Attaches the request body.  An empty body is allowed; otherwise it must
  * be valid UTF-8 JSON no larger than GPUSH_BODY_MAX.  On error the
  * notification keeps no body.
  */
-enum gpush_err gpush_notification_set_body(struct gpush_notification *n,
+GPUSH_API enum gpush_err gpush_notification_set_body(struct gpush_notification *n,
     const char *body, size_t len);
 
 /*
  * Checks n against its registry channel at time now_ms: the token (in
  * constant time) and the expiration.  Returns TOKEN, EXPIRED or OK.
  */
-enum gpush_err gpush_notification_verify(const struct gpush_notification *n,
+GPUSH_API enum gpush_err gpush_notification_verify(const struct gpush_notification *n,
     const struct gpush_channel *c, int64_t now_ms);
 
 /*
@@ -201,20 +210,20 @@ enum gpush_err gpush_notification_verify(const struct gpush_notification *n,
  * '\n'; never contains the token.  *out is the caller's to free, *len its
  * length; on error *out is NULL and *len 0.
  */
-enum gpush_err gpush_notification_record(const struct gpush_notification *n,
+GPUSH_API enum gpush_err gpush_notification_record(const struct gpush_notification *n,
     int64_t now_ms, char **out, size_t *len);
 
 /* ---- Small helpers shared by the handler and the tool ------------------- */
 
 /* Parses an RFC 1123 date ("Tue, 29 Oct 2013 20:32:02 GMT") into ms since
  * the epoch.  On error *ms is 0. */
-enum gpush_err gpush_parse_rfc1123(const char *s, int64_t *ms);
+GPUSH_API enum gpush_err gpush_parse_rfc1123(const char *s, int64_t *ms);
 /* Formats ms as RFC 3339 UTC with milliseconds into buf (>= 25 bytes). */
-void gpush_format_rfc3339(int64_t ms, char buf[25]);
+GPUSH_API void gpush_format_rfc3339(int64_t ms, char buf[25]);
 /* Wall clock in ms since the epoch. */
-int64_t gpush_now_ms(void);
+GPUSH_API int64_t gpush_now_ms(void);
 /* 1 when a and b are equal, compared in time independent of content. */
-int gpush_secret_equal(const char *a, const char *b);
+GPUSH_API int gpush_secret_equal(const char *a, const char *b);
 
 /* ---- The data directory -------------------------------------------------- */
 
@@ -227,18 +236,18 @@ struct gpush_store;
  * IO with errno set when dir is unusable (ENOENT, ENOTDIR, EACCES...).
  * A lock is waited for 10 s at most before GPUSH_ERR_LOCK.
  */
-enum gpush_err gpush_store_open(const char *dir, struct gpush_store **out);
-void gpush_store_free(struct gpush_store *s);
-const char *gpush_store_dir(const struct gpush_store *s);
+GPUSH_API enum gpush_err gpush_store_open(const char *dir, struct gpush_store **out);
+GPUSH_API void gpush_store_free(struct gpush_store *s);
+GPUSH_API const char *gpush_store_dir(const struct gpush_store *s);
 
 /* Durability: when off, accepted lines are not fdatasync'ed (GPUSH_SYNC=0). */
-void gpush_store_set_sync(struct gpush_store *s, int on);
+GPUSH_API void gpush_store_set_sync(struct gpush_store *s, int on);
 /* FastCGI: keep the parsed registry between requests (default off). */
-void gpush_store_set_cache(struct gpush_store *s, int on);
+GPUSH_API void gpush_store_set_cache(struct gpush_store *s, int on);
 /* Receives one line per problem that is not an error of the request
  * (a malformed registry line, a repaired log tail); default: none. */
 typedef void (*gpush_warn_fn)(void *ctx, const char *msg);
-void gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx);
+GPUSH_API void gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx);
 
 /*
  * Looks up channel id in the registry, reloading it when the file was
@@ -246,7 +255,7 @@ void gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx);
  * valid until the next store call; on error *out is NULL (CHANNEL when
  * absent, IO when the registry cannot be read).
  */
-enum gpush_err gpush_store_channel(struct gpush_store *s, const char *id,
+GPUSH_API enum gpush_err gpush_store_channel(struct gpush_store *s, const char *id,
     const struct gpush_channel **out);
 
 /*
@@ -257,7 +266,7 @@ enum gpush_err gpush_store_channel(struct gpush_store *s, const char *id,
  * Returns OK only when the line is durable and remembered; REPLAY, IO or
  * LOCK otherwise, with nothing partial left in the log.
  */
-enum gpush_err gpush_store_accept(struct gpush_store *s,
+GPUSH_API enum gpush_err gpush_store_accept(struct gpush_store *s,
     const struct gpush_notification *n, int64_t now_ms, int *duplicate);
 
 /* Per-channel bookkeeping as the dedup state knows it. */
@@ -267,7 +276,7 @@ struct gpush_channel_stats {
 	int64_t  last_at_ms;    /* when the state was last written; 0 if never */
 };
 /* Fills *st for channel id (all zero when nothing was received). */
-enum gpush_err gpush_store_stats(struct gpush_store *s, const char *id,
+GPUSH_API enum gpush_err gpush_store_stats(struct gpush_store *s, const char *id,
     struct gpush_channel_stats *st);
 /*
  * Forgets what the dedup state knows of channel id (its journal is
@@ -276,9 +285,9 @@ enum gpush_err gpush_store_stats(struct gpush_store *s, const char *id,
  * Call it once the channel is out of the registry.  OK also when there
  * was nothing to forget.
  */
-enum gpush_err gpush_store_forget(struct gpush_store *s, const char *id);
+GPUSH_API enum gpush_err gpush_store_forget(struct gpush_store *s, const char *id);
 /* Checks the state of channel id; GPUSH_ERR_PARSE when inconsistent. */
-enum gpush_err gpush_store_check_state(struct gpush_store *s, const char *id);
+GPUSH_API enum gpush_err gpush_store_check_state(struct gpush_store *s, const char *id);
 
 /* ---- Registry changes (the channel tool) -------------------------------- */
 
@@ -296,7 +305,7 @@ enum gpush_err gpush_store_check_state(struct gpush_store *s, const char *id);
 typedef enum gpush_err (*gpush_edit_fn)(void *ctx, const char *line,
     const struct gpush_channel *c, char **keep);
 typedef enum gpush_err (*gpush_more_fn)(void *ctx, char **line);
-enum gpush_err gpush_store_edit(struct gpush_store *s, gpush_edit_fn fn,
+GPUSH_API enum gpush_err gpush_store_edit(struct gpush_store *s, gpush_edit_fn fn,
     gpush_more_fn more, void *ctx);
 
 /*
@@ -310,7 +319,7 @@ enum gpush_err gpush_store_edit(struct gpush_store *s, gpush_edit_fn fn,
  */
 typedef int (*gpush_each_fn)(void *ctx, size_t lineno, const char *line,
     const struct gpush_channel *c, enum gpush_err e);
-enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn fn,
+GPUSH_API enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn fn,
     void *ctx, int *stopped);
 
 /*
@@ -318,7 +327,7 @@ enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn fn,
  * keep) while holding the log lock, after syncing it, so that no line is
  * lost, torn or appended to the old file afterwards.
  */
-enum gpush_err gpush_store_rotate(struct gpush_store *s, int keep);
+GPUSH_API enum gpush_err gpush_store_rotate(struct gpush_store *s, int keep);
 
 #ifdef __cplusplus
 }
