@@ -315,7 +315,8 @@ GPUSH_API enum gpush_err gpush_store_edit(struct gpush_store *s, gpush_edit_fn f
  * lineno counts from 1; c is the parsed channel, or NULL and e says why.
  * fn returns 0 to go on; anything else stops the walk and is stored in
  * *stopped (0 when it ran to the end).  A missing registry is empty.
- * Returns OK, or IO/NOMEM with errno set when the file cannot be read.
+ * Returns OK; ARG when dir or fn is NULL; IO (errno set) or NOMEM when
+ * the file cannot be read.
  */
 typedef int (*gpush_each_fn)(void *ctx, size_t lineno, const char *line,
     const struct gpush_channel *c, enum gpush_err e);

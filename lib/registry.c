@@ -509,8 +509,10 @@ gpush_registry_foreach(const char *dir, gpush_each_fn fn, void *ctx,
 	if (dir == NULL || fn == NULL)
 		return GPUSH_ERR_ARG;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
-	    GPUSH_REGISTRY_FILE) >= sizeof(path))
-		return GPUSH_ERR_ARG;
+	    GPUSH_REGISTRY_FILE) >= sizeof(path)) {
+		errno = ENAMETOOLONG; /* as open(2) would say */
+		return GPUSH_ERR_IO;
+	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
 	if (gpush__read_file(fd, 1u << 30, &w.buf, &len) < 0) {
