@@ -12,7 +12,10 @@ GPUSH_DIR  ?=
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN     = -Wall -Wextra -Werror
+# -Werror is for CI (.ci/run) and tests/build.t, not for packagers, whose
+# newer compilers may warn of new things: make WERROR=-Werror.
+WERROR  ?=
+WARN     = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wpointer-arith $(WERROR)
 PKG_CONFIG ?= pkg-config
 JSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
@@ -23,6 +26,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) -Ilib
 # that a change of any of them -- lib/gpush_private.h under tool/, say --
 # rebuilds it instead of linking a stale object (tests/make-deps.t).
 DEPFLAGS   = -MMD -MP
+# The one place the version is written: the .pc, the tool's --version and
+# the installed man page take it from here.
 VERSION    = 0.1.0
 SOVERSION  = 0
 
@@ -36,10 +41,7 @@ TOOL_OBJS = $(TOOL_SRCS:.c=.o)
 UNIT_SRCS = $(wildcard tests/unit/*.c)
 UNIT_BINS = $(UNIT_SRCS:.c=)
 
-TARGETS = lib/libgpush.a lib/libgpush.so cgi/gpush.fcgi lib/gpush.pc
-ifneq ($(TOOL_SRCS),)
-TARGETS += tool/gpush
-endif
+TARGETS = lib/libgpush.a lib/libgpush.so cgi/gpush.fcgi lib/gpush.pc tool/gpush
 
 all: $(TARGETS)
 
@@ -66,7 +68,8 @@ cgi/gpush.fcgi: cgi/gpush_fcgi.c lib/gpush.h lib/libgpush.a
 	    cgi/gpush_fcgi.c -o $@ $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) $(FCGI_LIBS)
 
 tool/%.o: tool/%.c lib/gpush.h lib/gpush_private.h $(wildcard tool/*.h)
-	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
+	    -DGPUSH_VERSION='"$(VERSION)"' -c $< -o $@
 
 tool/gpush: $(TOOL_OBJS) lib/libgpush.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJS) $(LDFLAGS) lib/libgpush.a $(JSON_LIBS)
@@ -75,7 +78,7 @@ tests/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/lib_all.h $(LIB_SRCS) \
     lib/gpush.h lib/gpush_private.h
 	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS)
 
-# Sanitizer build of the handler, used by tests/run-sanitized.sh.
+# Sanitizer build of the handler, used by tests/cgi-sanitized.t.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(LIB_SRCS) lib/gpush.h lib/gpush_private.h
 	@mkdir -p tests/san
@@ -108,8 +111,9 @@ install: all
 	ln -sf libgpush.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libgpush.so
 	install -m 0644 lib/gpush.h $(DESTDIR)$(INCLUDEDIR)/gpush.h
 	install -m 0644 lib/gpush.pc $(DESTDIR)$(PCDIR)/gpush.pc
-	if [ -f tool/gpush ]; then install -m 0755 tool/gpush $(DESTDIR)$(BINDIR)/gpush; fi
-	if [ -f tool/gpush.1 ]; then install -m 0644 tool/gpush.1 $(DESTDIR)$(MANDIR)/man1/gpush.1; fi
+	install -m 0755 tool/gpush $(DESTDIR)$(BINDIR)/gpush
+	sed 's/^\.Os gpush$$/.Os gpush $(VERSION)/' tool/gpush.1 > $(DESTDIR)$(MANDIR)/man1/gpush.1
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/gpush.1
 	install -d $(DESTDIR)$(PREFIX)/share/gpush/htdocs
 	for f in htdocs/* htdocs/.htaccess; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/gpush/htdocs/; done; true
 

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define GPUSH_VERSION "0.1.0"
+/* The version is the Makefile's VERSION: pkg-config --modversion gpush. */
 
 /* Limits from Google's push guide: "Maximum length: 64 characters" for the
  * channel id, 256 for the token.  The body limit is gpush's own. */

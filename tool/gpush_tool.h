@@ -14,6 +14,9 @@
 #ifndef GPUSH_DEFAULT_DIR
 #define GPUSH_DEFAULT_DIR ""
 #endif
+#ifndef GPUSH_VERSION  /* the Makefile passes its VERSION */
+#define GPUSH_VERSION "unknown"
+#endif
 
 /* Exit codes: 0 done, 1 a failure (one line on stderr), 2 a usage error. */
 #define EXIT_FAIL  1
