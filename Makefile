@@ -12,7 +12,10 @@ GPUSH_DIR  ?=
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN     = -Wall -Wextra -Werror
+# -Werror is for CI (.ci/run) and tests/build.t, not for packagers, whose
+# newer compilers may warn of new things: make WERROR=-Werror.
+WERROR  ?=
+WARN     = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wpointer-arith $(WERROR)
 PKG_CONFIG ?= pkg-config
 JSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
@@ -21,13 +24,21 @@ FCGI_LIBS   ?= -lfcgi
 NET_CFLAGS  := $(shell $(PKG_CONFIG) --cflags libcurl libcrypto 2>/dev/null)
 NET_LIBS    := $(shell $(PKG_CONFIG) --libs libcurl libcrypto 2>/dev/null || echo -lcurl -lcrypto)
 
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) $(NET_CFLAGS) -Ilib
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) $(NET_CFLAGS) -Ilib \
+             -DGPUSH_VERSION='"$(VERSION)"'
+# Every object also records the headers it includes (x.d, read below), so
+# that a change of any of them -- lib/gpush_private.h under tool/, say --
+# rebuilds it instead of linking a stale object (tests/make-deps.t).
+DEPFLAGS   = -MMD -MP
+# The one place the version is written: the .pc, the tool's --version and
+# the installed man page take it from here.
 VERSION    = 0.1.0
 SOVERSION  = 0
 
-LIB_SRCS = lib/err.c lib/util.c lib/channel.c lib/notification.c \
-           lib/registry.c lib/dedup.c lib/store.c lib/admin.c \
-           lib/logfollow.c lib/logshare.c
+LIB_SRCS = lib/err.c lib/text.c lib/date.c lib/fileio.c lib/json.c \
+           lib/channel.c lib/notification.c lib/dedup.c lib/registry.c \
+           lib/registry_index.c lib/registry_edit.c lib/store.c \
+           lib/commit.c lib/logfile.c lib/logfollow.c lib/logshare.c
 # The files that use libcurl/libcrypto: the handler must reference none.
 NET_SRCS = lib/credentials.c lib/jwt.c lib/http.c lib/oauth.c
 LIB_SRCS += $(NET_SRCS)
@@ -37,15 +48,14 @@ TOOL_OBJS = $(TOOL_SRCS:.c=.o)
 UNIT_SRCS = $(wildcard tests/unit/*.c)
 UNIT_BINS = $(UNIT_SRCS:.c=)
 
-TARGETS = lib/libgpush.a lib/libgpush.so cgi/gpush.fcgi lib/gpush.pc
-ifneq ($(TOOL_SRCS),)
-TARGETS += tool/gpush
-endif
+TARGETS = lib/libgpush.a lib/libgpush.so cgi/gpush.fcgi lib/gpush.pc tool/gpush
 
 all: $(TARGETS)
 
+# Only what lib/gpush.h marks GPUSH_API is exported from libgpush.so; the
+# tool, the handler and the tests use the static library (or the sources).
 lib/%.o: lib/%.c lib/gpush.h lib/gpush_private.h
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden $(DEPFLAGS) -c $< -o $@
 
 lib/libgpush.a: $(LIB_OBJS)
 	rm -f $@
@@ -62,24 +72,27 @@ lib/gpush.pc: lib/gpush.pc.in Makefile
 	    lib/gpush.pc.in > $@
 
 cgi/gpush.fcgi: cgi/gpush_fcgi.c lib/gpush.h lib/libgpush.a
-	$(CC) $(ALL_CFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
 	    cgi/gpush_fcgi.c -o $@ $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) $(FCGI_LIBS)
 
-tool/%.o: tool/%.c lib/gpush.h $(wildcard tool/*.h)
-	$(CC) $(ALL_CFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' -c $< -o $@
+tool/%.o: tool/%.c lib/gpush.h lib/gpush_private.h $(wildcard tool/*.h)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
+	    -c $< -o $@
 
 tool/gpush: $(TOOL_OBJS) lib/libgpush.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJS) $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) \
 	    $(NET_LIBS)
 
-tests/unit/%: tests/unit/%.c tests/unit/tap.h $(LIB_SRCS) lib/gpush_private.h
+tests/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/lib_all.h $(LIB_SRCS) \
+    lib/gpush.h lib/gpush_private.h
 	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS)
 
 # The unit test of the Google side includes NET_SRCS too, so it links more.
-tests/unit/t_auth: tests/unit/t_auth.c tests/unit/tap.h $(LIB_SRCS) lib/gpush_private.h
+tests/unit/t_auth: tests/unit/t_auth.c tests/unit/tap.h tests/unit/lib_all.h $(LIB_SRCS) \
+    lib/gpush.h lib/gpush_private.h
 	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(NET_LIBS)
 
-# Sanitizer build of the handler, used by tests/run-sanitized.sh.
+# Sanitizer build of the handler, used by tests/cgi-sanitized.t.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 HANDLER_SRCS = $(filter-out $(NET_SRCS),$(LIB_SRCS))
 tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(HANDLER_SRCS) lib/gpush.h lib/gpush_private.h
@@ -87,6 +100,7 @@ tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(HANDLER_SRCS) lib/gpush.h lib/gpush_pri
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) $(JSON_CFLAGS) -Ilib \
 	    cgi/gpush_fcgi.c $(HANDLER_SRCS) -o $@ $(JSON_LIBS) $(FCGI_LIBS)
 
+-include $(wildcard lib/*.d tool/*.d cgi/*.d)
 -include mk/server.mk
 -include mk/bench.mk
 -include mk/fuzz.mk
@@ -112,8 +126,9 @@ install: all
 	ln -sf libgpush.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libgpush.so
 	install -m 0644 lib/gpush.h $(DESTDIR)$(INCLUDEDIR)/gpush.h
 	install -m 0644 lib/gpush.pc $(DESTDIR)$(PCDIR)/gpush.pc
-	if [ -f tool/gpush ]; then install -m 0755 tool/gpush $(DESTDIR)$(BINDIR)/gpush; fi
-	if [ -f tool/gpush.1 ]; then install -m 0644 tool/gpush.1 $(DESTDIR)$(MANDIR)/man1/gpush.1; fi
+	install -m 0755 tool/gpush $(DESTDIR)$(BINDIR)/gpush
+	sed 's/^\.Os gpush$$/.Os gpush $(VERSION)/' tool/gpush.1 > $(DESTDIR)$(MANDIR)/man1/gpush.1
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/gpush.1
 	install -d $(DESTDIR)$(PREFIX)/share/gpush/htdocs
 	for f in htdocs/* htdocs/.htaccess; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/gpush/htdocs/; done; true
 
@@ -129,6 +144,7 @@ uninstall:
 
 clean:
 	rm -f lib/*.o lib/*.a lib/*.so lib/gpush.pc cgi/gpush.fcgi tool/*.o \
+	    lib/*.d tool/*.d cgi/*.d \
 	    tool/gpush $(UNIT_BINS)
 	rm -rf tests/san tests/tmp
 

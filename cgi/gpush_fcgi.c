@@ -254,7 +254,7 @@ answer(struct io *io, enum gpush_err e, int duplicate)
 static enum gpush_err
 open_store(char **envp)
 {
-	const char *dir = env(envp, "GPUSH_DIR"), *sync;
+	const char *dir = env(envp, "GPUSH_DIR");
 	enum gpush_err e;
 
 	if (dir == NULL || dir[0] == '\0')
@@ -273,16 +273,33 @@ open_store(char **envp)
 	if ((e = gpush_store_open(dir, &store)) != GPUSH_OK)
 		return e;
 	gpush_store_set_warn(store, warn_cb, NULL);
-	sync = env(envp, "GPUSH_SYNC");
+	return GPUSH_OK;
+}
+
+/* Durability, read on every request like GPUSH_DIR: the request's
+ * GPUSH_SYNC, else the process's; only "0" turns the fdatasync off.  A
+ * per-request SetEnv (mod_fcgid) thus holds for every request a process
+ * serves, not only for the one that opened the store. */
+static void
+set_sync(char **envp)
+{
+	const char *sync = env(envp, "GPUSH_SYNC");
+
 	if (sync == NULL)
 		sync = getenv("GPUSH_SYNC");
 	gpush_store_set_sync(store, !(sync != NULL && strcmp(sync, "0") == 0));
-	/* GPUSH_LOG_GROUP=1: the log 0640 for a consumer in the group. */
-	sync = env(envp, "GPUSH_LOG_GROUP");
-	if (sync == NULL)
-		sync = getenv("GPUSH_LOG_GROUP");
-	gpush_store_set_log_group(store, sync != NULL && strcmp(sync, "1") == 0);
-	return GPUSH_OK;
+}
+
+/* GPUSH_LOG_GROUP=1, read like GPUSH_SYNC: the log 0640 for a consumer in
+ * the data directory's group (README, "Consuming the log"). */
+static void
+set_log_group(char **envp)
+{
+	const char *v = env(envp, "GPUSH_LOG_GROUP");
+
+	if (v == NULL)
+		v = getenv("GPUSH_LOG_GROUP");
+	gpush_store_set_log_group(store, v != NULL && strcmp(v, "1") == 0);
 }
 
 /* Runs the steps in order; the first failure decides the answer. */
@@ -311,6 +328,8 @@ handle(struct io *io, int cache)
 			e = GPUSH_ERR_INTERNAL;
 	} else {
 		gpush_store_set_cache(store, cache); /* a no-op once set */
+		set_sync(io->envp);
+		set_log_group(io->envp);
 		for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 			if ((e = steps[i](&r)) != GPUSH_OK)
 				break;

@@ -1,7 +1,9 @@
 /*
  * err.c -- the one error enum: its text and what it means to Google.
  */
-#include "gpush.h"
+#include <errno.h>
+
+#include "gpush_private.h"
 
 static const char *const gpush_errs[GPUSH_ERR__MAX] = {
 	[GPUSH_OK]           = "success",
@@ -21,7 +23,6 @@ static const char *const gpush_errs[GPUSH_ERR__MAX] = {
 	[GPUSH_ERR_CHANNEL]  = "unknown channel",
 	[GPUSH_ERR_EXPIRED]  = "channel expired",
 	[GPUSH_ERR_REPLAY]   = "message number older than the dedup window (replay)",
-	[GPUSH_ERR_BUSY]     = "the same message is being stored by another process",
 	[GPUSH_ERR_IO]       = "storage unavailable (I/O error, disk full or permission)",
 	[GPUSH_ERR_LOCK]     = "timed out waiting for a lock",
 	[GPUSH_ERR_PARSE]    = "malformed registry or state entry",
@@ -50,7 +51,10 @@ gpush_strerror(enum gpush_err err)
  * Google's push guide: 200/201/202/204/102 mean delivered; "if your
  * service ... returns 500, 502, 503, or 504, the API retries with
  * exponential backoff"; every other code is a failure not retried.  So
- * only conditions that a later retry can cure get 503.
+ * only conditions that a later retry can cure get 503.  GPUSH_ERR_ARG
+ * on the request path can only be a bug of gpush's, never the sender's
+ * fault: it falls to the default 500, which Google retries, rather than
+ * a 400, which would lose the notification for good.
  */
 int
 gpush_http_status(enum gpush_err err)
@@ -63,8 +67,7 @@ gpush_http_status(enum gpush_err err)
 	case GPUSH_ERR_NUMBER:
 	case GPUSH_ERR_SYNC:
 	case GPUSH_ERR_DATE:
-	case GPUSH_ERR_BODY:
-	case GPUSH_ERR_ARG:      return 400;
+	case GPUSH_ERR_BODY:     return 400;
 	case GPUSH_ERR_PROXY:    return 400;
 	case GPUSH_ERR_NOLENGTH: return 411;
 	case GPUSH_ERR_TOKEN:    return 401;
@@ -72,10 +75,25 @@ gpush_http_status(enum gpush_err err)
 	case GPUSH_ERR_REPLAY:   return 409;
 	case GPUSH_ERR_EXPIRED:  return 410;
 	case GPUSH_ERR_TOOBIG:   return 413;
-	case GPUSH_ERR_BUSY:
 	case GPUSH_ERR_IO:
 	case GPUSH_ERR_LOCK:
 	case GPUSH_ERR_NOMEM:    return 503;
 	default:                 return 500;
+	}
+}
+
+/* Storage errors a retry may cure are IO (503); the rest are internal. */
+enum gpush_err
+gpush__errno(int e)
+{
+	switch (e) {
+	case ENOMEM:
+		return GPUSH_ERR_NOMEM;
+	case EINVAL:
+	case EBADF:
+	case EFAULT:
+		return GPUSH_ERR_INTERNAL;
+	default:
+		return GPUSH_ERR_IO;
 	}
 }

@@ -17,11 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Marks the functions libgpush.so exports; everything else in the
+ * library is built -fvisibility=hidden (lib/gpush_private.h's gpush__
+ * internals stay inside). */
+#if defined(__GNUC__) || defined(__clang__)
+#define GPUSH_API __attribute__((visibility("default")))
+#else
+#define GPUSH_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define GPUSH_VERSION "0.1.0"
+/* The version is the Makefile's VERSION: pkg-config --modversion gpush. */
 
 /* Limits from Google's push guide: "Maximum length: 64 characters" for the
  * channel id, 256 for the token.  The body limit is gpush's own. */
@@ -36,10 +45,23 @@ extern "C" {
 #define GPUSH_LOG_FILE      "notifications.ndjson"
 #define GPUSH_STATE_DIR     "state"
 
+/*
+ * One error enum for the library, the handler and the tool, grouped by
+ * the layer that produces each code.  gpush_http_status() maps it to what
+ * Google should see.
+ *
+ * errno is part of the contract: when a function of this library returns
+ * GPUSH_ERR_IO, errno holds the system's reason (ENOENT, ENOTDIR, EACCES,
+ * ENOSPC...), left as the failing call set it, for the caller's message.
+ * After any other result errno is unspecified.
+ */
 enum gpush_err {
 	GPUSH_OK = 0,
+	/* Any layer. */
 	GPUSH_ERR_NOMEM,        /* out of memory */
-	GPUSH_ERR_ARG,          /* a caller passed something invalid */
+	GPUSH_ERR_ARG,          /* a caller passed something invalid (a bug) */
+	/* The request as sent (the handler, notification.c): Google's
+	 * sender is at fault, so a 4xx that is not retried. */
 	GPUSH_ERR_METHOD,       /* request method is not POST */
 	GPUSH_ERR_LENGTH,       /* CONTENT_LENGTH malformed or body short */
 	GPUSH_ERR_NOLENGTH,     /* a body without CONTENT_LENGTH (chunked) */
@@ -50,17 +72,23 @@ enum gpush_err {
 	GPUSH_ERR_SYNC,         /* sync message with a number other than 1 */
 	GPUSH_ERR_DATE,         /* X-Goog-Channel-Expiration unparsable */
 	GPUSH_ERR_BODY,         /* body is not valid UTF-8 JSON */
+	/* The request against the registry and the dedup state
+	 * (notification.c's verify, the store): 4xx. */
 	GPUSH_ERR_TOKEN,        /* token missing or wrong */
 	GPUSH_ERR_CHANNEL,      /* channel id not in the registry */
 	GPUSH_ERR_EXPIRED,      /* channel expiration in the past */
 	GPUSH_ERR_REPLAY,       /* number older than the whole dedup window */
-	GPUSH_ERR_BUSY,         /* same message in flight in another process */
-	GPUSH_ERR_IO,           /* storage failed now (ENOSPC, EIO, EACCES) */
+	/* Storage (the store and the registry): a retry may cure it, 503. */
+	GPUSH_ERR_IO,           /* storage failed now (ENOSPC, EIO, EACCES); errno set */
 	GPUSH_ERR_LOCK,         /* a lock was not granted in time */
+	/* The data directory's content and set-up (store, registry,
+	 * handler). */
 	GPUSH_ERR_PARSE,        /* a registry or state line is malformed */
 	GPUSH_ERR_CONFIG,       /* no data directory configured */
-	GPUSH_ERR_NOTFOUND,     /* no such entry (channel tool lookups) */
+	/* The channel tool's own lookups and edits (never the library). */
+	GPUSH_ERR_NOTFOUND,     /* no such entry */
 	GPUSH_ERR_EXISTS,       /* entry exists already */
+	/* Any layer. */
 	GPUSH_ERR_INTERNAL,     /* anything unexpected */
 	/* ---- talking to Google (credentials.c jwt.c http.c oauth.c) ---- */
 	GPUSH_ERR_CREDENTIALS,  /* credentials missing, unreadable, malformed,
@@ -74,22 +102,22 @@ enum gpush_err {
 };
 
 /* A human-readable, static description of err; never NULL. */
-const char *gpush_strerror(enum gpush_err err);
+GPUSH_API const char *gpush_strerror(enum gpush_err err);
 
 /*
  * The HTTP status that tells Google the right thing about err: 2xx counts
  * as delivered, 500/502/503/504 are retried with backoff, anything else is
  * a failure Google does not retry.  GPUSH_OK maps to 200.
  */
-int gpush_http_status(enum gpush_err err);
+GPUSH_API int gpush_http_status(enum gpush_err err);
 
 /* ---- Channels (Google's channel resource) ------------------------------ */
 
 struct gpush_channel;
 
 /* An empty channel; NULL when out of memory. */
-struct gpush_channel *gpush_channel_new(void);
-void gpush_channel_free(struct gpush_channel *c);
+GPUSH_API struct gpush_channel *gpush_channel_new(void);
+GPUSH_API void gpush_channel_free(struct gpush_channel *c);
 
 /*
  * Parses one channel resource from JSON text (a registry line or a watch
@@ -97,33 +125,33 @@ void gpush_channel_free(struct gpush_channel *c);
  * keys are ignored.  On success *out is a new channel the caller frees; on
  * error *out is NULL.
  */
-enum gpush_err gpush_channel_parse(const char *json, size_t len,
+GPUSH_API enum gpush_err gpush_channel_parse(const char *json, size_t len,
     struct gpush_channel **out);
 
 /*
  * Channel.update(): every channel key present in the JSON object text and
  * not null overwrites the field in c.  On error c is unchanged.
  */
-enum gpush_err gpush_channel_update(struct gpush_channel *c,
+GPUSH_API enum gpush_err gpush_channel_update(struct gpush_channel *c,
     const char *json, size_t len);
 
 /* Field accessors; strings are borrowed, NULL when absent. */
-const char *gpush_channel_id(const struct gpush_channel *c);
-const char *gpush_channel_token(const struct gpush_channel *c);
-const char *gpush_channel_type(const struct gpush_channel *c);
-const char *gpush_channel_address(const struct gpush_channel *c);
-const char *gpush_channel_resource_id(const struct gpush_channel *c);
-const char *gpush_channel_resource_uri(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_id(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_token(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_type(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_address(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_resource_id(const struct gpush_channel *c);
+GPUSH_API const char *gpush_channel_resource_uri(const struct gpush_channel *c);
 /* Expiration in ms since the epoch; 0 when the channel has none. */
-int64_t gpush_channel_expiration(const struct gpush_channel *c);
+GPUSH_API int64_t gpush_channel_expiration(const struct gpush_channel *c);
 
 /* Setters copy value (NULL clears).  GPUSH_ERR_ARG when a value breaks a
  * limit (id over 64, token over 256, control bytes, not UTF-8). */
-enum gpush_err gpush_channel_set(struct gpush_channel *c, const char *key,
+GPUSH_API enum gpush_err gpush_channel_set(struct gpush_channel *c, const char *key,
     const char *value);
-enum gpush_err gpush_channel_set_expiration(struct gpush_channel *c,
+GPUSH_API enum gpush_err gpush_channel_set_expiration(struct gpush_channel *c,
     int64_t ms);
-enum gpush_err gpush_channel_set_param(struct gpush_channel *c,
+GPUSH_API enum gpush_err gpush_channel_set_param(struct gpush_channel *c,
     const char *key, const char *value);
 
 /*
@@ -134,7 +162,7 @@ enum gpush_err gpush_channel_set_param(struct gpush_channel *c,
  * *out is a NUL-terminated string the caller frees; NULL on error.
  */
 enum gpush_channel_form { GPUSH_CHANNEL_BODY, GPUSH_CHANNEL_RECORD };
-enum gpush_err gpush_channel_json(const struct gpush_channel *c,
+GPUSH_API enum gpush_err gpush_channel_json(const struct gpush_channel *c,
     enum gpush_channel_form form, char **out);
 
 /* ---- Notifications ------------------------------------------------------ */
@@ -147,7 +175,7 @@ typedef const char *(*gpush_header_fn)(void *ctx, const char *name);
 
 /* A gpush_header_fn over a CGI environment (envp as in main()): it maps
  * "X-Goog-Channel-ID" to HTTP_X_GOOG_CHANNEL_ID and reads nothing else. */
-const char *gpush_header_cgi(void *envp, const char *name);
+GPUSH_API const char *gpush_header_cgi(void *envp, const char *name);
 
 struct gpush_notification;
 
@@ -157,32 +185,32 @@ struct gpush_notification;
  * On success *out is a new notification the caller frees; on error *out
  * is NULL and the error says what was wrong (HEADER, NUMBER, SYNC, DATE).
  */
-enum gpush_err gpush_notification_parse(gpush_header_fn get, void *ctx,
+GPUSH_API enum gpush_err gpush_notification_parse(gpush_header_fn get, void *ctx,
     struct gpush_notification **out);
-void gpush_notification_free(struct gpush_notification *n);
+GPUSH_API void gpush_notification_free(struct gpush_notification *n);
 
-const char *gpush_notification_channel_id(const struct gpush_notification *n);
-const char *gpush_notification_token(const struct gpush_notification *n);
-const char *gpush_notification_state(const struct gpush_notification *n);
-const char *gpush_notification_resource_id(const struct gpush_notification *n);
-const char *gpush_notification_resource_uri(const struct gpush_notification *n);
-int64_t gpush_notification_number(const struct gpush_notification *n);
+GPUSH_API const char *gpush_notification_channel_id(const struct gpush_notification *n);
+GPUSH_API const char *gpush_notification_token(const struct gpush_notification *n);
+GPUSH_API const char *gpush_notification_state(const struct gpush_notification *n);
+GPUSH_API const char *gpush_notification_resource_id(const struct gpush_notification *n);
+GPUSH_API const char *gpush_notification_resource_uri(const struct gpush_notification *n);
+GPUSH_API int64_t gpush_notification_number(const struct gpush_notification *n);
 /* From X-Goog-Channel-Expiration, ms since the epoch; -1 when absent. */
-int64_t gpush_notification_expiration(const struct gpush_notification *n);
+GPUSH_API int64_t gpush_notification_expiration(const struct gpush_notification *n);
 
 /*
  * Attaches the request body.  An empty body is allowed; otherwise it must
  * be valid UTF-8 JSON no larger than GPUSH_BODY_MAX.  On error the
  * notification keeps no body.
  */
-enum gpush_err gpush_notification_set_body(struct gpush_notification *n,
+GPUSH_API enum gpush_err gpush_notification_set_body(struct gpush_notification *n,
     const char *body, size_t len);
 
 /*
  * Checks n against its registry channel at time now_ms: the token (in
  * constant time) and the expiration.  Returns TOKEN, EXPIRED or OK.
  */
-enum gpush_err gpush_notification_verify(const struct gpush_notification *n,
+GPUSH_API enum gpush_err gpush_notification_verify(const struct gpush_notification *n,
     const struct gpush_channel *c, int64_t now_ms);
 
 /*
@@ -190,20 +218,20 @@ enum gpush_err gpush_notification_verify(const struct gpush_notification *n,
  * '\n'; never contains the token.  *out is the caller's to free, *len its
  * length; on error *out is NULL and *len 0.
  */
-enum gpush_err gpush_notification_record(const struct gpush_notification *n,
+GPUSH_API enum gpush_err gpush_notification_record(const struct gpush_notification *n,
     int64_t now_ms, char **out, size_t *len);
 
 /* ---- Small helpers shared by the handler and the tool ------------------- */
 
 /* Parses an RFC 1123 date ("Tue, 29 Oct 2013 20:32:02 GMT") into ms since
  * the epoch.  On error *ms is 0. */
-enum gpush_err gpush_parse_rfc1123(const char *s, int64_t *ms);
+GPUSH_API enum gpush_err gpush_parse_rfc1123(const char *s, int64_t *ms);
 /* Formats ms as RFC 3339 UTC with milliseconds into buf (>= 25 bytes). */
-void gpush_format_rfc3339(int64_t ms, char buf[25]);
+GPUSH_API void gpush_format_rfc3339(int64_t ms, char buf[25]);
 /* Wall clock in ms since the epoch. */
-int64_t gpush_now_ms(void);
+GPUSH_API int64_t gpush_now_ms(void);
 /* 1 when a and b are equal, compared in time independent of content. */
-int gpush_secret_equal(const char *a, const char *b);
+GPUSH_API int gpush_secret_equal(const char *a, const char *b);
 
 /* ---- The data directory -------------------------------------------------- */
 
@@ -212,22 +240,22 @@ struct gpush_store;
 /*
  * Opens the data directory dir: creates state/ (0700) on first use and the
  * shared bookkeeping files in it (0600).  On success *out is a new store
- * the caller frees; on error *out is NULL (IO when dir is unusable).
+ * the caller frees; on error *out is NULL: CONFIG when dir is NULL or "",
+ * IO with errno set when dir is unusable (ENOENT, ENOTDIR, EACCES...).
+ * A lock is waited for 10 s at most before GPUSH_ERR_LOCK.
  */
-enum gpush_err gpush_store_open(const char *dir, struct gpush_store **out);
-void gpush_store_free(struct gpush_store *s);
-const char *gpush_store_dir(const struct gpush_store *s);
+GPUSH_API enum gpush_err gpush_store_open(const char *dir, struct gpush_store **out);
+GPUSH_API void gpush_store_free(struct gpush_store *s);
+GPUSH_API const char *gpush_store_dir(const struct gpush_store *s);
 
 /* Durability: when off, accepted lines are not fdatasync'ed (GPUSH_SYNC=0). */
-void gpush_store_set_sync(struct gpush_store *s, int on);
+GPUSH_API void gpush_store_set_sync(struct gpush_store *s, int on);
 /* FastCGI: keep the parsed registry between requests (default off). */
-void gpush_store_set_cache(struct gpush_store *s, int on);
-/* How long to wait for a lock before GPUSH_ERR_LOCK; default 10000 ms. */
-void gpush_store_set_lock_timeout(struct gpush_store *s, int ms);
+GPUSH_API void gpush_store_set_cache(struct gpush_store *s, int on);
 /* Receives one line per problem that is not an error of the request
  * (a malformed registry line, a repaired log tail); default: none. */
 typedef void (*gpush_warn_fn)(void *ctx, const char *msg);
-void gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx);
+GPUSH_API void gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx);
 
 /*
  * Looks up channel id in the registry, reloading it when the file was
@@ -235,7 +263,7 @@ void gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx);
  * valid until the next store call; on error *out is NULL (CHANNEL when
  * absent, IO when the registry cannot be read).
  */
-enum gpush_err gpush_store_channel(struct gpush_store *s, const char *id,
+GPUSH_API enum gpush_err gpush_store_channel(struct gpush_store *s, const char *id,
     const struct gpush_channel **out);
 
 /*
@@ -243,10 +271,10 @@ enum gpush_err gpush_store_channel(struct gpush_store *s, const char *id,
  * appends the record to the log, waits until it is on stable storage (one
  * fdatasync may cover several processes' lines), then records the number.
  * *duplicate is 1 when the number was accepted before (nothing written).
- * Returns OK only when the line is durable and remembered; REPLAY, BUSY,
- * IO or LOCK otherwise, with nothing partial left in the log.
+ * Returns OK only when the line is durable and remembered; REPLAY, IO or
+ * LOCK otherwise, with nothing partial left in the log.
  */
-enum gpush_err gpush_store_accept(struct gpush_store *s,
+GPUSH_API enum gpush_err gpush_store_accept(struct gpush_store *s,
     const struct gpush_notification *n, int64_t now_ms, int *duplicate);
 
 /* Per-channel bookkeeping as the dedup state knows it. */
@@ -256,7 +284,7 @@ struct gpush_channel_stats {
 	int64_t  last_at_ms;    /* when the state was last written; 0 if never */
 };
 /* Fills *st for channel id (all zero when nothing was received). */
-enum gpush_err gpush_store_stats(struct gpush_store *s, const char *id,
+GPUSH_API enum gpush_err gpush_store_stats(struct gpush_store *s, const char *id,
     struct gpush_channel_stats *st);
 /*
  * Forgets what the dedup state knows of channel id (its journal is
@@ -265,9 +293,9 @@ enum gpush_err gpush_store_stats(struct gpush_store *s, const char *id,
  * Call it once the channel is out of the registry.  OK also when there
  * was nothing to forget.
  */
-enum gpush_err gpush_store_forget(struct gpush_store *s, const char *id);
+GPUSH_API enum gpush_err gpush_store_forget(struct gpush_store *s, const char *id);
 /* Checks the state of channel id; GPUSH_ERR_PARSE when inconsistent. */
-enum gpush_err gpush_store_check_state(struct gpush_store *s, const char *id);
+GPUSH_API enum gpush_err gpush_store_check_state(struct gpush_store *s, const char *id);
 
 /* ---- Registry changes (the channel tool) -------------------------------- */
 
@@ -285,7 +313,7 @@ enum gpush_err gpush_store_check_state(struct gpush_store *s, const char *id);
 typedef enum gpush_err (*gpush_edit_fn)(void *ctx, const char *line,
     const struct gpush_channel *c, char **keep);
 typedef enum gpush_err (*gpush_more_fn)(void *ctx, char **line);
-enum gpush_err gpush_store_edit(struct gpush_store *s, gpush_edit_fn fn,
+GPUSH_API enum gpush_err gpush_store_edit(struct gpush_store *s, gpush_edit_fn fn,
     gpush_more_fn more, void *ctx);
 
 /*
@@ -295,11 +323,12 @@ enum gpush_err gpush_store_edit(struct gpush_store *s, gpush_edit_fn fn,
  * lineno counts from 1; c is the parsed channel, or NULL and e says why.
  * fn returns 0 to go on; anything else stops the walk and is stored in
  * *stopped (0 when it ran to the end).  A missing registry is empty.
- * Returns OK, or IO/NOMEM with errno set when the file cannot be read.
+ * Returns OK; ARG when dir or fn is NULL; IO (errno set) or NOMEM when
+ * the file cannot be read.
  */
 typedef int (*gpush_each_fn)(void *ctx, size_t lineno, const char *line,
     const struct gpush_channel *c, enum gpush_err e);
-enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn fn,
+GPUSH_API enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn fn,
     void *ctx, int *stopped);
 
 /*
@@ -307,7 +336,7 @@ enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn fn,
  * keep) while holding the log lock, after syncing it, so that no line is
  * lost, torn or appended to the old file afterwards.
  */
-enum gpush_err gpush_store_rotate(struct gpush_store *s, int keep);
+GPUSH_API enum gpush_err gpush_store_rotate(struct gpush_store *s, int keep);
 
 /* ==== Talking to Google: credentials, access tokens, HTTP ================
  * lib/credentials.c, lib/jwt.c, lib/http.c, lib/oauth.c.  These use
@@ -583,7 +612,7 @@ void gpush_log_follow_set_warn(struct gpush_log_follow *f, gpush_warn_fn fn,
  * there now (a pass over the files ended); call again later to see new
  * lines.  Calling again without gpush_log_follow_done() gives the same
  * lines (and maybe more).  On error *data is NULL, *len and *nlines 0, and
- * errno and gpush_log_follow_name() say what failed (IO; BUSY when the log
+ * errno and gpush_log_follow_name() say what failed (IO; LOCK when the log
  * was rotated too often to be followed).
  */
 enum gpush_err gpush_log_follow_next(struct gpush_log_follow *f,

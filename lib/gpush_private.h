@@ -11,6 +11,10 @@
 
 #include "gpush.h"
 
+#ifndef GPUSH_VERSION  /* the Makefile passes its VERSION */
+#define GPUSH_VERSION "unknown"
+#endif
+
 struct gpush_channel {
 	char    *id;
 	char    *token;
@@ -36,25 +40,37 @@ struct gpush_notification {
 	size_t   body_len;
 };
 
-/* util.c */
+/* err.c */
+enum gpush_err gpush__errno(int e);
+
+/* text.c */
 int   gpush__text_ok(const char *s, size_t len); /* UTF-8, no controls */
 int   gpush__utf8_ok(const unsigned char *s, size_t len);
 char *gpush__strndup(const char *s, size_t len);
 int   gpush__parse_i64(const char *s, int64_t *out); /* plain decimal >= 0 */
-enum gpush_err gpush__errno(int e);
 void  gpush__hex(const char *s, char *out, size_t outsz);
+int   gpush__blank_line(const char *p, size_t len);
+typedef int (*gpush__line_fn)(void *ctx, const char *line, size_t len,
+    size_t off, size_t lineno);
+int   gpush__for_each_line(const char *buf, size_t size, gpush__line_fn fn,
+    void *ctx);
+
+/* fileio.c */
 int   gpush__write_all(int fd, const void *buf, size_t len);
 int   gpush__read_file(int fd, size_t max, char **out, size_t *len);
+int   gpush__fsync_dir(const char *dir);
+int   gpush__write_atomic(const char *path, const char *data, size_t len);
+int   gpush__lock(int fd, int exclusive, int timeout_ms);
+enum gpush_err gpush__lock_wait(int fd, int timeout_ms);
+void  gpush__unlock(int fd);
+
+/* json.c */
 #define JSON_DEPTH 64 /* nesting allowed in a body */
 int   gpush__json_valid(const char *s, size_t len);
 int   gpush__json_valid_depth(const char *s, size_t len, int depth);
 size_t gpush__json_minify(const char *s, size_t len, char *out);
 enum gpush_err gpush__json_parse(const char *s, size_t len,
     struct json_object **out);
-int   gpush__fsync_dir(const char *dir);
-int   gpush__write_atomic(const char *path, const char *data, size_t len);
-int   gpush__lock(int fd, int exclusive, int timeout_ms);
-void  gpush__unlock(int fd);
 
 /* channel.c */
 enum gpush_err gpush__channel_from_json(struct json_object *o,
@@ -70,6 +86,22 @@ int  gpush__registry_cached(const struct gpush_registry *r);
 enum gpush_err gpush__registry_find(struct gpush_registry *r, int dirfd,
     int statefd, const char *id, const struct gpush_channel **out,
     gpush_warn_fn warn, void *wctx);
+uint64_t gpush__registry_hash(const char *id);
+struct gpush_channel *gpush__registry_parse_line(const char *p, size_t len,
+    size_t lineno, gpush_warn_fn warn, void *wctx);
+
+/* registry_index.c: state/registry.idx */
+struct stat;
+#define GPUSH__INDEX_MIN (256 * 1024) /* registry bytes worth an index */
+void gpush__index_write(int statefd, const struct stat *st, const char *map,
+    gpush_warn_fn warn, void *wctx);
+int  gpush__index_map(int statefd, const struct stat *st, void **map,
+    size_t *len, size_t *count);
+struct gpush_channel *gpush__index_lookup(const void *map, size_t count,
+    int regfd, off_t regsize, const char *id, gpush_warn_fn warn, void *wctx);
+int  gpush__index_find(int statefd, int regfd, const struct stat *st,
+    const char *id, struct gpush_channel **found, gpush_warn_fn warn,
+    void *wctx);
 
 /* dedup.c: the per-channel state file */
 struct gpush_pending {
@@ -110,6 +142,61 @@ int gpush__seen_append(int fd, off_t size, uint32_t kind, int64_t n,
     uint64_t seq, int64_t at_ms);
 int gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
     const struct gpush_seen *s, int64_t now_ms);
+
+/* The data directory's shared state and one process's handle on it.
+ * The files are described in store.c (state/), commit.c (the page) and
+ * logfile.c (the log). */
+#define COMMIT_MAGIC "GPUSHCM1"
+struct gpush_commit {
+	char     magic[8];
+	char     boot[40];   /* /proc/sys/kernel/random/boot_id */
+	uint64_t written;    /* seq of the last line written */
+	uint64_t synced;     /* every line up to this seq is durable */
+	uint64_t floor;      /* pending records <= floor predate a reboot */
+	uint64_t log_dev, log_ino;
+	int64_t  log_end;    /* end of the last registered line */
+	uint64_t gen;        /* bumped when an fdatasync failed */
+	uint32_t sync_gen;   /* futex word: bumped after every fdatasync */
+	uint32_t log_gen;    /* futex word: bumped when log.lock is let go */
+	uint32_t log_waiters;
+};
+
+struct gpush_store {
+	char    *dir;
+	char    *statepath;
+	int      dirfd, statefd;
+	int      lockfd, syncfd;
+	struct gpush_commit *page;
+	int      logfd;
+	dev_t    logdev;
+	ino_t    logino;
+	uint64_t loggen;
+	int      sync_on;
+	int      log_group;       /* log mode 0640 (logshare.c) */
+	int      timeout_ms;
+	gpush_warn_fn warn;
+	void    *wctx;
+	struct gpush_registry *reg;
+	char     boot[40];
+};
+
+#define LOAD(p)     __atomic_load_n(&(p), __ATOMIC_SEQ_CST)
+#define STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_SEQ_CST)
+
+/* store.c */
+void gpush__store_warn(struct gpush_store *s, const char *what, int e);
+enum gpush_err gpush__store_seen(struct gpush_store *s, const char *id,
+    int *sfd, struct gpush_seen *seen);
+
+/* commit.c: the shared page and group commit */
+int  gpush__commit_map(struct gpush_store *s);
+enum gpush_err gpush__log_lock(struct gpush_store *s);
+void gpush__log_unlock(struct gpush_store *s);
+enum gpush_err gpush__commit_wait(struct gpush_store *s, uint64_t seq);
+
+/* logfile.c */
+int   gpush__log_reopen(struct gpush_store *s);
+off_t gpush__log_ready(struct gpush_store *s);
 
 /* ==== talking to Google (credentials.c jwt.c http.c oauth.c) ============ */
 struct gpush_credentials {

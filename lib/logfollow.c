@@ -421,7 +421,7 @@ lf_still_there(int dirfd, const char *name, const struct stat *st)
 	return st != NULL && now.st_dev == st->st_dev && now.st_ino == st->st_ino;
 }
 
-/* Opens the files of one pass.  Returns OK, IO (errno) or BUSY when
+/* Opens the files of one pass.  Returns OK, IO (errno) or LOCK when
  * rotations kept moving the files. */
 static enum gpush_err
 snapshot_open(struct gpush_log_follow *f)
@@ -456,7 +456,7 @@ snapshot_open(struct gpush_log_follow *f)
 		snapshot_close(f);   /* a rotation ran meanwhile: again */
 	}
 	snprintf(f->name, sizeof(f->name), "%s", GPUSH_LOG_FILE);
-	return GPUSH_ERR_BUSY;
+	return GPUSH_ERR_LOCK;   /* rotated faster than a pass */
 }
 
 /* Starts a pass: where in it the cursor is, with the warnings for a

@@ -192,7 +192,7 @@ gpush_notification_parse(gpush_header_fn get, void *ctx,
 
 /*
  * The body is kept as text, minified, and spliced into the record as it
- * came: checked by the strict parser in util.c, it needs no round trip
+ * came: checked by the strict parser in json.c, it needs no round trip
  * through json-c, which would clamp integers past 64 bits, turn "null"
  * into nothing and cost most of a request's CPU.
  */

@@ -3,15 +3,19 @@
  * per line.  The handler only reads it; the channel tool replaces it by
  * rename, so an open descriptor always sees one whole version.
  *
- * Two ways to find a channel:
- *  - cache (FastCGI): parse every line once into a hash table and reuse it
- *    until the file's identity (inode, size, mtime) changes;
- *  - scan (plain CGI, one request per process): map the file and search
- *    for the quoted id, parsing only the lines that contain it;
- *  - index (plain CGI, a registry over INDEX_MIN bytes): a sorted table of
- *    id hashes and line offsets in state/registry.idx, built once per
- *    version of the registry and replaced by rename, so that a request
- *    reads a few pages instead of the whole file.
+ * Four ways to find a channel, chosen by gpush__registry_find():
+ *  1. parsed table (FastCGI, a registry under GPUSH__INDEX_MIN bytes):
+ *     parse every line once into a hash table and reuse it until the
+ *     file's identity (device, inode, size, mtime) changes;
+ *  2. index + hot cache (FastCGI, a large registry): keep the index
+ *     (registry_index.c) mapped and the registry open, and parse only the
+ *     lines asked for, keeping them in a bounded direct-mapped cache;
+ *  3. index probe (plain CGI, a large registry with a current index): one
+ *     binary search of the index and one read of the line;
+ *  4. scan (plain CGI otherwise): map the file and search for the quoted
+ *     id, parsing only the lines that contain it (every line, for an id
+ *     JSON may escape); for a large registry the index is built first, so
+ *     that the next requests probe it instead.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -19,6 +23,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,8 +107,9 @@ gpush__registry_free(struct gpush_registry *r)
 	free(r);
 }
 
-static uint64_t
-hash_id(const char *s)
+/* FNV-1a of an id: the table, the hot cache and the index share it. */
+uint64_t
+gpush__registry_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
 
@@ -127,7 +133,7 @@ table_put(struct gpush_registry *r, struct gpush_channel *c)
 		for (size_t i = 0; i < r->nslot; i++) {
 			if (r->slot[i] == NULL)
 				continue;
-			size_t j = hash_id(r->slot[i]->id) & (n - 1);
+			size_t j = gpush__registry_hash(r->slot[i]->id) & (n - 1);
 			while (ns[j] != NULL)
 				j = (j + 1) & (n - 1);
 			ns[j] = r->slot[i];
@@ -136,7 +142,7 @@ table_put(struct gpush_registry *r, struct gpush_channel *c)
 		r->slot = ns;
 		r->nslot = n;
 	}
-	size_t j = hash_id(c->id) & (r->nslot - 1);
+	size_t j = gpush__registry_hash(c->id) & (r->nslot - 1);
 	while (r->slot[j] != NULL) {
 		if (strcmp(r->slot[j]->id, c->id) == 0) {
 			gpush_channel_free(c);
@@ -154,7 +160,7 @@ table_get(const struct gpush_registry *r, const char *id)
 {
 	if (r->nslot == 0)
 		return NULL;
-	for (size_t j = hash_id(id) & (r->nslot - 1); r->slot[j] != NULL;
+	for (size_t j = gpush__registry_hash(id) & (r->nslot - 1); r->slot[j] != NULL;
 	    j = (j + 1) & (r->nslot - 1))
 		if (strcmp(r->slot[j]->id, id) == 0)
 			return r->slot[j];
@@ -173,19 +179,17 @@ warn_line(gpush_warn_fn warn, void *wctx, size_t lineno, enum gpush_err e)
 	warn(wctx, msg);
 }
 
-/* Parses one line (without its newline); NULL for a blank or bad one. */
-static struct gpush_channel *
-parse_line(const char *p, size_t len, size_t lineno, gpush_warn_fn warn,
-    void *wctx)
+/* Parses one line (without its newline); NULL for a blank or bad one
+ * (a bad one is warned of, naming lineno when it is not 0). */
+struct gpush_channel *
+gpush__registry_parse_line(const char *p, size_t len, size_t lineno,
+    gpush_warn_fn warn, void *wctx)
 {
 	struct gpush_channel *c = NULL;
 	char *copy;
-	size_t i;
 	enum gpush_err e;
 
-	for (i = 0; i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'); i++)
-		;
-	if (i == len)
+	if (gpush__blank_line(p, len))
 		return NULL;
 	if ((copy = gpush__strndup(p, len)) == NULL)
 		return NULL;
@@ -207,24 +211,32 @@ line_number(const char *p, size_t off)
 	return n;
 }
 
-/* Fills the table from the whole mapped file. */
+struct load_ctx {
+	struct gpush_registry *r;
+	gpush_warn_fn warn;
+	void *wctx;
+};
+
+static int
+load_line(void *ctx, const char *line, size_t len, size_t off, size_t lineno)
+{
+	struct load_ctx *l = ctx;
+	struct gpush_channel *c;
+
+	(void)off;
+	c = gpush__registry_parse_line(line, len, lineno, l->warn, l->wctx);
+	return c != NULL ? table_put(l->r, c) : 0;
+}
+
+/* Fills the table from the whole mapped file; 0, or -1 when out of
+ * memory. */
 static int
 load_all(struct gpush_registry *r, const char *map, size_t size,
     gpush_warn_fn warn, void *wctx)
 {
-	size_t off = 0, lineno = 0;
+	struct load_ctx l = { r, warn, wctx };
 
-	while (off < size) {
-		const char *nl = memchr(map + off, '\n', size - off);
-		size_t len = nl ? (size_t)(nl - (map + off)) : size - off;
-		struct gpush_channel *c;
-		lineno++;
-		if ((c = parse_line(map + off, len, lineno, warn, wctx)) != NULL &&
-		    table_put(r, c) != 0)
-			return -1;
-		off += len + 1;
-	}
-	return 0;
+	return gpush__for_each_line(map, size, load_line, &l) != 0 ? -1 : 0;
 }
 
 /* ASCII ids without '"', '\\' or '/' are written literally by every JSON
@@ -258,7 +270,7 @@ scan_for(const char *map, size_t size, const char *id, gpush_warn_fn warn,
 		le = memchr(hit, '\n', size - (size_t)(hit - map));
 		if (le == NULL)
 			le = map + size;
-		struct gpush_channel *c = parse_line(ls, (size_t)(le - ls),
+		struct gpush_channel *c = gpush__registry_parse_line(ls, (size_t)(le - ls),
 		    line_number(map, (size_t)(ls - map)), warn, wctx);
 		if (c != NULL && strcmp(c->id, id) == 0)
 			return c;
@@ -268,188 +280,15 @@ scan_for(const char *map, size_t size, const char *id, gpush_warn_fn warn,
 	return NULL;
 }
 
-#define INDEX_MIN   (256 * 1024)
-#define INDEX_MAGIC "GPUSHIX1"
-#define INDEX_FILE  "registry.idx"
-
-struct idx_head {
-	char     magic[8];
-	uint64_t dev, ino, size;
-	int64_t  mtime_s, mtime_ns;
-	uint64_t count;
-};
-
-struct idx_ent {
-	uint64_t hash, off, len;
-};
-
-static int
-ent_cmp(const void *a, const void *b)
-{
-	const struct idx_ent *x = a, *y = b;
-
-	if (x->hash != y->hash)
-		return x->hash < y->hash ? -1 : 1;
-	return x->off < y->off ? -1 : x->off > y->off;
-}
-
+/* Notes which version of the registry r now holds. */
 static void
-head_of(const struct stat *st, struct idx_head *h)
+remember(struct gpush_registry *r, const struct stat *st)
 {
-	memset(h, 0, sizeof(*h));
-	memcpy(h->magic, INDEX_MAGIC, 8);
-	h->dev = (uint64_t)st->st_dev;
-	h->ino = (uint64_t)st->st_ino;
-	h->size = (uint64_t)st->st_size;
-	h->mtime_s = (int64_t)st->st_mtim.tv_sec;
-	h->mtime_ns = (int64_t)st->st_mtim.tv_nsec;
-}
-
-/*
- * Writes state/registry.idx for the mapped registry: every line that
- * parses as a channel, as (hash of id, offset, length), sorted.  Best
- * effort: a failure only means the next request scans again.
- */
-static void
-index_write(int statefd, const struct stat *st, const char *map,
-    gpush_warn_fn warn, void *wctx)
-{
-	struct idx_ent *ents = NULL, *ne;
-	size_t n = 0, cap = 0, off = 0, lineno = 0;
-	struct idx_head h;
-	char tmp[64];
-	int fd, rc;
-
-	while (off < (size_t)st->st_size) {
-		const char *nl = memchr(map + off, '\n', (size_t)st->st_size - off);
-		size_t len = nl ? (size_t)(nl - (map + off)) : (size_t)st->st_size - off;
-		struct gpush_channel *c = parse_line(map + off, len, ++lineno, warn, wctx);
-		if (c != NULL) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 1024;
-				if ((ne = realloc(ents, cap * sizeof(*ents))) == NULL) {
-					gpush_channel_free(c);
-					free(ents);
-					return;
-				}
-				ents = ne;
-			}
-			ents[n].hash = hash_id(c->id);
-			ents[n].off = off;
-			ents[n++].len = len;
-			gpush_channel_free(c);
-		}
-		off += len + 1;
-	}
-	if (n > 0)
-		qsort(ents, n, sizeof(*ents), ent_cmp);
-	head_of(st, &h);
-	h.count = n;
-	snprintf(tmp, sizeof(tmp), INDEX_FILE ".tmp.%ld", (long)getpid());
-	fd = openat(statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		rc = gpush__write_all(fd, &h, sizeof(h));
-		if (rc == 0 && n > 0)
-			rc = gpush__write_all(fd, ents, n * sizeof(*ents));
-		/* No fsync: the index is a cache, rebuilt when it does not match. */
-		if (close(fd) < 0 || rc < 0 ||
-		    renameat(statefd, tmp, statefd, INDEX_FILE) < 0)
-			(void)unlinkat(statefd, tmp, 0);
-	}
-	free(ents);
-}
-
-/*
- * Maps state/registry.idx when it describes the registry st is of.
- * Returns 1 with *map, *len (the caller unmaps) and *count, else 0.
- */
-static int
-index_map(int statefd, const struct stat *st, void **map, size_t *len,
-    size_t *count)
-{
-	struct idx_head h, want;
-	struct stat ist;
-	int fd;
-
-	*map = NULL;
-	*len = *count = 0;
-	fd = openat(statefd, INDEX_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return 0;
-	head_of(st, &want);
-	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
-	    memcmp(&h, &want, offsetof(struct idx_head, count)) != 0 ||
-	    fstat(fd, &ist) < 0 ||
-	    h.count > (SIZE_MAX - sizeof(h)) / sizeof(struct idx_ent) ||
-	    (uint64_t)ist.st_size != sizeof(h) + h.count * sizeof(struct idx_ent)) {
-		close(fd);
-		return 0;
-	}
-	*map = mmap(NULL, (size_t)ist.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (*map == MAP_FAILED) {
-		*map = NULL;
-		return 0;
-	}
-	*len = (size_t)ist.st_size;
-	*count = (size_t)h.count;
-	return 1;
-}
-
-/* Binary search of a mapped index, then a read and parse of the line
- * (or lines, on a hash collision).  Returns the channel (the caller's)
- * or NULL. */
-static struct gpush_channel *
-index_lookup(const void *map, size_t count, int regfd, off_t regsize,
-    const char *id, gpush_warn_fn warn, void *wctx)
-{
-	const struct idx_ent *ents = (const struct idx_ent *)
-	    ((const char *)map + sizeof(struct idx_head));
-	uint64_t hv = hash_id(id);
-	struct gpush_channel *found = NULL;
-	size_t lo = 0, hi = count;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (ents[mid].hash < hv)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < count && ents[lo].hash == hv && found == NULL; lo++) {
-		char *line;
-		if (ents[lo].len > (1u << 24) || ents[lo].off + ents[lo].len >
-		    (uint64_t)regsize || (line = malloc(ents[lo].len + 1)) == NULL)
-			break;
-		if (pread(regfd, line, ents[lo].len, (off_t)ents[lo].off) ==
-		    (ssize_t)ents[lo].len) {
-			struct gpush_channel *c = parse_line(line, ents[lo].len,
-			    0, warn, wctx);
-			if (c != NULL && strcmp(c->id, id) == 0)
-				found = c;
-			else
-				gpush_channel_free(c);
-		}
-		free(line);
-	}
-	return found;
-}
-
-/* One look through a current index (plain CGI).  Returns 1 and sets
- * *found (the caller's; NULL when absent), or 0 when there is none. */
-static int
-index_find(int statefd, int regfd, const struct stat *st, const char *id,
-    struct gpush_channel **found, gpush_warn_fn warn, void *wctx)
-{
-	void *map;
-	size_t len, count;
-
-	*found = NULL;
-	if (!index_map(statefd, st, &map, &len, &count))
-		return 0;
-	*found = index_lookup(map, count, regfd, st->st_size, id, warn, wctx);
-	munmap(map, len);
-	return 1;
+	r->loaded = 1;
+	r->dev = st->st_dev;
+	r->ino = st->st_ino;
+	r->size = st->st_size;
+	r->mtim = st->st_mtim;
 }
 
 /*
@@ -463,22 +302,19 @@ static int
 index_keep(struct gpush_registry *r, int statefd, int fd, const struct stat *st,
     gpush_warn_fn warn, void *wctx)
 {
-	if (!index_map(statefd, st, &r->imap, &r->imap_len, &r->icount)) {
+	if (!gpush__index_map(statefd, st, &r->imap, &r->imap_len, &r->icount)) {
 		char *map = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE,
 		    fd, 0);
 		if (map == MAP_FAILED)
 			return 0;
-		index_write(statefd, st, map, warn, wctx);
+		gpush__index_write(statefd, st, map, warn, wctx);
 		munmap(map, (size_t)st->st_size);
-		if (!index_map(statefd, st, &r->imap, &r->imap_len, &r->icount))
+		if (!gpush__index_map(statefd, st, &r->imap, &r->imap_len,
+		    &r->icount))
 			return 0;
 	}
 	r->regfd = fd;
-	r->loaded = 1;
-	r->dev = st->st_dev;
-	r->ino = st->st_ino;
-	r->size = st->st_size;
-	r->mtim = st->st_mtim;
+	remember(r, st);
 	return 1;
 }
 
@@ -490,14 +326,14 @@ hot_lookup(struct gpush_registry *r, const char *id, gpush_warn_fn warn,
     void *wctx)
 {
 	struct gpush_channel *c;
-	size_t slot = (size_t)(hash_id(id) % HOT_SLOTS);
+	size_t slot = (size_t)(gpush__registry_hash(id) % HOT_SLOTS);
 
 	if (r->hot == NULL && (r->hot = calloc(HOT_SLOTS, sizeof(*r->hot))) == NULL)
 		return NULL;
 	if (r->hot[slot] != NULL && strcmp(r->hot[slot]->id, id) == 0)
 		return r->hot[slot];
 	r->misses++;
-	if ((c = index_lookup(r->imap, r->icount, r->regfd, r->size, id, warn,
+	if ((c = gpush__index_lookup(r->imap, r->icount, r->regfd, r->size, id, warn,
 	    wctx)) == NULL)
 		return NULL;
 	gpush_channel_free(r->hot[slot]);
@@ -513,30 +349,108 @@ same_file(const struct gpush_registry *r, const struct stat *st)
 	    st->st_mtim.tv_nsec == r->mtim.tv_nsec;
 }
 
+static enum gpush_err
+found(const struct gpush_channel *c)
+{
+	return c != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
+}
+
+/* Maps the whole registry fd refers to; *map is NULL for an empty file.
+ * Closes fd either way.  Returns 0, or -1/errno. */
+static int
+map_registry(int fd, const struct stat *st, char **map)
+{
+	*map = NULL;
+	if (st->st_size > 0 && (*map = mmap(NULL, (size_t)st->st_size,
+	    PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+		int saved = errno;
+		*map = NULL;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Strategy 1: parses the whole registry into r's table, then looks. */
+static enum gpush_err
+find_parsed(struct gpush_registry *r, int fd, const struct stat *st,
+    const char *id, const struct gpush_channel **out, gpush_warn_fn warn,
+    void *wctx)
+{
+	char *map;
+	int rc = 0;
+
+	if (map_registry(fd, st, &map) < 0)
+		return gpush__errno(errno);
+	r->loads++;
+	if (map != NULL) {
+		rc = load_all(r, map, (size_t)st->st_size, warn, wctx);
+		munmap(map, (size_t)st->st_size);
+	}
+	if (rc != 0) {
+		registry_clear(r);
+		return GPUSH_ERR_NOMEM;
+	}
+	remember(r, st);
+	return found(*out = table_get(r, id));
+}
+
+/* Strategy 4: searches the mapped registry for id (building the index
+ * first for a large one, which warns of bad lines once). */
+static enum gpush_err
+find_scan(struct gpush_registry *r, int fd, int statefd, const struct stat *st,
+    const char *id, const struct gpush_channel **out, gpush_warn_fn warn,
+    void *wctx)
+{
+	char *map;
+	int rc = 0;
+
+	if (map_registry(fd, st, &map) < 0)
+		return gpush__errno(errno);
+	if (map == NULL)
+		return GPUSH_ERR_CHANNEL;
+	if (statefd >= 0 && st->st_size >= GPUSH__INDEX_MIN) {
+		gpush__index_write(statefd, st, map, warn, wctx);
+		warn = NULL;
+	}
+	if (literal_id(id)) {
+		*out = r->scan = scan_for(map, (size_t)st->st_size, id, warn, wctx);
+	} else {
+		/* An id JSON may escape: parse every line. */
+		rc = load_all(r, map, (size_t)st->st_size, warn, wctx);
+		*out = rc == 0 ? table_get(r, id) : NULL;
+	}
+	munmap(map, (size_t)st->st_size);
+	if (rc != 0) {
+		registry_clear(r);
+		return GPUSH_ERR_NOMEM;
+	}
+	return found(*out);
+}
+
 /*
- * Finds channel id in dirfd's registry.  *out is borrowed from r until
- * the next call.  Returns CHANNEL when absent (also when the file does
- * not exist), IO when it cannot be read, NOMEM.
+ * Finds channel id in dirfd's registry by one of the four strategies
+ * named at the top of this file.  *out is borrowed from r until the next
+ * call.  Returns CHANNEL when absent (also when the file does not exist),
+ * IO when it cannot be read, NOMEM.
  */
 enum gpush_err
 gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
     const char *id, const struct gpush_channel **out, gpush_warn_fn warn,
     void *wctx)
 {
+	struct gpush_channel *c;
 	struct stat st;
-	char *map = NULL;
-	int fd, rc = 0;
+	int fd, large;
 
 	*out = NULL;
-	/* The cache is current while the file's identity is: one stat. */
+	/* 1 and 2, steady state: current while the file's identity is. */
 	if (r->cache && r->loaded && fstatat(dirfd, GPUSH_REGISTRY_FILE, &st,
-	    AT_SYMLINK_NOFOLLOW) == 0 && same_file(r, &st)) {
-		if (r->imap != NULL)
-			*out = hot_lookup(r, id, warn, wctx);
-		else
-			*out = table_get(r, id);
-		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
-	}
+	    AT_SYMLINK_NOFOLLOW) == 0 && same_file(r, &st))
+		return found(*out = r->imap != NULL ?
+		    hot_lookup(r, id, warn, wctx) : table_get(r, id));
 	fd = openat(dirfd, GPUSH_REGISTRY_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? GPUSH_ERR_CHANNEL : gpush__errno(errno);
@@ -545,58 +459,71 @@ gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
 		return gpush__errno(errno);
 	}
 	registry_clear(r);
-	if (r->cache && statefd >= 0 && st.st_size >= INDEX_MIN &&
-	    index_keep(r, statefd, fd, &st, warn, wctx)) {
+	large = statefd >= 0 && st.st_size >= GPUSH__INDEX_MIN;
+	if (r->cache && large && index_keep(r, statefd, fd, &st, warn, wctx)) {
 		r->loads++;
-		*out = hot_lookup(r, id, warn, wctx);
-		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
+		return found(*out = hot_lookup(r, id, warn, wctx));     /* 2 */
 	}
-	if (!r->cache && statefd >= 0 && st.st_size >= INDEX_MIN &&
-	    index_find(statefd, fd, &st, id, &r->scan, warn, wctx)) {
+	if (r->cache)
+		return find_parsed(r, fd, &st, id, out, warn, wctx);    /* 1 */
+	if (large && gpush__index_find(statefd, fd, &st, id, &c, warn, wctx)) {
 		close(fd);
-		*out = r->scan;
-		return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
+		return found(*out = r->scan = c);                       /* 3 */
 	}
-	if (st.st_size > 0) {
-		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			close(fd);
-			return gpush__errno(errno);
-		}
+	return find_scan(r, fd, statefd, &st, id, out, warn, wctx);   /* 4 */
+}
+
+struct each_ctx {
+	char         *buf;
+	gpush_each_fn fn;
+	void         *ctx;
+	int           stopped;
+};
+
+static int
+each_line(void *ctx, const char *line, size_t len, size_t off, size_t lineno)
+{
+	struct each_ctx *w = ctx;
+	struct gpush_channel *c = NULL;
+	enum gpush_err e;
+
+	(void)line;
+	w->buf[off + len] = '\0'; /* our own copy: a C string for fn */
+	e = gpush_channel_parse(w->buf + off, len, &c);
+	w->stopped = w->fn(w->ctx, lineno, w->buf + off, c, e);
+	gpush_channel_free(c);
+	return w->stopped;
+}
+
+/* See gpush.h: read-only, no lock, blank lines skipped as everywhere. */
+enum gpush_err
+gpush_registry_foreach(const char *dir, gpush_each_fn fn, void *ctx,
+    int *stopped)
+{
+	struct each_ctx w = { NULL, fn, ctx, 0 };
+	char path[PATH_MAX];
+	size_t len;
+	int fd, saved;
+
+	*stopped = 0;
+	if (dir == NULL || fn == NULL)
+		return GPUSH_ERR_ARG;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+	    GPUSH_REGISTRY_FILE) >= sizeof(path)) {
+		errno = ENAMETOOLONG; /* as open(2) would say */
+		return GPUSH_ERR_IO;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
+	if (gpush__read_file(fd, 1u << 30, &w.buf, &len) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return gpush__errno(saved);
 	}
 	close(fd);
-	if (r->cache) {
-		r->loads++;
-		rc = map != NULL ? load_all(r, map, (size_t)st.st_size, warn, wctx) : 0;
-		if (rc == 0) {
-			r->loaded = 1;
-			r->dev = st.st_dev;
-			r->ino = st.st_ino;
-			r->size = st.st_size;
-			r->mtim = st.st_mtim;
-			*out = table_get(r, id);
-		}
-	} else if (map != NULL) {
-		/* First request after a change of a large registry: build the
-		 * index for the next ones (it warns of bad lines), then look. */
-		if (statefd >= 0 && st.st_size >= INDEX_MIN) {
-			index_write(statefd, &st, map, warn, wctx);
-			warn = NULL;
-		}
-		if (literal_id(id)) {
-			*out = r->scan = scan_for(map, (size_t)st.st_size, id,
-			    warn, wctx);
-		} else {
-			/* An id JSON may escape: parse every line. */
-			rc = load_all(r, map, (size_t)st.st_size, warn, wctx);
-			*out = rc == 0 ? table_get(r, id) : NULL;
-		}
-	}
-	if (map != NULL)
-		munmap(map, (size_t)st.st_size);
-	if (rc != 0) {
-		registry_clear(r);
-		return GPUSH_ERR_NOMEM;
-	}
-	return *out != NULL ? GPUSH_OK : GPUSH_ERR_CHANNEL;
+	(void)gpush__for_each_line(w.buf, len, each_line, &w);
+	*stopped = w.stopped;
+	free(w.buf);
+	return GPUSH_OK;
 }

@@ -1,12 +1,11 @@
 /*
- * cmd_check.c -- rotate (the log, under the handler's lock) and check
- * (one line per problem of a data directory, exit 1 if any).
+ * cmd_check.c -- gpush check: one line per problem of a data directory,
+ * exit 1 if any.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,86 +13,6 @@
 #include <unistd.h>
 
 #include "gpush_tool.h"
-
-/* ---- rotate ------------------------------------------------------------------ */
-
-/* 1 when dir has a log; 0 when it has none (*rc 0) or when that cannot be
- * told (*rc EXIT_FAIL, after the message). */
-static int
-log_exists(const char *dir, int *rc)
-{
-	char *p = path_join(dir, GPUSH_LOG_FILE);
-	struct stat st;
-	int r, saved;
-
-	*rc = 0;
-	if (p == NULL) {
-		*rc = fail("out of memory");
-		return 0;
-	}
-	r = lstat(p, &st);
-	saved = errno;
-	free(p);
-	if (r == 0)
-		return 1;
-	if (saved != ENOENT)
-		*rc = fail("%s: %s", GPUSH_LOG_FILE, strerror(saved));
-	return 0;
-}
-
-/* The store's warnings during a rotation (rotated logs kept for a
- * registered cursor, a repaired log tail) on stderr. */
-static void
-rotate_warn(void *ctx, const char *m)
-{
-	(void)ctx;
-	msg("rotate: %s", m);
-}
-
-/* gpush rotate [--keep N]: the log to .1 under the handler's lock.
- * Returns the exit code. */
-int
-cmd_rotate(struct tool *t, int argc, char **argv)
-{
-	static const struct option lo[] = {
-		{ "keep", 1, NULL, 'k' }, OPT_HELP, OPT_END,
-	};
-	struct gpush_store *s;
-	const char *keep_arg = NULL;
-	int64_t keep = 7;
-	enum gpush_err e;
-	int ch, rc;
-
-	opterr = 0;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		if (ch == 'k')
-			keep_arg = optarg;
-		else if (ch == 'h')
-			return cmd_help(t->cmd);
-		else
-			return bad_option(t, ch, argv);
-	}
-	if (optind < argc)
-		return usage_error(t, "unexpected argument '%s'", argv[optind]);
-	if (keep_arg != NULL && (!gpush__parse_i64(keep_arg, &keep) || keep < 1 ||
-	    keep > 1000))
-		return usage_error(t, "--keep must be a number from 1 to 1000");
-	if ((rc = tool_store(t, &s)) != 0)
-		return rc;
-	/* No log: no notification since the last rotation.  The library
-	 * would create an empty log and rotate that, pushing a real one out
-	 * past --keep; there is nothing to do. */
-	if (!log_exists(gpush_store_dir(s), &rc)) {
-		gpush_store_free(s);
-		return rc;
-	}
-	gpush_store_set_warn(s, rotate_warn, NULL);
-	if ((e = gpush_store_rotate(s, (int)keep)) != GPUSH_OK)
-		rc = fail("rotating %s: %s", GPUSH_LOG_FILE, gpush_strerror(e));
-	gpush_store_free(s);
-	return rc;
-}
 
 /* ---- check ------------------------------------------------------------------- */
 
@@ -185,7 +104,7 @@ remember_id(struct check_ctx *cc, const char *id, size_t lineno)
 	return 0;
 }
 
-/* registry_walk callback: a line that is not a channel, a channel
+/* gpush_registry_foreach callback: a line that is not a channel, a channel
  * without token.  Returns 0, or 1 (stop) when out of memory. */
 static int
 check_line(void *ctx, size_t lineno, const char *line,
@@ -329,16 +248,11 @@ free_ids(struct check_ctx *cc)
 int
 cmd_check(struct tool *t, int argc, char **argv)
 {
-	static const struct option lo[] = { OPT_HELP, OPT_END };
 	struct check_ctx cc;
-	int ch, rc;
+	int rc, first, stopped;
 
-	opterr = 0;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+:h", lo, NULL)) != -1)
-		return ch == 'h' ? cmd_help(t->cmd) : bad_option(t, ch, argv);
-	if (optind < argc)
-		return usage_error(t, "unexpected argument '%s'", argv[optind]);
+	if ((rc = tool_options(t, argc, argv, NULL, 0, 0, &first)) != 0)
+		return rc < 0 ? 0 : rc;
 	memset(&cc, 0, sizeof(cc));
 	if ((cc.dir = tool_dir(t)) == NULL)
 		return EXIT_FAIL;
@@ -347,8 +261,7 @@ cmd_check(struct tool *t, int argc, char **argv)
 	if ((rc = tool_store(t, &cc.s)) != 0)
 		return rc;
 	check_registry_file(&cc);
-	rc = registry_walk(cc.dir, check_line, &cc);
-	if (rc < 0)
+	if (gpush_registry_foreach(cc.dir, check_line, &cc, &stopped) != GPUSH_OK)
 		problem(&cc, "%s: cannot be read: %s", GPUSH_REGISTRY_FILE,
 		    strerror(errno));
 	check_duplicates(&cc);

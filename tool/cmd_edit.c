@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,31 +21,6 @@
 
 /* A watch response is a small object; anything past this is not one. */
 #define RESPONSE_MAX (1u << 20)
-
-/* Parses the common "[--help]" and the operands of a command that takes
- * between min and max operands.  Returns 0 (with *first the index of the
- * first operand), -1 after --help, or a usage exit code. */
-static int
-operands(struct tool *t, int argc, char **argv, int min, int max, int *first)
-{
-	static const struct option lo[] = { OPT_HELP, OPT_END };
-	int ch, n;
-
-	opterr = 0;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		if (ch == 'h')
-			return cmd_help(t->cmd) == 0 ? -1 : EXIT_FAIL;
-		return bad_option(t, ch, argv);
-	}
-	n = argc - optind;
-	if (n < min)
-		return usage_error(t, "missing operand");
-	if (n > max)
-		return usage_error(t, "unexpected argument '%s'", argv[optind + max]);
-	*first = optind;
-	return 0;
-}
 
 /* ---- update ------------------------------------------------------------- */
 
@@ -171,7 +145,7 @@ cmd_update(struct tool *t, int argc, char **argv)
 	enum gpush_err e;
 	int rc, first;
 
-	if ((rc = operands(t, argc, argv, 0, 1, &first)) != 0)
+	if ((rc = tool_options(t, argc, argv, NULL, 0, 1, &first)) != 0)
 		return rc < 0 ? 0 : rc;
 	path = first < argc ? argv[first] : NULL;
 	name = path != NULL && strcmp(path, "-") != 0 ? path : "stdin";
@@ -248,7 +222,7 @@ cmd_remove(struct tool *t, int argc, char **argv)
 	enum gpush_err e;
 	int rc, first;
 
-	if ((rc = operands(t, argc, argv, 1, 1, &first)) != 0)
+	if ((rc = tool_options(t, argc, argv, NULL, 1, 1, &first)) != 0)
 		return rc < 0 ? 0 : rc;
 	re.id = argv[first];
 	if ((rc = tool_store(t, &s)) != 0)
@@ -327,7 +301,7 @@ cmd_expire(struct tool *t, int argc, char **argv)
 	enum gpush_err e;
 	int rc, first;
 
-	if ((rc = operands(t, argc, argv, 0, 0, &first)) != 0)
+	if ((rc = tool_options(t, argc, argv, NULL, 0, 0, &first)) != 0)
 		return rc < 0 ? 0 : rc;
 	if ((rc = tool_store(t, &s)) != 0)
 		return rc;

@@ -7,7 +7,6 @@
  * and the handler must know the channel by then.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,41 +48,24 @@ address_ok(const char *a)
 	    a[8] != '/' && strpbrk(a, " \t\r\n") == NULL;
 }
 
-/* Reads the options into *a.  Returns 0, or the exit code of a usage
- * error (or of --help). */
+/* Reads the options into *a.  Returns 0, TOOL_DONE after --help, or the
+ * exit code of a usage error. */
 static int
-parse_args(struct tool *t, int argc, char **argv, struct new_args *a,
-    int *helped)
+parse_args(struct tool *t, int argc, char **argv, struct new_args *a)
 {
-	static const struct option lo[] = {
-		{ "address", 1, NULL, 'a' }, { "id", 1, NULL, 'i' },
-		{ "token", 1, NULL, 't' }, { "ttl", 1, NULL, 'T' },
-		{ "expiration", 1, NULL, 'e' }, { "param", 1, NULL, 'p' },
-		OPT_HELP, OPT_END,
+	const struct tool_opt opts[] = {
+		{ "address", 0, NULL, &a->address, NULL, NULL },
+		{ "id", 0, NULL, &a->id, NULL, NULL },
+		{ "token", 0, NULL, &a->token, NULL, NULL },
+		{ "ttl", 0, NULL, &a->ttl, NULL, NULL },
+		{ "expiration", 0, NULL, &a->expiration, NULL, NULL },
+		{ "param", 0, NULL, NULL, a->params, &a->nparams },
+		TOOL_OPT_END,
 	};
-	int ch;
+	int rc, first;
 
-	memset(a, 0, sizeof(*a));
-	*helped = 0;
-	/* At most one KEY=VALUE per remaining word. */
-	if ((a->params = calloc((size_t)argc, sizeof(char *))) == NULL)
-		return fail("out of memory");
-	opterr = 0;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'a': a->address = optarg; break;
-		case 'i': a->id = optarg; break;
-		case 't': a->token = optarg; break;
-		case 'T': a->ttl = optarg; break;
-		case 'e': a->expiration = optarg; break;
-		case 'p': a->params[a->nparams++] = optarg; break;
-		case 'h': *helped = 1; return cmd_help(t->cmd);
-		default: return bad_option(t, ch, argv);
-		}
-	}
-	if (optind < argc)
-		return usage_error(t, "unexpected argument '%s'", argv[optind]);
+	if ((rc = tool_options(t, argc, argv, opts, 0, 0, &first)) != 0)
+		return rc;
 	if (a->address == NULL)
 		return usage_error(t, "--address is required");
 	if (a->ttl != NULL && a->expiration != NULL)
@@ -267,10 +249,16 @@ cmd_new(struct tool *t, int argc, char **argv)
 	struct new_args a;
 	struct gpush_channel *c = NULL;
 	struct gpush_store *s = NULL;
-	int rc, helped;
+	int rc;
 
-	if ((rc = parse_args(t, argc, argv, &a, &helped)) != 0 || helped)
+	memset(&a, 0, sizeof(a));
+	/* At most one KEY=VALUE per remaining word. */
+	if ((a.params = calloc((size_t)argc, sizeof(char *))) == NULL)
+		return fail("out of memory");
+	if ((rc = parse_args(t, argc, argv, &a)) != 0) {
+		rc = rc == TOOL_DONE ? 0 : rc;
 		goto out;
+	}
 	if ((c = gpush_channel_new()) == NULL) {
 		rc = fail("out of memory");
 		goto out;

@@ -4,7 +4,6 @@
  * never look at it.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,55 +17,6 @@
 /* Options: --help and, where allowed, one flag word (flag_name) setting
  * *flag, or one valued option (val_name) setting *val.  Operands fill
  * ops[0..nops).  Returns 0, -1 after --help, or a usage exit code. */
-struct read_opts {
-	const char *flag_name;
-	int        *flag;
-	const char *val_name;
-	const char **val;
-	const char **ops;
-	int         nops;
-};
-
-/* Reads the options and operands described by ro. */
-static int
-read_options(struct tool *t, int argc, char **argv, struct read_opts *ro)
-{
-	struct option lo[4];
-	size_t k = 0;
-	int ch, n;
-
-	if (ro->flag_name != NULL)
-		lo[k++] = (struct option){ ro->flag_name, 0, NULL, 'f' };
-	if (ro->val_name != NULL)
-		lo[k++] = (struct option){ ro->val_name, 1, NULL, 'v' };
-	lo[k++] = (struct option)OPT_HELP;
-	lo[k] = (struct option)OPT_END;
-	opterr = 0;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-			if (ro->flag != NULL)
-				*ro->flag = 1;
-			break;
-		case 'v':
-			if (ro->val != NULL)
-				*ro->val = optarg;
-			break;
-		case 'h': return cmd_help(t->cmd) == 0 ? -1 : EXIT_FAIL;
-		default: return bad_option(t, ch, argv);
-		}
-	}
-	n = argc - optind;
-	if (n < ro->nops)
-		return usage_error(t, "missing operand");
-	if (n > ro->nops)
-		return usage_error(t, "unexpected argument '%s'",
-		    argv[optind + ro->nops]);
-	for (int i = 0; i < n; i++)
-		ro->ops[i] = argv[optind + i];
-	return 0;
-}
 
 /* "2013-11-19T01:13:52.000Z (expired)", "... (in 2h)" or "never". */
 static const char *
@@ -170,7 +120,7 @@ list_json(const struct list_ctx *lc, const struct gpush_channel *c,
 	return rc;
 }
 
-/* registry_walk callback: one line (or JSON line) per channel; a line
+/* gpush_registry_foreach callback: one line (or JSON line) per channel; a line
  * that is not a channel is skipped with a warning.  Returns 0, or 1
  * (stop) when out of memory. */
 static int
@@ -212,18 +162,19 @@ int
 cmd_list(struct tool *t, int argc, char **argv)
 {
 	struct list_ctx lc = { NULL, 0, 0 };
-	struct read_opts ro = { "json", &lc.json, NULL, NULL, NULL, 0 };
-	int rc;
+	const struct tool_opt opts[] = { { "json", 0, &lc.json, NULL, NULL, NULL },
+	    TOOL_OPT_END };
+	int rc, first, stopped;
 
-	if ((rc = read_options(t, argc, argv, &ro)) != 0)
+	if ((rc = tool_options(t, argc, argv, opts, 0, 0, &first)) != 0)
 		return rc < 0 ? 0 : rc;
 	if ((rc = tool_store(t, &lc.s)) != 0)
 		return rc;
 	lc.now_ms = gpush_now_ms();
-	rc = registry_walk(gpush_store_dir(lc.s), list_one, &lc);
-	if (rc < 0)
+	if (gpush_registry_foreach(gpush_store_dir(lc.s), list_one, &lc,
+	    &stopped) != GPUSH_OK)
 		rc = fail("%s: %s", GPUSH_REGISTRY_FILE, strerror(errno));
-	else if (rc > 0)
+	else if (stopped != 0)
 		rc = fail("out of memory");
 	gpush_store_free(lc.s);
 	return rc;
@@ -288,13 +239,13 @@ int
 cmd_show(struct tool *t, int argc, char **argv)
 {
 	const char *id = NULL;
-	struct read_opts ro = { NULL, NULL, NULL, NULL, &id, 1 };
 	struct gpush_store *s = NULL;
 	const struct gpush_channel *c;
-	int rc;
+	int rc, first;
 
-	if ((rc = read_options(t, argc, argv, &ro)) != 0)
+	if ((rc = tool_options(t, argc, argv, NULL, 1, 1, &first)) != 0)
 		return rc < 0 ? 0 : rc;
+	id = argv[first];
 	if ((rc = find_channel(t, id, &s, &c)) != 0)
 		return rc;
 	if (print_masked(s, c) < 0)
@@ -309,14 +260,14 @@ int
 cmd_stop_body(struct tool *t, int argc, char **argv)
 {
 	const char *id = NULL, *rid;
-	struct read_opts ro = { NULL, NULL, NULL, NULL, &id, 1 };
 	struct gpush_store *s = NULL;
 	const struct gpush_channel *c;
 	struct json_object *o;
-	int rc;
+	int rc, first;
 
-	if ((rc = read_options(t, argc, argv, &ro)) != 0)
+	if ((rc = tool_options(t, argc, argv, NULL, 1, 1, &first)) != 0)
 		return rc < 0 ? 0 : rc;
+	id = argv[first];
 	if ((rc = find_channel(t, id, &s, &c)) != 0)
 		return rc;
 	rid = gpush_channel_resource_id(c);
@@ -342,7 +293,7 @@ struct due_ctx {
 	int64_t now_ms, until_ms;
 };
 
-/* registry_walk callback: prints a channel expiring by dc->until_ms. */
+/* gpush_registry_foreach callback: prints a channel expiring by dc->until_ms. */
 static int
 due_one(void *ctx, size_t lineno, const char *line,
     const struct gpush_channel *c, enum gpush_err e)
@@ -369,12 +320,13 @@ int
 cmd_due(struct tool *t, int argc, char **argv)
 {
 	const char *within = NULL, *dir;
-	struct read_opts ro = { NULL, NULL, "within", &within, NULL, 0 };
+	const struct tool_opt opts[] = { { "within", 0, NULL, &within, NULL,
+	    NULL }, TOOL_OPT_END };
 	struct due_ctx dc;
 	int64_t secs = 3600;
-	int rc;
+	int rc, first, stopped;
 
-	if ((rc = read_options(t, argc, argv, &ro)) != 0)
+	if ((rc = tool_options(t, argc, argv, opts, 0, 0, &first)) != 0)
 		return rc < 0 ? 0 : rc;
 	if (within != NULL && !parse_duration(within, &secs))
 		return usage_error(t, "--within needs a duration like 90s, 30m, "
@@ -383,7 +335,7 @@ cmd_due(struct tool *t, int argc, char **argv)
 		return EXIT_FAIL;
 	dc.now_ms = gpush_now_ms();
 	dc.until_ms = dc.now_ms + secs * 1000;
-	if (registry_walk(dir, due_one, &dc) < 0)
+	if (gpush_registry_foreach(dir, due_one, &dc, &stopped) != GPUSH_OK)
 		return fail("%s/%s: %s", dir, GPUSH_REGISTRY_FILE, strerror(errno));
 	return 0;
 }

@@ -218,10 +218,10 @@ run_batch(const char *cmd, const struct batch *b, char *why, size_t wsz)
 }
 
 /* The message for a reader error e; returns EXIT_FAIL. */
-static int
-read_fail(struct gpush_log_follow *f, enum gpush_err e)
+int
+follow_fail(struct gpush_log_follow *f, enum gpush_err e)
 {
-	if (e == GPUSH_ERR_BUSY)
+	if (e == GPUSH_ERR_LOCK)
 		return fail("%s: rotated too often to follow", GPUSH_LOG_FILE);
 	if (e == GPUSH_ERR_NOMEM)
 		return fail("out of memory");
@@ -256,7 +256,7 @@ fill(struct gpush_log_follow *f, const struct consume_opts *o, int follow,
 	while (b->lines < o->batch && b->len < BATCH_BYTES_MAX && !*o->stop) {
 		if ((e = gpush_log_follow_next(f, o->batch - b->lines, &data, &len,
 		    &nl)) != GPUSH_OK)
-			return read_fail(f, e);
+			return follow_fail(f, e);
 		if (nl == 0) {
 			int64_t left = first + o->wait_ms - now_ms();
 			if (b->lines == 0 || !follow || left <= 0)

@@ -1,7 +1,6 @@
 /*
  * gpush_tool.h -- what the files of the channel tool share: the command
- * table, messages and exit codes, small parsers, and the read-only view
- * of the registry.  Not installed; libgpush's API is lib/gpush.h.
+ * table, the option parser, messages and exit codes, small parsers.  Not installed; libgpush's API is lib/gpush.h.
  */
 #ifndef GPUSH_TOOL_H
 #define GPUSH_TOOL_H
@@ -36,6 +35,9 @@ struct command {
 };
 
 /* ---- main.c ------------------------------------------------------------ */
+/* The list of commands and global options on stdout, for gpush --help;
+ * returns 0. */
+int main_help(void);
 /* Prints cmd's full help on stdout and returns 0 (for --help). */
 int cmd_help(const struct command *cmd);
 /* The data directory: -d, else $GPUSH_DIR, else the compiled-in one.
@@ -72,7 +74,7 @@ _Noreturn void die_nomem(void);
 /* strdup() or die_nomem(). */
 char *xstrdup(const char *s);
 
-/* ---- util.c: parsing, formatting, randomness, files --------------------- */
+/* ---- values.c: durations, times, random ids, base64url, paths ---------- */
 /* "90", "90s", "30m", "2h", "1d", "1h30m" -> seconds > 0.  1 or 0. */
 int parse_duration(const char *s, int64_t *secs);
 /* "in 2h13m" or "expired" for an expiration at ms, seen at now_ms; the
@@ -88,17 +90,28 @@ void base64url(const unsigned char *in, size_t n, char *out);
 /* dir "/" name, malloc'ed (the caller frees); NULL when out of memory. */
 char *path_join(const char *dir, const char *name);
 
-/* ---- registry.c: read-only view of channels.jsonl ----------------------- */
+/* ---- options.c: the one option parser ------------------------------------ */
 /*
- * Called once per non-blank registry line, in file order: lineno counts
- * from 1, c is the parsed channel or NULL (then e says why).  Returns 0
- * to go on; a positive value stops the walk and is returned by it.
+ * One option of a subcommand (besides --help, which every one has): a flag
+ * sets *flag to 1; a value option sets *val (the last one wins); a list
+ * option appends to list[] and counts in *nlist.  Exactly one of flag,
+ * val, list is set; short_name is 0 for a long-only option.
  */
-typedef int (*reg_fn)(void *ctx, size_t lineno, const char *line,
-    const struct gpush_channel *c, enum gpush_err e);
-/* Walks dir's registry (absent = empty).  Returns 0, what fn returned, or
- * -1 with errno when the file cannot be read. */
-int registry_walk(const char *dir, reg_fn fn, void *ctx);
+struct tool_opt {
+	const char  *name;
+	char         short_name;
+	int         *flag;
+	const char **val;
+	char       **list;
+	size_t      *nlist;
+};
+#define TOOL_OPT_END { NULL, 0, NULL, NULL, NULL, NULL }
+/* What tool_options() returns after printing the command's help: the
+ * command then ends with exit code 0. */
+#define TOOL_DONE (-1)
+int tool_options(const struct tool *t, int argc, char **argv,
+    const struct tool_opt *opts, int min, int max, int *first);
+int tool_global_options(struct tool *t, int argc, char **argv, int *rc);
 
 /* ---- the subcommands ------------------------------------------------------ */
 int cmd_new(struct tool *t, int argc, char **argv);        /* cmd_new.c */
@@ -109,9 +122,9 @@ int cmd_list(struct tool *t, int argc, char **argv);       /* cmd_show.c */
 int cmd_show(struct tool *t, int argc, char **argv);
 int cmd_stop_body(struct tool *t, int argc, char **argv);
 int cmd_due(struct tool *t, int argc, char **argv);
-int cmd_rotate(struct tool *t, int argc, char **argv);     /* cmd_check.c */
-int cmd_check(struct tool *t, int argc, char **argv);
-int cmd_tail(struct tool *t, int argc, char **argv);       /* cmd_tail.c */
+int cmd_check(struct tool *t, int argc, char **argv);      /* cmd_check.c */
+int cmd_tail(struct tool *t, int argc, char **argv);       /* cmd_log.c */
+int cmd_rotate(struct tool *t, int argc, char **argv);
 
 /* ---- consume.c: tail --exec, the at-least-once consumer ------------------ */
 struct consume_opts {
@@ -129,10 +142,8 @@ int consume_check(const struct tool *t, struct consume_opts *o,
  * the exit code. */
 int consume_loop(struct gpush_log_follow *f, const struct consume_opts *o,
     int follow);
-
-/* Options every subcommand has; getopt_long needs them in its table. */
-#define OPT_HELP { "help", 0, NULL, 'h' }
-#define OPT_END  { NULL, 0, NULL, 0 }
+/* The message for a log reader's error e (tail, consumers); EXIT_FAIL. */
+int follow_fail(struct gpush_log_follow *f, enum gpush_err e);
 
 /* ==== google.c: what every command that talks to Google shares ========== */
 /*
@@ -157,6 +168,8 @@ enum {
 	OPT_CREDENTIALS = 0x1000, OPT_TOKEN_COMMAND, OPT_SUBJECT, OPT_SCOPE,
 	OPT_CACERT, OPT_PROXY, OPT_TIMEOUT, OPT_RETRIES
 };
+#define OPT_HELP { "help", 0, NULL, 'h' }
+#define OPT_END  { NULL, 0, NULL, 0 }
 #define GOOGLE_LONGOPTS \
 	{ "credentials", 1, NULL, OPT_CREDENTIALS }, \
 	{ "token-command", 1, NULL, OPT_TOKEN_COMMAND }, \

@@ -3,8 +3,6 @@
  * --version), the table of subcommands and their help, and the one rule
  * for finding the data directory.
  */
-#include <sys/stat.h>
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,10 +130,11 @@ cmd_help(const struct command *cmd)
 	    strerror(errno));
 }
 
-/* The list of commands and global options, for gpush --help. */
-static int
-main_help(FILE *f)
+int
+main_help(void)
 {
+	FILE *f = stdout;
+
 	fprintf(f, "usage: gpush [-d DIR] COMMAND [ARGS]\n"
 	    "       gpush --help | --version\n\n"
 	    "Manages the Google push notification channels of a gpush data\n"
@@ -172,21 +171,21 @@ int
 tool_store(const struct tool *t, struct gpush_store **s)
 {
 	const char *dir = tool_dir(t);
-	struct stat st;
 	enum gpush_err e;
 
 	*s = NULL;
 	if (dir == NULL)
 		return EXIT_FAIL;
-	/* gpush_store_open says only "I/O": stat first to name the cause. */
-	if (stat(dir, &st) < 0)
-		return fail("%s: %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
+	if ((e = gpush_store_open(dir, s)) == GPUSH_OK)
+		return 0;
+	/* IO comes with errno (gpush.h): the directory itself is missing or
+	 * not one, or state/ in it cannot be made or opened. */
+	if (e == GPUSH_ERR_IO && errno == ENOTDIR)
 		return fail("%s: not a directory", dir);
-	if ((e = gpush_store_open(dir, s)) != GPUSH_OK)
-		return fail("%s: cannot open the data directory: %s", dir,
-		    gpush_strerror(e));
-	return 0;
+	if (e == GPUSH_ERR_IO && errno == ENOENT)
+		return fail("%s: %s", dir, strerror(errno));
+	return fail("%s: cannot open the data directory: %s", dir,
+	    e == GPUSH_ERR_IO ? strerror(errno) : gpush_strerror(e));
 }
 
 enum gpush_err
@@ -199,55 +198,6 @@ tool_lookup(struct gpush_store *s, const char *id,
 	return gpush_store_channel(s, id, c);
 }
 
-/* Reads -d DIR / --dir DIR / --dir=DIR / -dDIR, --help and --version up
- * to the subcommand.  Returns the index of the subcommand word, or -1
- * with *rc set when the run ends here. */
-static int
-global_options(struct tool *t, int argc, char **argv, int *rc)
-{
-	int i;
-
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			*rc = main_help(stdout);
-			return -1;
-		}
-		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
-			printf("gpush %s (libgpush %s)\n", GPUSH_VERSION,
-			    GPUSH_VERSION);
-			*rc = 0;
-			return -1;
-		}
-		if (strcmp(a, "-d") == 0 || strcmp(a, "--dir") == 0) {
-			if (i + 1 >= argc) {
-				*rc = usage_error(t, "option '%s' needs a value", a);
-				return -1;
-			}
-			t->dir_opt = argv[++i];
-		} else if (strncmp(a, "--dir=", 6) == 0) {
-			t->dir_opt = a + 6;
-		} else if (strncmp(a, "-d", 2) == 0) {
-			t->dir_opt = a + 2;
-		} else if (strcmp(a, "--") == 0) {
-			i++;
-			break;
-		} else {
-			*rc = usage_error(t, "unknown option '%s'", a);
-			return -1;
-		}
-		if (t->dir_opt[0] == '\0') {
-			*rc = usage_error(t, "option '-d' needs a directory");
-			return -1;
-		}
-	}
-	if (i >= argc) {
-		*rc = usage_error(t, "no command given");
-		return -1;
-	}
-	return i;
-}
-
 /* Global options, then the subcommand; its result is the exit code. */
 int
 main(int argc, char **argv)
@@ -255,14 +205,14 @@ main(int argc, char **argv)
 	struct tool t = { NULL, NULL };
 	int rc = 0, i;
 
-	if ((i = global_options(&t, argc, argv, &rc)) < 0)
+	if ((i = tool_global_options(&t, argc, argv, &rc)) < 0)
 		return fflush(stdout) == 0 ? rc : EXIT_FAIL;
 	if (strcmp(argv[i], "help") == 0) {
 		const struct command *c = i + 1 < argc ? find_command(argv[i + 1])
 		    : NULL;
 		if (i + 1 < argc && c == NULL)
 			return usage_error(&t, "unknown command '%s'", argv[i + 1]);
-		return c != NULL ? cmd_help(c) : main_help(stdout);
+		return c != NULL ? cmd_help(c) : main_help();
 	}
 	if ((t.cmd = find_command(argv[i])) == NULL)
 		return usage_error(&t, "unknown command '%s'", argv[i]);

@@ -317,7 +317,7 @@ fuzz_check_record(const struct gpush_notification *n, int64_t now_ms,
 	FUZZ_CHECK(fuzz_utf8_valid((const unsigned char *)rec, len),
 	    "record is not UTF-8: %s", rec);
 	/* One level deeper than its body, and still within what the library
-	 * parses back (store.c's adopt_line()). */
+	 * parses back (logfile.c's adopt_line()). */
 	FUZZ_CHECK(gpush__json_valid_depth(rec, len - 1, JSON_DEPTH + 1),
 	    "record fails the strict JSON check: %s", rec);
 

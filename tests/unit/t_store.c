@@ -149,13 +149,13 @@ test_pending(struct gpush_store *s)
 	off_t end;
 
 	gpush_notification_record(n, 0, &line, &len);
-	lock_log(s);
-	end = log_ready(s);
-	seen_open(s, "d", &sfd, &seen);
+	gpush__log_lock(s);
+	end = gpush__log_ready(s);
+	gpush__store_seen(s, "d", &sfd, &seen);
 	ok(append(s, end, sfd, &seen, 3, line, len, 0) > 0, "line and pending written");
 	gpush__seen_clear(&seen);
 	close(sfd);
-	unlock_log(s);
+	gpush__log_unlock(s);
 	free(line);
 	gpush_notification_free(n);
 	ok(acc(s, "d", 3, &dup) == GPUSH_OK && dup == 1, "retry commits the pending line");
@@ -397,8 +397,14 @@ main(void)
 	mkdtemp(dir);
 	ok(gpush_store_open("", &s) == GPUSH_ERR_CONFIG && s == NULL, "empty dir: CONFIG");
 	s = (struct gpush_store *)0x1;
+	errno = 0;
 	ok(gpush_store_open("/nonexistent/x", &s) == GPUSH_ERR_IO && s == NULL,
 	    "missing dir: IO, *out cleared");
+	is_int(errno, ENOENT, "IO comes with errno: ENOENT for a missing dir");
+	errno = 0;
+	ok(gpush_store_open("/dev/null", &s) == GPUSH_ERR_IO &&
+	    errno == ENOTDIR, "IO comes with errno: ENOTDIR for a file (%s)",
+	    strerror(errno));
 	ok(gpush_store_open(dir, &s) == GPUSH_OK, "open %s", dir);
 	test_once(s);
 	test_repair(s);

@@ -1,6 +1,6 @@
 /*
- * util.c -- the tool's small helpers: strict number and duration parsing,
- * relative times, random ids and tokens, and careful file writes.
+ * values.c -- the values the tool reads and writes: durations, relative
+ * times, random ids and tokens, base64url, paths in the data directory.
  */
 #include <sys/random.h>
 #include <sys/stat.h>

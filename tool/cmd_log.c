@@ -1,5 +1,7 @@
 /*
- * cmd_tail.c -- gpush tail: print the log lines after a saved position.
+ * cmd_log.c -- the log file's commands: gpush tail (print the log lines
+ * after a saved position) and gpush rotate (the log to .1, under the
+ * handler's lock).
  *
  * The cursor names a file, not a path: device, inode and a hash of the
  * file's first bytes (inodes are reused once a rotated log is dropped),
@@ -18,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,17 +82,6 @@ on_warn(void *ctx, const char *m)
 	msg("tail: %s", m);
 }
 
-/* The message for a reader error e; returns EXIT_FAIL. */
-static int
-read_fail(struct gpush_log_follow *f, enum gpush_err e)
-{
-	if (e == GPUSH_ERR_BUSY)
-		return fail("%s: rotated too often to follow", GPUSH_LOG_FILE);
-	if (e == GPUSH_ERR_NOMEM)
-		return fail("out of memory");
-	return fail("reading %s: %s", gpush_log_follow_name(f), strerror(errno));
-}
-
 /*
  * One pass: prints the complete lines after the cursor, moving it past
  * each chunk written whole, until the reader has nothing more (or a stop
@@ -108,7 +98,7 @@ tail_pass(struct gpush_log_follow *f)
 	while (!stop_requested) {
 		if ((e = gpush_log_follow_next(f, SIZE_MAX, &data, &len, &nl)) !=
 		    GPUSH_OK)
-			return read_fail(f, e);
+			return follow_fail(f, e);
 		if (nl == 0)
 			return 0;
 		w = write_out(data, len);
@@ -186,33 +176,22 @@ tail_loop(struct gpush_log_follow *f, const char *cursor_path, int follow)
 int
 cmd_tail(struct tool *t, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "follow", 0, NULL, 'f' }, { "cursor", 1, NULL, 'c' },
-		{ "exec", 1, NULL, 'x' }, { "batch", 1, NULL, 'b' },
-		{ "batch-wait", 1, NULL, 'w' },
-		OPT_HELP, OPT_END,
-	};
 	const char *cursor_path = NULL, *dir, *batch = NULL, *wait = NULL;
 	struct consume_opts co = { NULL, 1000, 0, &stop_requested };
 	struct gpush_log_follow *f;
 	enum gpush_err e;
-	int ch, follow = 0, rc;
+	int follow = 0, rc, first;
+	const struct tool_opt opts[] = {
+		{ "follow", 'f', &follow, NULL, NULL, NULL },
+		{ "cursor", 0, NULL, &cursor_path, NULL, NULL },
+		{ "exec", 0, NULL, &co.cmd, NULL, NULL },
+		{ "batch", 0, NULL, &batch, NULL, NULL },
+		{ "batch-wait", 0, NULL, &wait, NULL, NULL },
+		TOOL_OPT_END,
+	};
 
-	opterr = 0;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+:fh", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'f': follow = 1; break;
-		case 'c': cursor_path = optarg; break;
-		case 'x': co.cmd = optarg; break;
-		case 'b': batch = optarg; break;
-		case 'w': wait = optarg; break;
-		case 'h': return cmd_help(t->cmd);
-		default: return bad_option(t, ch, argv);
-		}
-	}
-	if (optind < argc)
-		return usage_error(t, "unexpected argument '%s'", argv[optind]);
+	if ((rc = tool_options(t, argc, argv, opts, 0, 0, &first)) != 0)
+		return rc < 0 ? 0 : rc;
 	if (cursor_path != NULL && cursor_path[0] == '\0')
 		return usage_error(t, "--cursor needs a file name");
 	if ((rc = consume_check(t, &co, cursor_path, batch, wait)) != 0)
@@ -235,5 +214,74 @@ cmd_tail(struct tool *t, int argc, char **argv)
 	else
 		rc = tail_loop(f, cursor_path, follow);
 	gpush_log_follow_free(f);
+	return rc;
+}
+
+/* ---- rotate ------------------------------------------------------------------ */
+
+/* 1 when dir has a log; 0 when it has none (*rc 0) or when that cannot be
+ * told (*rc EXIT_FAIL, after the message). */
+static int
+log_exists(const char *dir, int *rc)
+{
+	char *p = path_join(dir, GPUSH_LOG_FILE);
+	struct stat st;
+	int r, saved;
+
+	*rc = 0;
+	if (p == NULL) {
+		*rc = fail("out of memory");
+		return 0;
+	}
+	r = lstat(p, &st);
+	saved = errno;
+	free(p);
+	if (r == 0)
+		return 1;
+	if (saved != ENOENT)
+		*rc = fail("%s: %s", GPUSH_LOG_FILE, strerror(saved));
+	return 0;
+}
+
+/* The store's warnings during a rotation (rotated logs kept for a
+ * registered cursor, a repaired log tail) on stderr. */
+static void
+rotate_warn(void *ctx, const char *m)
+{
+	(void)ctx;
+	msg("rotate: %s", m);
+}
+
+/* gpush rotate [--keep N]: the log to .1 under the handler's lock.
+ * Returns the exit code. */
+int
+cmd_rotate(struct tool *t, int argc, char **argv)
+{
+	const char *keep_arg = NULL;
+	const struct tool_opt opts[] = { { "keep", 0, NULL, &keep_arg, NULL,
+	    NULL }, TOOL_OPT_END };
+	struct gpush_store *s;
+	int64_t keep = 7;
+	enum gpush_err e;
+	int rc, first;
+
+	if ((rc = tool_options(t, argc, argv, opts, 0, 0, &first)) != 0)
+		return rc < 0 ? 0 : rc;
+	if (keep_arg != NULL && (!gpush__parse_i64(keep_arg, &keep) || keep < 1 ||
+	    keep > 1000))
+		return usage_error(t, "--keep must be a number from 1 to 1000");
+	if ((rc = tool_store(t, &s)) != 0)
+		return rc;
+	/* No log: no notification since the last rotation.  The library
+	 * would create an empty log and rotate that, pushing a real one out
+	 * past --keep; there is nothing to do. */
+	if (!log_exists(gpush_store_dir(s), &rc)) {
+		gpush_store_free(s);
+		return rc;
+	}
+	gpush_store_set_warn(s, rotate_warn, NULL);
+	if ((e = gpush_store_rotate(s, (int)keep)) != GPUSH_OK)
+		rc = fail("rotating %s: %s", GPUSH_LOG_FILE, gpush_strerror(e));
+	gpush_store_free(s);
 	return rc;
 }

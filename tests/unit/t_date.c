@@ -1,0 +1,60 @@
+/* Unit tests: RFC 1123 dates in, RFC 3339 timestamps out (lib/date.c). */
+#include "lib_all.h"
+#include "tap.h"
+
+static void
+test_rfc1123(void)
+{
+	static const struct { const char *s; int64_t ms; } good[] = {
+		{ "Tue, 29 Oct 2013 20:32:02 GMT", 1383078722000LL },
+		{ "Mon, 09 Dec 2013 22:24:23 GMT", 1386627863000LL },
+		{ "Thu, 01 Jan 1970 00:00:00 GMT", 0 },
+		{ "Tue, 29 Feb 2028 12:00:00 GMT", 1835438400000LL },
+		{ "Fri, 31 Dec 9999 23:59:59 GMT", 253402300799000LL },
+	};
+	static const char *const bad[] = {
+		"", "Tue, 29 Oct 2013 20:32:02", "Tue, 29 Oct 2013 20:32:02 UTC",
+		"Wed, 29 Oct 2013 20:32:02 GMT", "Tue, 32 Oct 2013 20:32:02 GMT",
+		"Tue, 29 Foo 2013 20:32:02 GMT", "Tue, 29 Oct 2013 24:00:00 GMT",
+		"Tue, 29 Oct 2013 20:32:02 GMT ", "Tue,29 Oct 2013 20:32:02 GMT",
+		"Sun, 29 Feb 2026 12:00:00 GMT", "Tue, 2x Oct 2013 20:32:02 GMT",
+		"Tuesday, 29-Oct-13 20:32:02 GMT", "2013-10-29T20:32:02Z",
+	};
+	int64_t ms;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ms = -12345;
+		ok(gpush_parse_rfc1123(good[i].s, &ms) == GPUSH_OK &&
+		    ms == good[i].ms, "rfc1123 parses '%s' (%lld)", good[i].s,
+		    (long long)ms);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ms = -12345; /* junk: the error path must clear it */
+		ok(gpush_parse_rfc1123(bad[i], &ms) == GPUSH_ERR_DATE && ms == 0,
+		    "rfc1123 rejects '%s' and clears *ms", bad[i]);
+	}
+	ms = 7;
+	ok(gpush_parse_rfc1123(NULL, &ms) == GPUSH_ERR_DATE && ms == 0,
+	    "rfc1123 rejects NULL");
+}
+
+static void
+test_rfc3339(void)
+{
+	char buf[25];
+
+	gpush_format_rfc3339(1763787600123LL, buf);
+	is_str(buf, "2025-11-22T05:00:00.123Z", "rfc3339 with milliseconds");
+	gpush_format_rfc3339(0, buf);
+	is_str(buf, "1970-01-01T00:00:00.000Z", "rfc3339 epoch");
+	gpush_format_rfc3339(1383078722007LL, buf);
+	is_str(buf, "2013-10-29T20:32:02.007Z", "rfc3339 pads milliseconds");
+}
+
+int
+main(void)
+{
+	test_rfc1123();
+	test_rfc3339();
+	return tap_done();
+}

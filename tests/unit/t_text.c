@@ -1,0 +1,103 @@
+/* Unit tests: text checks, plain integers, constant-time compare of secrets (lib/text.c). */
+#include "lib_all.h"
+#include "tap.h"
+
+static void
+test_numbers(void)
+{
+	static const char *const bad[] = { "", "-1", "+1", " 1", "1 ", "1,2",
+	    "104, 105", "0x10", "1e3", "9223372036854775808",
+	    "99999999999999999999", "١", "01", "007" };
+	int64_t v;
+
+	v = 99;
+	ok(gpush__parse_i64("9223372036854775807", &v) && v == INT64_MAX,
+	    "parse_i64 takes 2^63-1");
+	ok(gpush__parse_i64("0", &v) && v == 0, "parse_i64 takes 0");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 99;
+		ok(!gpush__parse_i64(bad[i], &v) && v == 0,
+		    "parse_i64 rejects '%s' and clears", bad[i]);
+	}
+}
+
+static void
+test_text(void)
+{
+	ok(gpush__utf8_ok((const unsigned char *)"h\xc3\xa9llo \xf0\x9f\x8e\x89", 11),
+	    "utf8: valid 2- and 4-byte sequences");
+	ok(!gpush__utf8_ok((const unsigned char *)"\xc0\xaf", 2), "utf8: overlong");
+	ok(!gpush__utf8_ok((const unsigned char *)"\xed\xa0\x80", 3), "utf8: surrogate");
+	ok(!gpush__utf8_ok((const unsigned char *)"\xf4\x90\x80\x80", 4), "utf8: > U+10FFFF");
+	ok(!gpush__utf8_ok((const unsigned char *)"\xe2\x82", 2), "utf8: truncated");
+	ok(!gpush__utf8_ok((const unsigned char *)"\xff", 1), "utf8: 0xff");
+	ok(!gpush__text_ok("a\x01" "b", 3), "text: control byte");
+	ok(!gpush__text_ok("a\x7f", 2), "text: DEL");
+	ok(!gpush__text_ok("a\tb", 3), "text: tab");
+	ok(gpush__text_ok("target=myApp-myFilesChannelDest", 31), "text: token");
+	ok(!gpush__text_ok("a\xc2\x85" "b", 4), "text: C1 control (NEL)");
+	ok(!gpush__text_ok("a\xe2\x80\xa8", 4), "text: U+2028");
+	ok(gpush__text_ok("caf\xc3\xa9 \xe2\x82\xac", 9), "text: other non-ASCII is fine");
+}
+
+static void
+test_secret(void)
+{
+	ok(gpush_secret_equal("abc", "abc"), "secret: equal");
+	ok(!gpush_secret_equal("abd", "abc"), "secret: last byte differs");
+	ok(!gpush_secret_equal("ab", "abc"), "secret: prefix");
+	ok(!gpush_secret_equal("abcd", "abc"), "secret: longer");
+	ok(!gpush_secret_equal("", "abc"), "secret: empty");
+	ok(gpush_secret_equal("", ""), "secret: both empty");
+}
+
+struct seen_lines {
+	char   got[256];
+	size_t n;
+	int    stop_at;
+};
+
+static int
+collect(void *ctx, const char *line, size_t len, size_t off, size_t lineno)
+{
+	struct seen_lines *w = ctx;
+	size_t used = strlen(w->got);
+
+	snprintf(w->got + used, sizeof(w->got) - used, "%zu@%zu:%.*s|", lineno,
+	    off, (int)len, line);
+	return ++w->n == (size_t)w->stop_at ? 7 : 0;
+}
+
+static void
+test_lines(void)
+{
+	static const char buf[] = "a\n \t\r\n\nbc\r\nlast";
+	struct seen_lines w;
+
+	ok(gpush__blank_line("", 0) && gpush__blank_line(" \t\r", 3) &&
+	    !gpush__blank_line(" x", 2) && !gpush__blank_line("\v", 1),
+	    "blank: only spaces, tabs, CRs");
+	memset(&w, 0, sizeof(w));
+	is_int(gpush__for_each_line(buf, sizeof(buf) - 1, collect, &w), 0,
+	    "for_each_line: 0 when every line was seen");
+	is_str(w.got, "1@0:a|4@7:bc\r|5@11:last|",
+	    "for_each_line: blank lines skipped but counted, last line without newline");
+	memset(&w, 0, sizeof(w));
+	w.stop_at = 2;
+	is_int(gpush__for_each_line(buf, sizeof(buf) - 1, collect, &w), 7,
+	    "for_each_line: fn's non-zero stops the walk and is returned");
+	is_int(w.n, 2, "for_each_line: nothing after the stop");
+	memset(&w, 0, sizeof(w));
+	is_int(gpush__for_each_line("x\n", 2, collect, &w), 0, "final newline");
+	is_str(w.got, "1@0:x|", "no empty line after a final newline");
+}
+
+int
+main(void)
+{
+	test_lines();
+	test_numbers();
+	test_text();
+	test_secret();
+	return tap_done();
+}
