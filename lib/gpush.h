@@ -381,7 +381,7 @@ enum gpush_credentials_kind {
  * required field.  On success *out is new (the caller frees); on error
  * *out is NULL.
  */
-enum gpush_err gpush_credentials_load(const char *path,
+GPUSH_API enum gpush_err gpush_credentials_load(const char *path,
     struct gpush_credentials **out, char *why, size_t whysz);
 
 /*
@@ -389,7 +389,7 @@ enum gpush_err gpush_credentials_load(const char *path,
  * messages (a path, or NULL).  No file-mode check.  Same results as
  * gpush_credentials_load().
  */
-enum gpush_err gpush_credentials_parse(const char *json, size_t len,
+GPUSH_API enum gpush_err gpush_credentials_parse(const char *json, size_t len,
     const char *origin, struct gpush_credentials **out, char *why,
     size_t whysz);
 
@@ -402,7 +402,7 @@ enum gpush_err gpush_credentials_parse(const char *json, size_t len,
  * as gpush_credentials_load().  CREDENTIALS with why naming every place
  * tried when none exists.
  */
-enum gpush_err gpush_credentials_find(const char *path, gpush_env_fn env,
+GPUSH_API enum gpush_err gpush_credentials_find(const char *path, gpush_env_fn env,
     struct gpush_credentials **out, char *why, size_t whysz);
 
 /*
@@ -412,22 +412,22 @@ enum gpush_err gpush_credentials_find(const char *path, gpush_env_fn env,
  * handle's whole-call timeout.  The command is copied.  *out NULL on
  * error.
  */
-enum gpush_err gpush_credentials_command(const char *command,
+GPUSH_API enum gpush_err gpush_credentials_command(const char *command,
     struct gpush_credentials **out);
 
-void gpush_credentials_free(struct gpush_credentials *c);
-enum gpush_credentials_kind gpush_credentials_kind(
+GPUSH_API void gpush_credentials_free(struct gpush_credentials *c);
+GPUSH_API enum gpush_credentials_kind gpush_credentials_kind(
     const struct gpush_credentials *c);
 /*
  * A description for a person, borrowed from c: the kind, client_email or
  * client_id, and the file ("service account sa@p.iam.gserviceaccount.com
  * (client id 1234) from /etc/gpush/sa.json").  Never a secret.
  */
-const char *gpush_credentials_describe(const struct gpush_credentials *c);
+GPUSH_API const char *gpush_credentials_describe(const struct gpush_credentials *c);
 /* client_email of a service account, else NULL (borrowed). */
-const char *gpush_credentials_email(const struct gpush_credentials *c);
+GPUSH_API const char *gpush_credentials_email(const struct gpush_credentials *c);
 /* The (numeric) client_id, else NULL (borrowed); the delegation key. */
-const char *gpush_credentials_client_id(const struct gpush_credentials *c);
+GPUSH_API const char *gpush_credentials_client_id(const struct gpush_credentials *c);
 
 /* ---- The JWT of the jwt-bearer grant (jwt.c) ----------------------------- */
 
@@ -440,7 +440,7 @@ const char *gpush_credentials_client_id(const struct gpush_credentials *c);
  * error (ARG for other kinds of credentials, CREDENTIALS for a key that
  * does not load or sign).
  */
-enum gpush_err gpush_jwt_assertion(const struct gpush_credentials *c,
+GPUSH_API enum gpush_err gpush_jwt_assertion(const struct gpush_credentials *c,
     const char *subject, const char *scope, int64_t now, char **out);
 
 /* ---- HTTP (http.c) --------------------------------------------------------- */
@@ -455,23 +455,23 @@ struct gpush_http;
  * with gpush_http_set_proxy only).  NULL when out of memory or libcurl
  * does not initialize.  curl_global_init is done once per process.
  */
-struct gpush_http *gpush_http_new(void);
-void gpush_http_free(struct gpush_http *h);
+GPUSH_API struct gpush_http *gpush_http_new(void);
+GPUSH_API void gpush_http_free(struct gpush_http *h);
 /* Trust the CAs in file (PEM) instead of the system's; copied.  ARG when
  * the file cannot be read. */
-enum gpush_err gpush_http_set_cacert(struct gpush_http *h, const char *file);
+GPUSH_API enum gpush_err gpush_http_set_cacert(struct gpush_http *h, const char *file);
 /* Timeouts in ms (> 0; others leave the value as it is). */
-void gpush_http_set_timeouts(struct gpush_http *h, long connect_ms,
+GPUSH_API void gpush_http_set_timeouts(struct gpush_http *h, long connect_ms,
     long total_ms);
 /* Retries of 429/500/502/503/504 and connection failures: at most tries
  * attempts in all (>= 1) within total_ms, first delay base_ms doubled
  * each time, with full jitter. */
-void gpush_http_set_retry(struct gpush_http *h, int tries, long total_ms,
+GPUSH_API void gpush_http_set_retry(struct gpush_http *h, int tries, long total_ms,
     long base_ms);
 /* Largest body accepted (> 0). */
-void gpush_http_set_max_body(struct gpush_http *h, size_t max);
+GPUSH_API void gpush_http_set_max_body(struct gpush_http *h, size_t max);
 /* An explicit proxy URL (copied), or NULL for none. */
-enum gpush_err gpush_http_set_proxy(struct gpush_http *h, const char *url);
+GPUSH_API enum gpush_err gpush_http_set_proxy(struct gpush_http *h, const char *url);
 
 /* One answer.  Fields owned by the struct; gpush_http_response_clear()
  * frees them and zeroes it. */
@@ -483,7 +483,7 @@ struct gpush_http_response {
 	char   *content_type;   /* the Content-Type header, or NULL */
 	int     tries;          /* attempts made */
 };
-void gpush_http_response_clear(struct gpush_http_response *r);
+GPUSH_API void gpush_http_response_clear(struct gpush_http_response *r);
 
 /*
  * Sends method url with the given headers (NULL-terminated array of
@@ -495,7 +495,7 @@ void gpush_http_response_clear(struct gpush_http_response *r);
  * it holds no body.  why says what went wrong (never the headers: they
  * may hold a token).
  */
-enum gpush_err gpush_http_request(struct gpush_http *h, const char *method,
+GPUSH_API enum gpush_err gpush_http_request(struct gpush_http *h, const char *method,
     const char *url, const char *const *headers, const char *body,
     size_t body_len, struct gpush_http_response *resp, char *why,
     size_t whysz);
@@ -514,7 +514,7 @@ struct gpush_google_error {
  * RESPONSE when it is not (then e->message says what came: the status
  * and the Content-Type, never the body).  *e is always filled.
  */
-enum gpush_err gpush_google_error_parse(const struct gpush_http_response *r,
+GPUSH_API enum gpush_err gpush_google_error_parse(const struct gpush_http_response *r,
     struct gpush_google_error *e);
 
 /* ---- Access tokens (oauth.c) ----------------------------------------------- */
@@ -530,10 +530,10 @@ struct gpush_auth;
  * scope), until a minute before they expire; NULL caches nothing.  Token
  * commands are never cached.  *out NULL on error.
  */
-enum gpush_err gpush_auth_new(const struct gpush_credentials *creds,
+GPUSH_API enum gpush_err gpush_auth_new(const struct gpush_credentials *creds,
     struct gpush_http *http, const char *dir, const char *subject,
     const char *scope, struct gpush_auth **out);
-void gpush_auth_free(struct gpush_auth *a);
+GPUSH_API void gpush_auth_free(struct gpush_auth *a);
 
 /*
  * A valid access token: the cached one, else a new one from the grant
@@ -542,25 +542,25 @@ void gpush_auth_free(struct gpush_auth *a);
  * with the OAuth error explained in why (delegation missing, clock, ...);
  * HTTP/TIMEOUT/RESPONSE/REMOTE; CREDENTIALS.  On error *token is NULL.
  */
-enum gpush_err gpush_auth_token(struct gpush_auth *a, const char **token,
+GPUSH_API enum gpush_err gpush_auth_token(struct gpush_auth *a, const char **token,
     int64_t *expires_at, char *why, size_t whysz);
 
 /* Forgets the current token (memory and cache file), e.g. after a 401. */
-enum gpush_err gpush_auth_invalidate(struct gpush_auth *a);
+GPUSH_API enum gpush_err gpush_auth_invalidate(struct gpush_auth *a);
 
 /*
  * gpush_http_request() with "Authorization: Bearer <token>" added; on a
  * 401 it invalidates the token, gets a new one and tries once more.
  * Returns as gpush_http_request(), or the error of getting a token.
  */
-enum gpush_err gpush_auth_request(struct gpush_auth *a, const char *method,
+GPUSH_API enum gpush_err gpush_auth_request(struct gpush_auth *a, const char *method,
     const char *url, const char *const *headers, const char *body,
     size_t body_len, struct gpush_http_response *resp, char *why,
     size_t whysz);
 
 /* A test hook: the clock, in s since the epoch, used for iat/exp and the
  * cache (NULL: the wall clock). */
-void gpush_auth_set_clock(struct gpush_auth *a, int64_t (*now)(void));
+GPUSH_API void gpush_auth_set_clock(struct gpush_auth *a, int64_t (*now)(void));
 
 /* ---- Following the log (a consumer) -------------------------------------- */
 
@@ -595,14 +595,14 @@ struct gpush_log_follow;
  * PARSE when the file is not a cursor, IO (or NOMEM) when it cannot be
  * read, CONFIG when dir cannot be opened.
  */
-enum gpush_err gpush_log_follow_new(const char *dir, const char *cursor_path,
+GPUSH_API enum gpush_err gpush_log_follow_new(const char *dir, const char *cursor_path,
     struct gpush_log_follow **out);
-void gpush_log_follow_free(struct gpush_log_follow *f);
+GPUSH_API void gpush_log_follow_free(struct gpush_log_follow *f);
 
 /* Receives one line per problem that is not an error (the cursor's file
  * was dropped, the log truncated, a rotated file ends in a partial line);
  * default: none. */
-void gpush_log_follow_set_warn(struct gpush_log_follow *f, gpush_warn_fn fn,
+GPUSH_API void gpush_log_follow_set_warn(struct gpush_log_follow *f, gpush_warn_fn fn,
     void *ctx);
 
 /*
@@ -615,24 +615,24 @@ void gpush_log_follow_set_warn(struct gpush_log_follow *f, gpush_warn_fn fn,
  * errno and gpush_log_follow_name() say what failed (IO; LOCK when the log
  * was rotated too often to be followed).
  */
-enum gpush_err gpush_log_follow_next(struct gpush_log_follow *f,
+GPUSH_API enum gpush_err gpush_log_follow_next(struct gpush_log_follow *f,
     size_t max_lines, const char **data, size_t *len, size_t *nlines);
 
 /* The first len bytes of what next() gave are consumed: len must end a
  * line (0 allowed).  Moves the position in memory only; ARG otherwise. */
-enum gpush_err gpush_log_follow_done(struct gpush_log_follow *f, size_t len);
+GPUSH_API enum gpush_err gpush_log_follow_done(struct gpush_log_follow *f, size_t len);
 
 /* Saves the position atomically (temporary file, fsync, rename, fsync of
  * the directory; mode 0644) when it moved; OK without a cursor file.  IO
  * with errno on failure (the file is then unchanged). */
-enum gpush_err gpush_log_follow_commit(struct gpush_log_follow *f);
+GPUSH_API enum gpush_err gpush_log_follow_commit(struct gpush_log_follow *f);
 
 /* The name of the log file read last (for messages); never NULL. */
-const char *gpush_log_follow_name(const struct gpush_log_follow *f);
+GPUSH_API const char *gpush_log_follow_name(const struct gpush_log_follow *f);
 
 /* Group-readable log: when on, the handler makes notifications.ndjson
  * (and so its rotated files) mode 0640 (GPUSH_LOG_GROUP=1). Default off. */
-void gpush_store_set_log_group(struct gpush_store *s, int on);
+GPUSH_API void gpush_store_set_log_group(struct gpush_store *s, int on);
 
 #ifdef __cplusplus
 }

@@ -25,5 +25,17 @@ if [ ! -f lib/libgpush.so ]; then echo "ok $n - libgpush.so links libcurl # SKIP
 elif ldd lib/libgpush.so | grep -q libcurl && ldd lib/libgpush.so | grep -q libcrypto; then
 	echo "ok $n - libgpush.so links libcurl and libcrypto"
 else echo "not ok $n - libgpush.so links libcurl and libcrypto"; fail=1; fi
+# Every function gpush.h declares is exported by libgpush.so, and nothing
+# internal (gpush__) is: a declaration without GPUSH_API would be hidden.
+n=$((n + 1))
+if [ ! -f lib/libgpush.so ]; then echo "ok $n - exports # SKIP not built"; else
+	decl=$(grep -o 'gpush_[a-z0-9_]*(' lib/gpush.h | tr -d '(' | sort -u)
+	exp=$(nm -D --defined-only lib/libgpush.so | awk '{print $3}' | sort -u)
+	missing=$(printf '%s\n' "$decl" | grep -vxF "$exp")
+	internal=$(printf '%s\n' "$exp" | grep -c '^gpush__')
+	if [ -z "$missing" ] && [ "$internal" = 0 ]; then
+		echo "ok $n - libgpush.so exports every gpush.h function and no gpush__"
+	else echo "not ok $n - exports: missing [$missing], $internal internal"; fail=1; fi
+fi
 echo "1..$n"
 exit $fail
