@@ -119,6 +119,22 @@ enum gpush_err gpush_channel_set_param(struct gpush_channel *c,
     const char *key, const char *value);
 
 /*
+ * gpush's own keys of a registry entry (issue 10): names "gpush" followed
+ * by letters or digits (e.g. "gpushWatch", the watch URL the channel was
+ * made with), string values of UTF-8 text up to GPUSH_EXTRA_MAX bytes.
+ * A registry line keeps them through parse, update and the record form;
+ * the handler ignores them; the body form (sent to Google) leaves them
+ * out, and a watch response merged by gpush_channel_update cannot set
+ * them.  get: borrowed, NULL when absent.  set: NULL value removes; ARG
+ * for a bad key or value.
+ */
+#define GPUSH_EXTRA_MAX 8192
+const char *gpush_channel_extra(const struct gpush_channel *c,
+    const char *key);
+enum gpush_err gpush_channel_set_extra(struct gpush_channel *c,
+    const char *key, const char *value);
+
+/*
  * Serializes c as one JSON line without the newline.  GPUSH_CHANNEL_BODY
  * gives what Channel.body() gives for a watch request (id, token, type,
  * address, then params, resourceId, resourceUri, expiration when set);
