@@ -24,6 +24,8 @@ SOVERSION  = 0
 
 LIB_SRCS = lib/err.c lib/util.c lib/channel.c lib/notification.c \
            lib/registry.c lib/dedup.c lib/store.c lib/admin.c
+# issue 10: the Google side (the channel's API, batch bodies)
+LIB_SRCS += lib/api.c lib/batch.c
 LIB_OBJS = $(LIB_SRCS:.c=.o)
 TOOL_SRCS = $(wildcard tool/*.c)
 TOOL_OBJS = $(TOOL_SRCS:.c=.o)

@@ -317,6 +317,96 @@ enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn fn,
  */
 enum gpush_err gpush_store_rotate(struct gpush_store *s, int keep);
 
+/* ---- The Google API of a channel (api.c, issue 10) ---------------------- */
+
+/*
+ * A watch URL tells which API a channel belongs to, the scope its watch
+ * needs, where its channels.stop and batch endpoints are (same scheme and
+ * host, the API's documented paths) and how it takes a lifetime.
+ */
+#define GPUSH_URL_MAX 4096
+enum gpush_api_kind {
+	GPUSH_API_DIRECTORY, GPUSH_API_REPORTS, GPUSH_API_DRIVE,
+	GPUSH_API_CALENDAR
+};
+/* How a lifetime is asked for: params.ttl (seconds) or expiration (ms). */
+enum gpush_ttl_how { GPUSH_TTL_PARAM, GPUSH_TTL_EXPIRATION };
+struct gpush_api;
+
+/* Parses a watch URL (https, a documented watch path; any host).  *out
+ * is the caller's; NULL and ARG when url is not one. */
+enum gpush_err gpush_api_from_url(const char *url, struct gpush_api **out);
+void gpush_api_free(struct gpush_api *a);
+enum gpush_api_kind gpush_api_kind(const struct gpush_api *a);
+/* "directory", "reports", "drive", "calendar" (static). */
+const char *gpush_api_name(const struct gpush_api *a);
+/* "users", "aliases", "activities", "files", "changes", "events", ... */
+const char *gpush_api_resource(const struct gpush_api *a);
+/* The default OAuth scope, full URL form (static). */
+const char *gpush_api_scope(const struct gpush_api *a);
+const char *gpush_api_watch_url(const struct gpush_api *a);
+/* The URL's path and query: a batch part's request target. */
+const char *gpush_api_target(const struct gpush_api *a);
+/* "https://host[:port]" of the watch URL. */
+const char *gpush_api_origin(const struct gpush_api *a);
+const char *gpush_api_stop_url(const struct gpush_api *a);
+const char *gpush_api_batch_url(const struct gpush_api *a);
+enum gpush_ttl_how gpush_api_ttl_how(const struct gpush_api *a);
+/* Seconds; max 0 when Google publishes none (Calendar). */
+int64_t gpush_api_ttl_default(const struct gpush_api *a);
+int64_t gpush_api_ttl_max(const struct gpush_api *a);
+/* 1 when a and b share their stop and batch endpoints. */
+int gpush_api_same(const struct gpush_api *a, const struct gpush_api *b);
+/* Asks for a lifetime of secs the API's way (capped at its maximum,
+ * *capped = 1 then).  c unchanged on error. */
+enum gpush_err gpush_api_set_ttl(const struct gpush_api *a,
+    struct gpush_channel *c, int64_t secs, int64_t now_ms, int *capped);
+
+/* Short names of the tool and what they expand to. */
+struct gpush_api_short {
+	const char *name;       /* "drive-file", ... */
+	const char *arg;        /* the operand after it, or NULL */
+	const char *domain, *customer, *event;  /* directory-users */
+	const char *page_token; /* drive-changes */
+	const char *user;       /* reports-activity (default "all") */
+};
+int gpush_api_is_short(const char *name);
+enum gpush_err gpush_api_short_url(const struct gpush_api_short *s,
+    char **url);
+
+/* ---- Batch requests (batch.c, issue 10) ---------------------------------- */
+
+/* Calls in one batch (Drive's limit; the others allow 1000), the bytes
+ * of one part's body and of a whole batch request or answer. */
+#define GPUSH_BATCH_MAX        100
+#define GPUSH_BATCH_PART_MAX   (1u << 20)
+#define GPUSH_BATCH_MAX_BYTES  (8u << 20)
+
+/* One call: "POST", the path and query, a JSON body or NULL. */
+struct gpush_batch_call {
+	const char *method;
+	const char *target;
+	const char *body;
+};
+/* The multipart/mixed body of calls[0..n); part i is <item-(i+1)>.
+ * Send it with "Content-Type: multipart/mixed; boundary=BOUNDARY". */
+enum gpush_err gpush_batch_build(const struct gpush_batch_call *calls,
+    size_t n, const char *boundary, char **out, size_t *len);
+
+/* The answer, matched to the calls by Content-ID. */
+struct gpush_batch_result;
+enum gpush_err gpush_batch_parse(const char *content_type, const char *body,
+    size_t len, size_t n, struct gpush_batch_result **out);
+void gpush_batch_result_free(struct gpush_batch_result *r);
+size_t gpush_batch_count(const struct gpush_batch_result *r);
+/* Inner HTTP status of call i; 0 when no part answered it. */
+int gpush_batch_status(const struct gpush_batch_result *r, size_t i);
+/* Inner body of call i (NUL-terminated, borrowed); NULL when unanswered. */
+const char *gpush_batch_body(const struct gpush_batch_result *r, size_t i,
+    size_t *len);
+/* Parts that answered no call (unknown or repeated Content-ID). */
+size_t gpush_batch_extra(const struct gpush_batch_result *r);
+
 #ifdef __cplusplus
 }
 #endif

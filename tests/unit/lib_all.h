@@ -8,3 +8,5 @@
 #include "../../lib/dedup.c"
 #include "../../lib/store.c"
 #include "../../lib/admin.c"
+#include "../../lib/api.c"
+#include "../../lib/batch.c"
