@@ -17,8 +17,11 @@ PKG_CONFIG ?= pkg-config
 JSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
 FCGI_LIBS   ?= -lfcgi
+# Talking to Google (libgpush.so and the tool; never the handler).
+NET_CFLAGS  := $(shell $(PKG_CONFIG) --cflags libcurl libcrypto 2>/dev/null)
+NET_LIBS    := $(shell $(PKG_CONFIG) --libs libcurl libcrypto 2>/dev/null || echo -lcurl -lcrypto)
 
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) -Ilib
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) $(NET_CFLAGS) -Ilib
 VERSION    = 0.1.0
 SOVERSION  = 0
 
@@ -26,6 +29,9 @@ LIB_SRCS = lib/err.c lib/util.c lib/channel.c lib/notification.c \
            lib/registry.c lib/dedup.c lib/store.c lib/admin.c
 # issue 10: the Google side (the channel's API, batch bodies)
 LIB_SRCS += lib/api.c lib/batch.c
+# The files that use libcurl/libcrypto: the handler must reference none.
+NET_SRCS = lib/credentials.c lib/jwt.c lib/http.c lib/oauth.c
+LIB_SRCS += $(NET_SRCS)
 LIB_OBJS = $(LIB_SRCS:.c=.o)
 TOOL_SRCS = $(wildcard tool/*.c)
 TOOL_OBJS = $(TOOL_SRCS:.c=.o)
@@ -48,10 +54,11 @@ lib/libgpush.a: $(LIB_OBJS)
 
 lib/libgpush.so: $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libgpush.so.$(SOVERSION) $(LDFLAGS) -o $@ \
-	    $(LIB_OBJS) $(JSON_LIBS)
+	    $(LIB_OBJS) $(JSON_LIBS) $(NET_LIBS)
 
 lib/gpush.pc: lib/gpush.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@NET_LIBS@|$(NET_LIBS)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    lib/gpush.pc.in > $@
 
@@ -63,17 +70,23 @@ tool/%.o: tool/%.c lib/gpush.h $(wildcard tool/*.h)
 	$(CC) $(ALL_CFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' -c $< -o $@
 
 tool/gpush: $(TOOL_OBJS) lib/libgpush.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJS) $(LDFLAGS) lib/libgpush.a $(JSON_LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJS) $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) \
+	    $(NET_LIBS)
 
 tests/unit/%: tests/unit/%.c tests/unit/tap.h $(LIB_SRCS) lib/gpush_private.h
 	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS)
 
+# The unit test of the Google side includes NET_SRCS too, so it links more.
+tests/unit/t_auth: tests/unit/t_auth.c tests/unit/tap.h $(LIB_SRCS) lib/gpush_private.h
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(NET_LIBS)
+
 # Sanitizer build of the handler, used by tests/run-sanitized.sh.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
-tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(LIB_SRCS) lib/gpush.h lib/gpush_private.h
+HANDLER_SRCS = $(filter-out $(NET_SRCS),$(LIB_SRCS))
+tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(HANDLER_SRCS) lib/gpush.h lib/gpush_private.h
 	@mkdir -p tests/san
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) $(JSON_CFLAGS) -Ilib \
-	    cgi/gpush_fcgi.c $(LIB_SRCS) -o $@ $(JSON_LIBS) $(FCGI_LIBS)
+	    cgi/gpush_fcgi.c $(HANDLER_SRCS) -o $@ $(JSON_LIBS) $(FCGI_LIBS)
 
 -include mk/server.mk
 -include mk/bench.mk

@@ -29,6 +29,13 @@ static const char *const gpush_errs[GPUSH_ERR__MAX] = {
 	[GPUSH_ERR_NOTFOUND] = "no such entry",
 	[GPUSH_ERR_EXISTS]   = "entry exists already",
 	[GPUSH_ERR_INTERNAL] = "internal error",
+	/* talking to Google */
+	[GPUSH_ERR_CREDENTIALS] = "credentials missing, unreadable or malformed",
+	[GPUSH_ERR_AUTH]     = "Google's token endpoint refused the credentials",
+	[GPUSH_ERR_HTTP]     = "connection to Google failed (network, TLS or certificate)",
+	[GPUSH_ERR_TIMEOUT]  = "Google did not answer in time",
+	[GPUSH_ERR_REMOTE]   = "Google answered with an error",
+	[GPUSH_ERR_RESPONSE] = "Google's answer is too large or not the JSON expected",
 };
 
 const char *

@@ -62,6 +62,14 @@ enum gpush_err {
 	GPUSH_ERR_NOTFOUND,     /* no such entry (channel tool lookups) */
 	GPUSH_ERR_EXISTS,       /* entry exists already */
 	GPUSH_ERR_INTERNAL,     /* anything unexpected */
+	/* ---- talking to Google (credentials.c jwt.c http.c oauth.c) ---- */
+	GPUSH_ERR_CREDENTIALS,  /* credentials missing, unreadable, malformed,
+	                         * too open, or a token command that failed */
+	GPUSH_ERR_AUTH,         /* the token endpoint refused (OAuth error) */
+	GPUSH_ERR_HTTP,         /* connection, TLS or certificate failure */
+	GPUSH_ERR_TIMEOUT,      /* a call, or its retries, ran out of time */
+	GPUSH_ERR_REMOTE,       /* Google answered with an error status */
+	GPUSH_ERR_RESPONSE,     /* an answer too large, or not the JSON due */
 	GPUSH_ERR__MAX
 };
 
@@ -406,6 +414,229 @@ const char *gpush_batch_body(const struct gpush_batch_result *r, size_t i,
     size_t *len);
 /* Parts that answered no call (unknown or repeated Content-ID). */
 size_t gpush_batch_extra(const struct gpush_batch_result *r);
+/* ==== Talking to Google: credentials, access tokens, HTTP ================
+ * lib/credentials.c, lib/jwt.c, lib/http.c, lib/oauth.c.  These use
+ * libcurl and OpenSSL's libcrypto; nothing the handler calls references
+ * them, so cgi/gpush.fcgi (linked against libgpush.a) links neither.
+ *
+ * Failures that a person must act on come with an explanation: the
+ * functions below that take (char *why, size_t whysz) write one line of
+ * text there (NUL-terminated, truncated to whysz; "" on success).  It
+ * never holds a secret: no private key, refresh token, client secret or
+ * access token is ever put into it.
+ */
+
+/* Where the refresh-token grant goes when an authorized_user file has no
+ * token_uri (google-auth's _GOOGLE_OAUTH2_TOKEN_ENDPOINT). */
+#define GPUSH_TOKEN_URI_DEFAULT "https://oauth2.googleapis.com/token"
+/* A credentials file larger than this is refused (they are about 2.3 KiB). */
+#define GPUSH_CREDENTIALS_MAX   (64 * 1024)
+/* The default cap of a response body; more is GPUSH_ERR_RESPONSE. */
+#define GPUSH_HTTP_BODY_MAX     (1024 * 1024)
+/* A buffer this large always holds a whole explanation. */
+#define GPUSH_WHY_MAX           1024
+
+/* Looks up an environment variable; getenv itself fits. */
+typedef char *(*gpush_env_fn)(const char *name);
+
+/* ---- Credentials (credentials.c) ----------------------------------------- */
+
+struct gpush_credentials;
+
+enum gpush_credentials_kind {
+	GPUSH_CREDENTIALS_SERVICE_ACCOUNT = 1, /* JWT-bearer grant */
+	GPUSH_CREDENTIALS_AUTHORIZED_USER,     /* refresh-token grant */
+	GPUSH_CREDENTIALS_COMMAND              /* a program prints a token */
+};
+
+/*
+ * Reads a credentials file (type service_account or authorized_user).
+ * Refused (CREDENTIALS, why says so with the chmod to run) when the file
+ * is readable or writable by group or others, not a regular file, larger
+ * than GPUSH_CREDENTIALS_MAX, not JSON, of another type, or missing a
+ * required field.  On success *out is new (the caller frees); on error
+ * *out is NULL.
+ */
+enum gpush_err gpush_credentials_load(const char *path,
+    struct gpush_credentials **out, char *why, size_t whysz);
+
+/*
+ * Parses credentials from JSON text; origin names them in describe() and
+ * messages (a path, or NULL).  No file-mode check.  Same results as
+ * gpush_credentials_load().
+ */
+enum gpush_err gpush_credentials_parse(const char *json, size_t len,
+    const char *origin, struct gpush_credentials **out, char *why,
+    size_t whysz);
+
+/*
+ * Application Default Credentials, found as Google's client libraries
+ * find them: path when not NULL, else $GOOGLE_APPLICATION_CREDENTIALS,
+ * else $CLOUDSDK_CONFIG/application_default_credentials.json, else
+ * $HOME/.config/gcloud/application_default_credentials.json.  env looks
+ * the variables up (pass getenv; the library reads none itself).  Then
+ * as gpush_credentials_load().  CREDENTIALS with why naming every place
+ * tried when none exists.
+ */
+enum gpush_err gpush_credentials_find(const char *path, gpush_env_fn env,
+    struct gpush_credentials **out, char *why, size_t whysz);
+
+/*
+ * Credentials that are a command: each token is what `/bin/sh -c command`
+ * prints on stdout (at most 4 KiB, trimmed of surrounding white space,
+ * only the characters of an OAuth token), exit status 0 within the HTTP
+ * handle's whole-call timeout.  The command is copied.  *out NULL on
+ * error.
+ */
+enum gpush_err gpush_credentials_command(const char *command,
+    struct gpush_credentials **out);
+
+void gpush_credentials_free(struct gpush_credentials *c);
+enum gpush_credentials_kind gpush_credentials_kind(
+    const struct gpush_credentials *c);
+/*
+ * A description for a person, borrowed from c: the kind, client_email or
+ * client_id, and the file ("service account sa@p.iam.gserviceaccount.com
+ * (client id 1234) from /etc/gpush/sa.json").  Never a secret.
+ */
+const char *gpush_credentials_describe(const struct gpush_credentials *c);
+/* client_email of a service account, else NULL (borrowed). */
+const char *gpush_credentials_email(const struct gpush_credentials *c);
+/* The (numeric) client_id, else NULL (borrowed); the delegation key. */
+const char *gpush_credentials_client_id(const struct gpush_credentials *c);
+
+/* ---- The JWT of the jwt-bearer grant (jwt.c) ----------------------------- */
+
+/*
+ * The signed assertion for a service account, RFC 7523 as Google wants
+ * it: header {"alg":"RS256","typ":"JWT","kid":private_key_id}, claims
+ * iss, scope (space-separated), aud (token_uri), iat = now, exp = now +
+ * 3600, sub when subject is not NULL; base64url without padding.  *out
+ * is new (the caller frees; it is a bearer secret for an hour); NULL on
+ * error (ARG for other kinds of credentials, CREDENTIALS for a key that
+ * does not load or sign).
+ */
+enum gpush_err gpush_jwt_assertion(const struct gpush_credentials *c,
+    const char *subject, const char *scope, int64_t now, char **out);
+
+/* ---- HTTP (http.c) --------------------------------------------------------- */
+
+struct gpush_http;
+
+/*
+ * A new HTTP client with the defaults: certificates verified against the
+ * system's CAs (verification cannot be turned off), connect timeout 10 s,
+ * whole call 60 s, 5 tries within 120 s, body cap GPUSH_HTTP_BODY_MAX, no
+ * proxy (the *_proxy environment variables are ignored: a proxy is set
+ * with gpush_http_set_proxy only).  NULL when out of memory or libcurl
+ * does not initialize.  curl_global_init is done once per process.
+ */
+struct gpush_http *gpush_http_new(void);
+void gpush_http_free(struct gpush_http *h);
+/* Trust the CAs in file (PEM) instead of the system's; copied.  ARG when
+ * the file cannot be read. */
+enum gpush_err gpush_http_set_cacert(struct gpush_http *h, const char *file);
+/* Timeouts in ms (> 0; others leave the value as it is). */
+void gpush_http_set_timeouts(struct gpush_http *h, long connect_ms,
+    long total_ms);
+/* Retries of 429/500/502/503/504 and connection failures: at most tries
+ * attempts in all (>= 1) within total_ms, first delay base_ms doubled
+ * each time, with full jitter. */
+void gpush_http_set_retry(struct gpush_http *h, int tries, long total_ms,
+    long base_ms);
+/* Largest body accepted (> 0). */
+void gpush_http_set_max_body(struct gpush_http *h, size_t max);
+/* An explicit proxy URL (copied), or NULL for none. */
+enum gpush_err gpush_http_set_proxy(struct gpush_http *h, const char *url);
+
+/* One answer.  Fields owned by the struct; gpush_http_response_clear()
+ * frees them and zeroes it. */
+struct gpush_http_response {
+	long    status;         /* HTTP status; 0 when none arrived */
+	char   *body;           /* NUL-terminated (may hold NULs); never NULL
+	                         * after a successful call */
+	size_t  len;
+	char   *content_type;   /* the Content-Type header, or NULL */
+	int     tries;          /* attempts made */
+};
+void gpush_http_response_clear(struct gpush_http_response *r);
+
+/*
+ * Sends method url with the given headers (NULL-terminated array of
+ * "Name: value", may be NULL) and body (NULL for none), retrying as set.
+ * Returns OK whenever an answer arrived, whatever its status (the last
+ * one when retries ran out): the caller judges resp->status.  HTTP for
+ * connection/TLS/certificate failures, TIMEOUT, RESPONSE for a body over
+ * the cap, ARG for a bad method or URL.  resp is cleared first; on error
+ * it holds no body.  why says what went wrong (never the headers: they
+ * may hold a token).
+ */
+enum gpush_err gpush_http_request(struct gpush_http *h, const char *method,
+    const char *url, const char *const *headers, const char *body,
+    size_t body_len, struct gpush_http_response *resp, char *why,
+    size_t whysz);
+
+/* Google's JSON error ({"error":{"code","message","errors":[{"reason",
+ * "message","domain"}],"status"}}), bounded and stripped of control
+ * characters; match on reason, not on the status. */
+struct gpush_google_error {
+	long status;            /* the HTTP status */
+	char reason[96];        /* errors[0].reason, e.g. "push.webhookUrlUnauthorized" */
+	char message[384];      /* error.message (or errors[0].message) */
+	char state[48];         /* error.status, e.g. "PERMISSION_DENIED" */
+};
+/*
+ * Fills *e from an error answer.  OK when the body is Google's JSON error;
+ * RESPONSE when it is not (then e->message says what came: the status
+ * and the Content-Type, never the body).  *e is always filled.
+ */
+enum gpush_err gpush_google_error_parse(const struct gpush_http_response *r,
+    struct gpush_google_error *e);
+
+/* ---- Access tokens (oauth.c) ----------------------------------------------- */
+
+struct gpush_auth;
+
+/*
+ * Gets access tokens for (creds, subject, scope) over http; both are
+ * borrowed and must outlive the result.  subject (domain-wide delegation,
+ * service accounts only) may be NULL; scope is space-separated.  dir is a
+ * data directory whose state/ (made 0700 when missing) caches tokens in
+ * files of mode 0600, one per SHA-256 of (credentials identity, subject,
+ * scope), until a minute before they expire; NULL caches nothing.  Token
+ * commands are never cached.  *out NULL on error.
+ */
+enum gpush_err gpush_auth_new(const struct gpush_credentials *creds,
+    struct gpush_http *http, const char *dir, const char *subject,
+    const char *scope, struct gpush_auth **out);
+void gpush_auth_free(struct gpush_auth *a);
+
+/*
+ * A valid access token: the cached one, else a new one from the grant
+ * (or command).  *token is borrowed from a until the next call on it;
+ * *expires_at is in s since the epoch, 0 when unknown (commands).  AUTH
+ * with the OAuth error explained in why (delegation missing, clock, ...);
+ * HTTP/TIMEOUT/RESPONSE/REMOTE; CREDENTIALS.  On error *token is NULL.
+ */
+enum gpush_err gpush_auth_token(struct gpush_auth *a, const char **token,
+    int64_t *expires_at, char *why, size_t whysz);
+
+/* Forgets the current token (memory and cache file), e.g. after a 401. */
+enum gpush_err gpush_auth_invalidate(struct gpush_auth *a);
+
+/*
+ * gpush_http_request() with "Authorization: Bearer <token>" added; on a
+ * 401 it invalidates the token, gets a new one and tries once more.
+ * Returns as gpush_http_request(), or the error of getting a token.
+ */
+enum gpush_err gpush_auth_request(struct gpush_auth *a, const char *method,
+    const char *url, const char *const *headers, const char *body,
+    size_t body_len, struct gpush_http_response *resp, char *why,
+    size_t whysz);
+
+/* A test hook: the clock, in s since the epoch, used for iat/exp and the
+ * cache (NULL: the wall clock). */
+void gpush_auth_set_clock(struct gpush_auth *a, int64_t (*now)(void));
 
 #ifdef __cplusplus
 }

@@ -112,4 +112,42 @@ int gpush__seen_append(int fd, off_t size, uint32_t kind, int64_t n,
 int gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
     const struct gpush_seen *s, int64_t now_ms);
 
+/* ==== talking to Google (credentials.c jwt.c http.c oauth.c) ============ */
+struct gpush_credentials {
+	enum gpush_credentials_kind kind;
+	char *origin;         /* the file, or NULL */
+	char *describe;       /* gpush_credentials_describe() */
+	char *client_email;   /* service_account */
+	char *private_key;    /* service_account: PEM (secret) */
+	char *private_key_id; /* service_account */
+	char *client_id;      /* both; may be NULL for a service account */
+	char *client_secret;  /* authorized_user (secret) */
+	char *refresh_token;  /* authorized_user (secret) */
+	char *token_uri;
+	char *command;        /* GPUSH_CREDENTIALS_COMMAND */
+};
+/* credentials.c: printf into why (NULL-safe, truncating). */
+void gpush__why(char *why, size_t whysz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Frees s after overwriting it (secrets). */
+void gpush__free_secret(char *s);
+
+/* jwt.c: base64url without padding of in[0..n); malloc'ed, NULL when out
+ * of memory. */
+char *gpush__base64url(const unsigned char *in, size_t n);
+/* The RS256 JWT of the claims given (sub may be NULL); *out malloc'ed. */
+enum gpush_err gpush__jwt_sign(const char *pem, const char *kid,
+    const char *iss, const char *sub, const char *scope, const char *aud,
+    int64_t iat, char **out);
+
+/* http.c */
+/* Copies at most dstsz-1 bytes of src[0..len) replacing control bytes and
+ * invalid UTF-8 by '?'. */
+void gpush__sanitize(char *dst, size_t dstsz, const char *src, size_t len);
+/* r's body as a JSON object: RESPONSE when the Content-Type is not JSON or
+ * the body is not one JSON object.  *out the caller's reference. */
+enum gpush_err gpush__http_json(const struct gpush_http_response *r,
+    struct json_object **out);
+long gpush__http_total_ms(const struct gpush_http *h);
+
 #endif /* GPUSH_PRIVATE_H */

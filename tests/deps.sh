@@ -5,11 +5,13 @@
 set -u
 # "run": only what make run needs (build, lighttpd); else all for make check.
 if [ "${1:-}" = run ]; then
-need="make gcc pkg-config libjson-c-dev libfcgi-dev lighttpd"
+need="make gcc pkg-config libjson-c-dev libfcgi-dev libcurl4-openssl-dev libssl-dev
+lighttpd"
 else
 need="make gcc clang libclang-rt-14-dev pkg-config libjson-c-dev libfcgi-dev
 libfcgi-bin perl python3 python3-googleapi valgrind curl lighttpd apache2
-libapache2-mod-fcgid man-db groff-base strace faketime logrotate slowhttptest"
+libapache2-mod-fcgid man-db groff-base strace faketime logrotate slowhttptest
+libcurl4-openssl-dev libssl-dev openssl python3-google-auth python3-cryptography"
 fi
 missing=""
 for p in $need; do

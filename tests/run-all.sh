@@ -3,7 +3,7 @@
 # with its summary (and a non-zero exit when anything failed).
 cd "$(dirname "$0")/.." || exit 1
 set -- tests/unit/t_util tests/unit/t_notification tests/unit/t_channel \
-    tests/unit/t_store tests/*.t
+    tests/unit/t_store tests/unit/t_auth tests/*.t
 for d in tests/tool tests/sender tests/server; do
 	for t in "$d"/*.t; do [ -f "$t" ] && set -- "$@" "$t"; done
 done

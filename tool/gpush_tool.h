@@ -116,4 +116,71 @@ int cmd_tail(struct tool *t, int argc, char **argv);       /* cmd_tail.c */
 #define OPT_HELP { "help", 0, NULL, 'h' }
 #define OPT_END  { NULL, 0, NULL, 0 }
 
+/* ==== google.c: what every command that talks to Google shares ========== */
+/*
+ * Options: --credentials FILE, --token-command CMD, --subject EMAIL
+ * (else $GPUSH_SUBJECT), --scope SCOPE, --cacert FILE (else $GPUSH_CACERT),
+ * --proxy URL (else none: the *_proxy variables are not used), --timeout
+ * DURATION (whole call, default 60s), --retries N (attempts, default 5).
+ * Put GOOGLE_LONGOPTS in the getopt_long table, pass each result to
+ * google_opt() first, append GOOGLE_HELP to the command's help.
+ */
+struct google_opts {
+	const char *credentials;
+	const char *token_command;
+	const char *subject;
+	const char *scope;
+	const char *cacert;
+	const char *proxy;
+	long        timeout_ms;       /* 0: the library's default */
+	int         retries;          /* 0: the library's default */
+};
+enum {
+	OPT_CREDENTIALS = 0x1000, OPT_TOKEN_COMMAND, OPT_SUBJECT, OPT_SCOPE,
+	OPT_CACERT, OPT_PROXY, OPT_TIMEOUT, OPT_RETRIES
+};
+#define GOOGLE_LONGOPTS \
+	{ "credentials", 1, NULL, OPT_CREDENTIALS }, \
+	{ "token-command", 1, NULL, OPT_TOKEN_COMMAND }, \
+	{ "subject", 1, NULL, OPT_SUBJECT }, \
+	{ "scope", 1, NULL, OPT_SCOPE }, \
+	{ "cacert", 1, NULL, OPT_CACERT }, \
+	{ "proxy", 1, NULL, OPT_PROXY }, \
+	{ "timeout", 1, NULL, OPT_TIMEOUT }, \
+	{ "retries", 1, NULL, OPT_RETRIES }
+#define GOOGLE_HELP \
+	"  --credentials FILE   a service_account or authorized_user JSON file\n" \
+	"                       (default: $GOOGLE_APPLICATION_CREDENTIALS, then\n" \
+	"                       gcloud's application_default_credentials.json)\n" \
+	"  --token-command CMD  run CMD (sh -c) for an access token instead\n" \
+	"  --subject EMAIL      the user to act as (domain-wide delegation;\n" \
+	"                       default $GPUSH_SUBJECT)\n" \
+	"  --scope SCOPE        OAuth scope(s), space-separated\n" \
+	"  --cacert FILE        trust the CAs in FILE (default $GPUSH_CACERT)\n" \
+	"  --proxy URL          use this HTTP(S) proxy (default: none)\n" \
+	"  --timeout DURATION   for one whole call (default 60s)\n" \
+	"  --retries N          attempts on 429/5xx/connection failures (default 5)\n"
+/*
+ * Takes one getopt_long result ch with optarg arg.  Returns 1 when it was
+ * one of the options above (stored in o), 0 when it is not ours, or -1
+ * after a usage error (then *rc is EXIT_USAGE).
+ */
+int google_opt(const struct tool *t, struct google_opts *o, int ch,
+    const char *arg, int *rc);
+/* The open credentials, HTTP client and token source of one run. */
+struct google {
+	struct gpush_credentials *creds;
+	struct gpush_http        *http;
+	struct gpush_auth        *auth;
+};
+/*
+ * Opens g per o for scope (o->scope wins when set); dir is the data
+ * directory whose state/ caches tokens (NULL: no cache).  Returns 0, or
+ * EXIT_FAIL after the message (g then holds nothing).
+ */
+int google_open(const struct google_opts *o, const char *scope,
+    const char *dir, struct google *g);
+void google_close(struct google *g);
+int cmd_auth(struct tool *t, int argc, char **argv);        /* cmd_auth.c */
+
 #endif /* GPUSH_TOOL_H */

@@ -85,6 +85,20 @@ static const struct command commands[] = {
 	  "  -f, --follow     keep printing new lines (poll every 100 ms) until\n"
 	  "                   SIGINT or SIGTERM; the cursor is saved on the way out\n"
 	  "  --cursor FILE    where the position is kept (created on first use)\n" },
+	/* ---- talking to Google ---- */
+	{ "auth", cmd_auth,
+	  "auth [--api NAME | --scope SCOPE] [--credentials FILE | --token-command CMD]\n"
+	  "       [--subject EMAIL] [--cacert FILE] [--timeout DURATION] [--retries N]",
+	  "check Google credentials: get an access token",
+	  "Gets an OAuth access token the way watch and stop do, and prints\n"
+	  "\"ok:\", whose credentials, and how long the token is valid; never the\n"
+	  "token.  On failure the message explains Google's error (delegation\n"
+	  "missing, a wrong clock, a wrong subject, ...).  With a data directory\n"
+	  "the token is cached in its state/ (mode 0600) until a minute before\n"
+	  "it expires.\n\n"
+	  "  --api NAME           the scope the watch of NAME needs: directory,\n"
+	  "                       reports, drive or calendar\n"
+	  GOOGLE_HELP },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
