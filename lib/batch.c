@@ -252,12 +252,13 @@ line_end(const char *p, const char *end, const char **next)
  * Reads header lines from *p up to the blank line; for each, when name
  * (case-insensitive) is one of want[], stores its trimmed value in
  * val[] (at most LINE_MAX_ bytes, a bounded copy).  Leaves *p after the
- * blank line.  0, or -1 when malformed (no blank line, a line too long,
- * a control byte, too many lines).
+ * blank line.  0, or -1 when malformed (no blank line -- unless end_ok,
+ * then the end of the part ends them too --, a line too long, a control
+ * byte, too many lines).
  */
 static int
 read_headers(const char **p, const char *end, const char *const want[],
-    size_t nwant, char *val[])
+    size_t nwant, char *val[], int end_ok)
 {
 	int lines = 0;
 
@@ -265,7 +266,7 @@ read_headers(const char **p, const char *end, const char *const want[],
 		const char *next, *e, *colon;
 		size_t ln;
 		if (*p >= end)
-			return -1; /* ran out before the blank line */
+			return end_ok ? 0 : -1; /* ran out before the blank line */
 		e = line_end(*p, end, &next);
 		ln = (size_t)(e - *p);
 		if (ln == 0) {
@@ -360,7 +361,7 @@ read_part(struct gpush_batch_result *r, const char *p, const char *end)
 	long idx;
 	int status, rc = -1;
 
-	if (read_headers(&p, end, outer, 2, ov) < 0)
+	if (read_headers(&p, end, outer, 2, ov, 0) < 0)
 		goto out;
 	/* application/http is what Google sends; refuse anything else, it is
 	 * not an answer we can read. */
@@ -370,7 +371,9 @@ read_part(struct gpush_batch_result *r, const char *p, const char *end)
 	if ((status = status_of(p, (size_t)(e - p))) == 0)
 		goto out;
 	p = next;
-	if (read_headers(&p, end, inner, 1, iv) < 0)
+	/* "HTTP/1.1 204 No Content" and nothing else: the blank line went
+	 * with the delimiter's CRLF. */
+	if (read_headers(&p, end, inner, 1, iv, 1) < 0)
 		goto out;
 	if ((size_t)(end - p) > GPUSH_BATCH_PART_MAX)
 		goto out;
