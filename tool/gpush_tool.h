@@ -183,4 +183,40 @@ int google_open(const struct google_opts *o, const char *scope,
 void google_close(struct google *g);
 int cmd_auth(struct tool *t, int argc, char **argv);        /* cmd_auth.c */
 
+/* ==== watch and stop (issue 10): google_calls.c, cmd_watch.c, cmd_stop.c === */
+/* One watch or stop call and its answer. */
+struct call {
+	const char *id;               /* the channel's id (borrowed) */
+	const char *url;              /* where a single call goes (borrowed) */
+	const char *target;           /* its path and query, for a batch part */
+	char       *body;             /* JSON; owned (freed by the caller) */
+	struct gpush_api *api;        /* owned by the caller */
+	enum gpush_err err;           /* OK when an answer arrived */
+	long        status;           /* its HTTP status; 0: none */
+	char       *resp;             /* its body, NUL-terminated; owned */
+	size_t      resp_len;
+	struct gpush_google_error gerr; /* when status is not 2xx */
+	char        why[GPUSH_WHY_MAX]; /* when err is not OK */
+	int         tries;
+	int         done;             /* the caller's: recorded */
+};
+void call_clear(struct call *c);
+/* Sends calls (one API) as batches or alone; see google_calls.c. */
+void calls_send(struct google *g, const char *batch_url, struct call **calls,
+    size_t n, int batch, void (*progress)(void *ctx, struct call *c),
+    void *ctx);
+/* One line saying why c failed (status, reason, message, hint). */
+const char *call_failure(const struct call *c, const char *address,
+    char *buf, size_t sz);
+/* The extra registry key holding the watch URL (lib/gpush.h). */
+#define WATCH_KEY "gpushWatch"
+/* cmd_watch.c: a channel that watch registered but whose answer never
+ * came (no resourceId): 1, for check. */
+int half_made(const struct gpush_channel *c);
+/* Removes the channels ids[0..n) from the registry (one edit) and their
+ * dedup state; 0 or EXIT_FAIL after the message. */
+int registry_drop(struct gpush_store *s, const char *const *ids, size_t n);
+int cmd_watch(struct tool *t, int argc, char **argv);       /* cmd_watch.c */
+int cmd_stop(struct tool *t, int argc, char **argv);        /* cmd_stop.c */
+
 #endif /* GPUSH_TOOL_H */
