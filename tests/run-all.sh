@@ -7,4 +7,6 @@ set -- tests/unit/t_util tests/unit/t_notification tests/unit/t_channel \
 for d in tests/tool tests/sender tests/server; do
 	for t in "$d"/*.t; do [ -f "$t" ] && set -- "$@" "$t"; done
 done
+# issue 10: the channel's API and batch bodies
+set -- tests/unit/t_api tests/unit/t_batch "$@"
 exec prove --timer "$@"

@@ -9,7 +9,7 @@
 
 struct spec {
 	size_t n, extra;
-	int expect_ok;
+	int expect_ok, raw;
 	int status[8];
 	char *body[8];
 	char ctype[8192];
@@ -31,6 +31,15 @@ load(const char *path, struct spec *s)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL) {
 		size_t l = strcspn(line, "\n");
+		if (in_body && s->raw) {
+			/* byte for byte, line ends as they are */
+			l = strlen(line);
+			if (s->wire_len + l + 1 > cap)
+				return -1;
+			memcpy(s->wire + s->wire_len, line, l);
+			s->wire_len += l;
+			continue;
+		}
 		line[l] = '\0';
 		if (in_body) {
 			if (s->wire_len + l + 3 > cap)
@@ -51,6 +60,8 @@ load(const char *path, struct spec *s)
 			s->n = (size_t)atoi(line + 3);
 		else if (strncmp(line, "expect: ", 8) == 0)
 			s->expect_ok = strcmp(line + 8, "ok") == 0;
+		else if (strncmp(line, "raw: ", 5) == 0)
+			s->raw = atoi(line + 5);
 		else if (strncmp(line, "extra: ", 7) == 0)
 			s->extra = (size_t)atoi(line + 7);
 		else if (strncmp(line, "status:", 7) == 0) {
