@@ -8,5 +8,5 @@ for d in tests/tool tests/sender tests/server; do
 	for t in "$d"/*.t; do [ -f "$t" ] && set -- "$@" "$t"; done
 done
 # issue 10: the channel's API and batch bodies
-set -- tests/unit/t_api tests/unit/t_batch "$@"
+set -- tests/unit/t_api tests/unit/t_batch "$@" tests/google/watch.t
 exec prove --timer "$@"

@@ -26,11 +26,12 @@ else
 	skip "no man"
 fi
 
-for c in new update list show remove stop-body due expire rotate check tail; do
+for c in new update list show remove stop-body due expire rotate check tail auth; do
 	like "$TEXT" "^     $c( |$)" "documents the command $c"
 done
 for o in --address --id --token --ttl --expiration --param --json --within \
-    --keep --follow --cursor --dir --help --version; do
+    --keep --follow --cursor --dir --help --version --credentials --token-command \
+    --subject --scope --cacert --proxy --timeout --retries --api; do
 	like "$TEXT" "$o" "documents $o"
 done
 for f in channels.jsonl notifications.ndjson state/ GPUSH_DIR; do

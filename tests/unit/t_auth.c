@@ -631,11 +631,44 @@ jwt_mode(int argc, char **argv)
 	return 0;
 }
 
+/* t_auth request CREDFILE CACERT DIR SCOPE URL BODY: one
+ * gpush_auth_request() POST (for the 401-refresh test against the
+ * stand-in); prints "status N" or "error TEXT". */
+static int
+request_mode(int argc, char **argv)
+{
+	struct gpush_credentials *c;
+	struct gpush_http *h;
+	struct gpush_auth *a;
+	struct gpush_http_response r;
+	static const char *const hdrs[] = { "Content-Type: application/json", NULL };
+	char why[GPUSH_WHY_MAX];
+	enum gpush_err e;
+
+	if (argc != 8 || gpush_credentials_load(argv[2], &c, why, sizeof(why)) ||
+	    (h = gpush_http_new()) == NULL || gpush_http_set_cacert(h, argv[3]) ||
+	    gpush_auth_new(c, h, argv[4], NULL, argv[5], &a))
+		return 2;
+	e = gpush_auth_request(a, "POST", argv[6], hdrs, argv[7], strlen(argv[7]),
+	    &r, why, sizeof(why));
+	if (e == GPUSH_OK)
+		printf("status %ld\n", r.status);
+	else
+		printf("error %s\n", why);
+	gpush_http_response_clear(&r);
+	gpush_auth_free(a);
+	gpush_http_free(h);
+	gpush_credentials_free(c);
+	return e != GPUSH_OK;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "jwt") == 0)
 		return jwt_mode(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "request") == 0)
+		return request_mode(argc, argv);
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
 	make_key();
