@@ -39,7 +39,16 @@ chown "$RUN_USER:$RUN_GROUP" "$T/run" "$T/logs" "$DATA"
 chmod 700 "$DATA"
 lighttpd -D -f "$T/lighttpd.conf" >"$T/logs/stdout.log" 2>&1 &
 LPID=$!
-on_exit "kill -TERM $LPID 2>/dev/null; sleep 0.3; kill -KILL $LPID 2>/dev/null; pkill -KILL -f '^$T/bin/gpush.fcgi' 2>/dev/null"
+lighttpd_stop() {       # lighttpd, then the handler processes it started (by pid)
+	local p
+	kill -TERM "$LPID" 2>/dev/null; sleep 0.3; kill -KILL "$LPID" 2>/dev/null
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/exe" 2>/dev/null)" = "$T/bin/gpush.fcgi" ] &&
+		    kill -KILL "${p#/proc/}" 2>/dev/null
+	done
+	return 0
+}
+on_exit lighttpd_stop
 wait_http "http://127.0.0.1:$LPORT/notifications" 15
 ok $? "lighttpd + gpush.fcgi answer on 127.0.0.1:$LPORT" || done_testing
 
