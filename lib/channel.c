@@ -27,6 +27,7 @@ gpush_channel_free(struct gpush_channel *c)
 	free(c->resource_uri);
 	free(c->kind);
 	json_object_put(c->params);
+	json_object_put(c->extra);
 	free(c);
 }
 
@@ -118,6 +119,71 @@ gpush_channel_set_param(struct gpush_channel *c, const char *key,
 	return GPUSH_OK;
 }
 
+/* A key of gpush's own: "gpush" and at least one more letter or digit. */
+static int
+extra_key_ok(const char *key)
+{
+	size_t n = strlen(key);
+
+	return n > 5 && n <= 64 && strncmp(key, "gpush", 5) == 0 &&
+	    strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789") == n;
+}
+
+/* A value gpush_channel_set_extra takes: text, no NUL inside, bounded. */
+static int
+extra_ok(const char *key, struct json_object *v)
+{
+	const char *s;
+	size_t len;
+
+	if (!extra_key_ok(key) || !json_object_is_type(v, json_type_string))
+		return 0;
+	s = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	return len == strlen(s) && len <= GPUSH_EXTRA_MAX &&
+	    gpush__text_ok(s, len);
+}
+
+const char *
+gpush_channel_extra(const struct gpush_channel *c, const char *key)
+{
+	struct json_object *v;
+
+	if (c == NULL || key == NULL || c->extra == NULL ||
+	    !json_object_object_get_ex(c->extra, key, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+enum gpush_err
+gpush_channel_set_extra(struct gpush_channel *c, const char *key,
+    const char *value)
+{
+	struct json_object *v;
+	size_t len;
+
+	if (c == NULL || key == NULL || !extra_key_ok(key))
+		return GPUSH_ERR_ARG;
+	if (value == NULL) {
+		if (c->extra != NULL)
+			json_object_object_del(c->extra, key);
+		return GPUSH_OK;
+	}
+	len = strlen(value);
+	if (len > GPUSH_EXTRA_MAX || !gpush__text_ok(value, len))
+		return GPUSH_ERR_ARG;
+	if (c->extra == NULL && (c->extra = json_object_new_object()) == NULL)
+		return GPUSH_ERR_NOMEM;
+	if ((v = json_object_new_string_len(value, (int)len)) == NULL)
+		return GPUSH_ERR_NOMEM;
+	if (json_object_object_add(c->extra, key, v) != 0) {
+		json_object_put(v);
+		return GPUSH_ERR_NOMEM;
+	}
+	return GPUSH_OK;
+}
+
 /*
  * Reads "expiration": Google's API encodes int64 as a string of digits,
  * the Directory guide's example shows a number; both are accepted, nothing
@@ -149,7 +215,8 @@ expiration_value(struct json_object *v, int64_t *ms)
  * type or over its limits.
  */
 static enum gpush_err
-merge_key(struct gpush_channel *c, const char *key, struct json_object *v)
+merge_key(struct gpush_channel *c, const char *key, struct json_object *v,
+    int keep_extra)
 {
 	char **f;
 	int64_t ms;
@@ -170,8 +237,15 @@ merge_key(struct gpush_channel *c, const char *key, struct json_object *v)
 		c->params = json_object_get(v);
 		return GPUSH_OK;
 	}
-	if ((f = field(c, key)) == NULL)
-		return GPUSH_OK; /* unknown keys are ignored */
+	if ((f = field(c, key)) == NULL) {
+		/* Unknown keys are ignored, but a registry line keeps gpush's
+		 * own "gpush..." keys (README, "Registry"); a watch response
+		 * does not set them (Channel.update() takes channel keys only). */
+		if (keep_extra && extra_ok(key, v))
+			return gpush_channel_set_extra(c, key,
+			    json_object_get_string(v));
+		return GPUSH_OK;
+	}
 	/* A \u0000 inside would silently cut the C string short. */
 	if (!json_object_is_type(v, json_type_string) ||
 	    (size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v)))
@@ -181,18 +255,25 @@ merge_key(struct gpush_channel *c, const char *key, struct json_object *v)
 
 /* Merges every key of object o into c; on error c may be half-merged, so
  * callers merge into a copy. */
-enum gpush_err
-gpush__channel_merge(struct gpush_channel *c, struct json_object *o)
+static enum gpush_err
+channel_merge(struct gpush_channel *c, struct json_object *o, int keep_extra)
 {
 	enum gpush_err e;
 
 	if (!json_object_is_type(o, json_type_object))
 		return GPUSH_ERR_PARSE;
 	json_object_object_foreach(o, key, v) {
-		if ((e = merge_key(c, key, v)) != GPUSH_OK)
+		if ((e = merge_key(c, key, v, keep_extra)) != GPUSH_OK)
 			return e == GPUSH_ERR_ARG ? GPUSH_ERR_PARSE : e;
 	}
 	return GPUSH_OK;
+}
+
+/* A response merged into a channel: channel keys only. */
+enum gpush_err
+gpush__channel_merge(struct gpush_channel *c, struct json_object *o)
+{
+	return channel_merge(c, o, 0);
 }
 
 /* A new channel from resource object o; it must have a valid id.  *out is
@@ -206,7 +287,7 @@ gpush__channel_from_json(struct json_object *o, struct gpush_channel **out)
 	*out = NULL;
 	if ((c = gpush_channel_new()) == NULL)
 		return GPUSH_ERR_NOMEM;
-	if ((e = gpush__channel_merge(c, o)) == GPUSH_OK && c->id == NULL)
+	if ((e = channel_merge(c, o, 1)) == GPUSH_OK && c->id == NULL)
 		e = GPUSH_ERR_PARSE;
 	if (e != GPUSH_OK) {
 		gpush_channel_free(c);
@@ -317,6 +398,11 @@ channel_object(const struct gpush_channel *c, enum gpush_channel_form form)
 			json_object_put(v);
 			rc = -1;
 		}
+	}
+	/* gpush's own keys: the registry's, never Google's. */
+	if (form == GPUSH_CHANNEL_RECORD && c->extra != NULL) {
+		json_object_object_foreach(c->extra, k, ev)
+			rc |= json_object_object_add(o, k, json_object_get(ev));
 	}
 	if (rc != 0) {
 		json_object_put(o);

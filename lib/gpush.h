@@ -155,6 +155,22 @@ GPUSH_API enum gpush_err gpush_channel_set_param(struct gpush_channel *c,
     const char *key, const char *value);
 
 /*
+ * gpush's own keys of a registry entry (issue 10): names "gpush" followed
+ * by letters or digits (e.g. "gpushWatch", the watch URL the channel was
+ * made with), string values of UTF-8 text up to GPUSH_EXTRA_MAX bytes.
+ * A registry line keeps them through parse, update and the record form;
+ * the handler ignores them; the body form (sent to Google) leaves them
+ * out, and a watch response merged by gpush_channel_update cannot set
+ * them.  get: borrowed, NULL when absent.  set: NULL value removes; ARG
+ * for a bad key or value.
+ */
+#define GPUSH_EXTRA_MAX 8192
+GPUSH_API const char *gpush_channel_extra(const struct gpush_channel *c,
+    const char *key);
+GPUSH_API enum gpush_err gpush_channel_set_extra(struct gpush_channel *c,
+    const char *key, const char *value);
+
+/*
  * Serializes c as one JSON line without the newline.  GPUSH_CHANNEL_BODY
  * gives what Channel.body() gives for a watch request (id, token, type,
  * address, then params, resourceId, resourceUri, expiration when set);
@@ -338,6 +354,95 @@ GPUSH_API enum gpush_err gpush_registry_foreach(const char *dir, gpush_each_fn f
  */
 GPUSH_API enum gpush_err gpush_store_rotate(struct gpush_store *s, int keep);
 
+/* ---- The Google API of a channel (api.c, issue 10) ---------------------- */
+
+/*
+ * A watch URL tells which API a channel belongs to, the scope its watch
+ * needs, where its channels.stop and batch endpoints are (same scheme and
+ * host, the API's documented paths) and how it takes a lifetime.
+ */
+#define GPUSH_URL_MAX 4096
+enum gpush_api_kind {
+	GPUSH_API_DIRECTORY, GPUSH_API_REPORTS, GPUSH_API_DRIVE,
+	GPUSH_API_CALENDAR
+};
+/* How a lifetime is asked for: params.ttl (seconds) or expiration (ms). */
+enum gpush_ttl_how { GPUSH_TTL_PARAM, GPUSH_TTL_EXPIRATION };
+struct gpush_api;
+
+/* Parses a watch URL (https, a documented watch path; any host).  *out
+ * is the caller's; NULL and ARG when url is not one. */
+GPUSH_API enum gpush_err gpush_api_from_url(const char *url, struct gpush_api **out);
+GPUSH_API void gpush_api_free(struct gpush_api *a);
+GPUSH_API enum gpush_api_kind gpush_api_kind(const struct gpush_api *a);
+/* "directory", "reports", "drive", "calendar" (static). */
+GPUSH_API const char *gpush_api_name(const struct gpush_api *a);
+/* "users", "aliases", "activities", "files", "changes", "events", ... */
+GPUSH_API const char *gpush_api_resource(const struct gpush_api *a);
+/* The default OAuth scope, full URL form (static). */
+GPUSH_API const char *gpush_api_scope(const struct gpush_api *a);
+GPUSH_API const char *gpush_api_watch_url(const struct gpush_api *a);
+/* The URL's path and query: a batch part's request target. */
+GPUSH_API const char *gpush_api_target(const struct gpush_api *a);
+/* "https://host[:port]" of the watch URL. */
+GPUSH_API const char *gpush_api_origin(const struct gpush_api *a);
+GPUSH_API const char *gpush_api_stop_url(const struct gpush_api *a);
+GPUSH_API const char *gpush_api_batch_url(const struct gpush_api *a);
+GPUSH_API enum gpush_ttl_how gpush_api_ttl_how(const struct gpush_api *a);
+/* Seconds; max 0 when Google publishes none (Calendar). */
+GPUSH_API int64_t gpush_api_ttl_default(const struct gpush_api *a);
+GPUSH_API int64_t gpush_api_ttl_max(const struct gpush_api *a);
+/* 1 when a and b share their stop and batch endpoints. */
+GPUSH_API int gpush_api_same(const struct gpush_api *a, const struct gpush_api *b);
+/* Asks for a lifetime of secs the API's way (capped at its maximum,
+ * *capped = 1 then).  c unchanged on error. */
+GPUSH_API enum gpush_err gpush_api_set_ttl(const struct gpush_api *a,
+    struct gpush_channel *c, int64_t secs, int64_t now_ms, int *capped);
+
+/* Short names of the tool and what they expand to. */
+struct gpush_api_short {
+	const char *name;       /* "drive-file", ... */
+	const char *arg;        /* the operand after it, or NULL */
+	const char *domain, *customer, *event;  /* directory-users */
+	const char *page_token; /* drive-changes */
+	const char *user;       /* reports-activity (default "all") */
+};
+GPUSH_API int gpush_api_is_short(const char *name);
+GPUSH_API enum gpush_err gpush_api_short_url(const struct gpush_api_short *s,
+    char **url);
+
+/* ---- Batch requests (batch.c, issue 10) ---------------------------------- */
+
+/* Calls in one batch (Drive's limit; the others allow 1000), the bytes
+ * of one part's body and of a whole batch request or answer. */
+#define GPUSH_BATCH_MAX        100
+#define GPUSH_BATCH_PART_MAX   (1u << 20)
+#define GPUSH_BATCH_MAX_BYTES  (8u << 20)
+
+/* One call: "POST", the path and query, a JSON body or NULL. */
+struct gpush_batch_call {
+	const char *method;
+	const char *target;
+	const char *body;
+};
+/* The multipart/mixed body of calls[0..n); part i is <item-(i+1)>.
+ * Send it with "Content-Type: multipart/mixed; boundary=BOUNDARY". */
+GPUSH_API enum gpush_err gpush_batch_build(const struct gpush_batch_call *calls,
+    size_t n, const char *boundary, char **out, size_t *len);
+
+/* The answer, matched to the calls by Content-ID. */
+struct gpush_batch_result;
+GPUSH_API enum gpush_err gpush_batch_parse(const char *content_type, const char *body,
+    size_t len, size_t n, struct gpush_batch_result **out);
+GPUSH_API void gpush_batch_result_free(struct gpush_batch_result *r);
+GPUSH_API size_t gpush_batch_count(const struct gpush_batch_result *r);
+/* Inner HTTP status of call i; 0 when no part answered it. */
+GPUSH_API int gpush_batch_status(const struct gpush_batch_result *r, size_t i);
+/* Inner body of call i (NUL-terminated, borrowed); NULL when unanswered. */
+GPUSH_API const char *gpush_batch_body(const struct gpush_batch_result *r, size_t i,
+    size_t *len);
+/* Parts that answered no call (unknown or repeated Content-ID). */
+GPUSH_API size_t gpush_batch_extra(const struct gpush_batch_result *r);
 /* ==== Talking to Google: credentials, access tokens, HTTP ================
  * lib/credentials.c, lib/jwt.c, lib/http.c, lib/oauth.c.  These use
  * libcurl and OpenSSL's libcrypto; nothing the handler calls references

@@ -25,6 +25,7 @@ struct gpush_channel {
 	char    *kind;
 	int64_t  expiration;      /* 0: none */
 	struct json_object *params; /* object of strings, or NULL */
+	struct json_object *extra;  /* gpush's own "gpush..." keys, or NULL */
 };
 
 struct gpush_notification {

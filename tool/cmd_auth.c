@@ -51,36 +51,28 @@ cache_dir(const struct tool *t)
 int
 cmd_auth(struct tool *t, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "api", 1, NULL, 'a' }, GOOGLE_LONGOPTS, OPT_HELP, OPT_END,
-	};
 	struct google_opts o;
 	struct google g;
 	char why[GPUSH_WHY_MAX];
-	const char *scope = NULL, *tok;
+	const char *scope = NULL, *api = NULL, *tok;
 	int64_t exp;
 	enum gpush_err e;
-	int ch, rc = 0, r;
+	int rc = 0, first;
 
 	memset(&o, 0, sizeof(o));
-	opterr = 0;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
-		if ((r = google_opt(t, &o, ch, optarg, &rc)) < 0)
-			return rc;
-		if (r > 0)
-			continue;
-		if (ch == 'a') {
-			if ((scope = api_scope(optarg)) == NULL)
-				return usage_error(t, "--api: one of directory, "
-				    "reports, drive, calendar");
-		} else if (ch == 'h')
-			return cmd_help(t->cmd);
-		else
-			return bad_option(t, ch, argv);
+	{
+		const struct tool_opt opts[] = {
+			{ "api", 0, NULL, &api, NULL, NULL },
+			GOOGLE_TOOL_OPTS(o), TOOL_OPT_END,
+		};
+		if ((rc = tool_options(t, argc, argv, opts, 0, 0, &first)) != 0)
+			return rc < 0 ? 0 : rc;
 	}
-	if (optind < argc)
-		return usage_error(t, "unexpected argument '%s'", argv[optind]);
+	if ((rc = google_opts_check(t, &o)) != 0)
+		return rc;
+	if (api != NULL && (scope = api_scope(api)) == NULL)
+		return usage_error(t, "--api: one of directory, reports, drive, "
+		    "calendar");
 	if (scope == NULL && o.scope == NULL)
 		return usage_error(t, "give --scope SCOPE or --api NAME");
 	if ((rc = google_open(&o, scope, cache_dir(t), &g)) != 0)

@@ -124,6 +124,13 @@ check_line(void *ctx, size_t lineno, const char *line,
 		problem(cc, "%s:%zu: channel %s has no token: the handler accepts "
 		    "anyone who knows its id", GPUSH_REGISTRY_FILE, lineno,
 		    gpush_channel_id(c));
+	/* issue 10: killed between the registry write and Google's answer */
+	if (half_made(c))
+		problem(cc, "%s:%zu: channel %s is half made: 'gpush watch' "
+		    "registered it but never recorded Google's answer (no "
+		    "resourceId); clear it with 'gpush stop %s' (or 'gpush "
+		    "remove %s')", GPUSH_REGISTRY_FILE, lineno,
+		    gpush_channel_id(c), gpush_channel_id(c), gpush_channel_id(c));
 	if (remember_id(cc, gpush_channel_id(c), lineno) < 0) {
 		cc->nomem = 1;
 		return 1;

@@ -12,37 +12,22 @@
 #include "gpush_tool.h"
 
 int
-google_opt(const struct tool *t, struct google_opts *o, int ch,
-    const char *arg, int *rc)
+google_opts_check(const struct tool *t, struct google_opts *o)
 {
 	int64_t n;
 
-	switch (ch) {
-	case OPT_CREDENTIALS:   o->credentials = arg; break;
-	case OPT_TOKEN_COMMAND: o->token_command = arg; break;
-	case OPT_SUBJECT:       o->subject = arg; break;
-	case OPT_SCOPE:         o->scope = arg; break;
-	case OPT_CACERT:        o->cacert = arg; break;
-	case OPT_PROXY:         o->proxy = arg; break;
-	case OPT_TIMEOUT:
+	if (o->timeout != NULL) {
 		/* Seconds at most a day: libcurl takes long ms. */
-		if (!parse_duration(arg, &n) || n > 86400) {
-			*rc = usage_error(t, "--timeout: a duration like 30s or 2m");
-			return -1;
-		}
+		if (!parse_duration(o->timeout, &n) || n > 86400)
+			return usage_error(t, "--timeout: a duration like 30s or 2m");
 		o->timeout_ms = (long)n * 1000;
-		break;
-	case OPT_RETRIES:
-		if (!gpush__parse_i64(arg, &n) || n < 1 || n > 20) {
-			*rc = usage_error(t, "--retries must be a number from 1 to 20");
-			return -1;
-		}
-		o->retries = (int)n;
-		break;
-	default:
-		return 0;
 	}
-	return 1;
+	if (o->retries != NULL) {
+		if (!gpush__parse_i64(o->retries, &n) || n < 1 || n > 20)
+			return usage_error(t, "--retries must be a number from 1 to 20");
+		o->retries_n = (int)n;
+	}
+	return 0;
 }
 
 /* A non-empty environment variable, or NULL. */
@@ -103,10 +88,10 @@ google_open(const struct google_opts *o, const char *scope, const char *dir,
 		/* The retries share the budget of a few whole calls. */
 		gpush_http_set_timeouts(g->http, o->timeout_ms < 10000 ?
 		    o->timeout_ms : 10000, o->timeout_ms);
-		gpush_http_set_retry(g->http, o->retries > 0 ? o->retries : 5,
+		gpush_http_set_retry(g->http, o->retries_n > 0 ? o->retries_n : 5,
 		    2 * o->timeout_ms, 500);
-	} else if (o->retries > 0)
-		gpush_http_set_retry(g->http, o->retries, 120000, 500);
+	} else if (o->retries_n > 0)
+		gpush_http_set_retry(g->http, o->retries_n, 120000, 500);
 	if ((e = gpush_auth_new(g->creds, g->http, dir, subject, scope,
 	    &g->auth)) != GPUSH_OK) {
 		google_close(g);

@@ -151,8 +151,9 @@ int follow_fail(struct gpush_log_follow *f, enum gpush_err e);
  * (else $GPUSH_SUBJECT), --scope SCOPE, --cacert FILE (else $GPUSH_CACERT),
  * --proxy URL (else none: the *_proxy variables are not used), --timeout
  * DURATION (whole call, default 60s), --retries N (attempts, default 5).
- * Put GOOGLE_LONGOPTS in the getopt_long table, pass each result to
- * google_opt() first, append GOOGLE_HELP to the command's help.
+ * Put GOOGLE_TOOL_OPTS(o) in the command's tool_opt table, call
+ * google_opts_check() after tool_options(), append GOOGLE_HELP to the
+ * command's help.
  */
 struct google_opts {
 	const char *credentials;
@@ -161,24 +162,20 @@ struct google_opts {
 	const char *scope;
 	const char *cacert;
 	const char *proxy;
+	const char *timeout;          /* as given; parsed into timeout_ms */
+	const char *retries;          /* as given; parsed into retries_n */
 	long        timeout_ms;       /* 0: the library's default */
-	int         retries;          /* 0: the library's default */
+	int         retries_n;        /* 0: the library's default */
 };
-enum {
-	OPT_CREDENTIALS = 0x1000, OPT_TOKEN_COMMAND, OPT_SUBJECT, OPT_SCOPE,
-	OPT_CACERT, OPT_PROXY, OPT_TIMEOUT, OPT_RETRIES
-};
-#define OPT_HELP { "help", 0, NULL, 'h' }
-#define OPT_END  { NULL, 0, NULL, 0 }
-#define GOOGLE_LONGOPTS \
-	{ "credentials", 1, NULL, OPT_CREDENTIALS }, \
-	{ "token-command", 1, NULL, OPT_TOKEN_COMMAND }, \
-	{ "subject", 1, NULL, OPT_SUBJECT }, \
-	{ "scope", 1, NULL, OPT_SCOPE }, \
-	{ "cacert", 1, NULL, OPT_CACERT }, \
-	{ "proxy", 1, NULL, OPT_PROXY }, \
-	{ "timeout", 1, NULL, OPT_TIMEOUT }, \
-	{ "retries", 1, NULL, OPT_RETRIES }
+#define GOOGLE_TOOL_OPTS(o) \
+	{ "credentials", 0, NULL, &(o).credentials, NULL, NULL }, \
+	{ "token-command", 0, NULL, &(o).token_command, NULL, NULL }, \
+	{ "subject", 0, NULL, &(o).subject, NULL, NULL }, \
+	{ "scope", 0, NULL, &(o).scope, NULL, NULL }, \
+	{ "cacert", 0, NULL, &(o).cacert, NULL, NULL }, \
+	{ "proxy", 0, NULL, &(o).proxy, NULL, NULL }, \
+	{ "timeout", 0, NULL, &(o).timeout, NULL, NULL }, \
+	{ "retries", 0, NULL, &(o).retries, NULL, NULL }
 #define GOOGLE_HELP \
 	"  --credentials FILE   a service_account or authorized_user JSON file\n" \
 	"                       (default: $GOOGLE_APPLICATION_CREDENTIALS, then\n" \
@@ -191,13 +188,8 @@ enum {
 	"  --proxy URL          use this HTTP(S) proxy (default: none)\n" \
 	"  --timeout DURATION   for one whole call (default 60s)\n" \
 	"  --retries N          attempts on 429/5xx/connection failures (default 5)\n"
-/*
- * Takes one getopt_long result ch with optarg arg.  Returns 1 when it was
- * one of the options above (stored in o), 0 when it is not ours, or -1
- * after a usage error (then *rc is EXIT_USAGE).
- */
-int google_opt(const struct tool *t, struct google_opts *o, int ch,
-    const char *arg, int *rc);
+/* Parses o->timeout and o->retries.  0, or EXIT_USAGE after the message. */
+int google_opts_check(const struct tool *t, struct google_opts *o);
 /* The open credentials, HTTP client and token source of one run. */
 struct google {
 	struct gpush_credentials *creds;
@@ -213,5 +205,41 @@ int google_open(const struct google_opts *o, const char *scope,
     const char *dir, struct google *g);
 void google_close(struct google *g);
 int cmd_auth(struct tool *t, int argc, char **argv);        /* cmd_auth.c */
+
+/* ==== watch and stop (issue 10): google_calls.c, cmd_watch.c, cmd_stop.c === */
+/* One watch or stop call and its answer. */
+struct call {
+	const char *id;               /* the channel's id (borrowed) */
+	const char *url;              /* where a single call goes (borrowed) */
+	const char *target;           /* its path and query, for a batch part */
+	char       *body;             /* JSON; owned (freed by the caller) */
+	struct gpush_api *api;        /* owned by the caller */
+	enum gpush_err err;           /* OK when an answer arrived */
+	long        status;           /* its HTTP status; 0: none */
+	char       *resp;             /* its body, NUL-terminated; owned */
+	size_t      resp_len;
+	struct gpush_google_error gerr; /* when status is not 2xx */
+	char        why[GPUSH_WHY_MAX]; /* when err is not OK */
+	int         tries;
+	int         done;             /* the caller's: recorded */
+};
+void call_clear(struct call *c);
+/* Sends calls (one API) as batches or alone; see google_calls.c. */
+void calls_send(struct google *g, const char *batch_url, struct call **calls,
+    size_t n, int batch, void (*progress)(void *ctx, struct call *c),
+    void *ctx);
+/* One line saying why c failed (status, reason, message, hint). */
+const char *call_failure(const struct call *c, const char *address,
+    char *buf, size_t sz);
+/* The extra registry key holding the watch URL (lib/gpush.h). */
+#define WATCH_KEY "gpushWatch"
+/* cmd_watch.c: a channel that watch registered but whose answer never
+ * came (no resourceId): 1, for check. */
+int half_made(const struct gpush_channel *c);
+/* Removes the channels ids[0..n) from the registry (one edit) and their
+ * dedup state; 0 or EXIT_FAIL after the message. */
+int registry_drop(struct gpush_store *s, const char *const *ids, size_t n);
+int cmd_watch(struct tool *t, int argc, char **argv);       /* cmd_watch.c */
+int cmd_stop(struct tool *t, int argc, char **argv);        /* cmd_stop.c */
 
 #endif /* GPUSH_TOOL_H */

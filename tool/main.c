@@ -108,6 +108,62 @@ static const struct command commands[] = {
 	  "  --api NAME           the scope the watch of NAME needs: directory,\n"
 	  "                       reports, drive or calendar\n"
 	  GOOGLE_HELP },
+	/* ---- opening and stopping channels at Google (issue 10) ---- */
+	{ "watch", cmd_watch,
+	  "watch URL|SHORTNAME... --address HTTPS_URL [--id ID] [--token TOKEN]\n"
+	  "       [--ttl DURATION | --expiration MS] [--param KEY=VALUE]...\n"
+	  "       [--from FILE] [--no-batch] [--credentials FILE | --token-command CMD]\n"
+	  "       [--subject EMAIL] [--scope SCOPE] [--cacert FILE]",
+	  "open channels at Google (watch), recorded in the registry",
+	  "Opens one web_hook channel per watch URL: writes it to the registry\n"
+	  "first (the sync may come before the answer), calls the API's watch\n"
+	  "method with Channel.body(), and merges Google's answer (resourceId,\n"
+	  "expiration).  The watch URL is kept with the channel (\"gpushWatch\")\n"
+	  "for stop.  A channel whose call fails is removed again, and the\n"
+	  "message gives Google's reason.  Several channels of one API go as one\n"
+	  "batch request (at most 100 a batch); a refused batch is sent again as\n"
+	  "single calls.  One line per channel made on stdout, progress on\n"
+	  "stderr.  Exit 0 when all were made, 1 when any failed.\n\n"
+	  "URL is the watch method's URL as Google documents it, e.g.\n"
+	  "  https://admin.googleapis.com/admin/directory/v1/users/watch?domain=D&event=add\n"
+	  "  https://www.googleapis.com/drive/v3/changes/watch?pageToken=T\n"
+	  "  https://www.googleapis.com/drive/v3/files/FILEID/watch\n"
+	  "  https://www.googleapis.com/calendar/v3/calendars/primary/events/watch\n"
+	  "  https://admin.googleapis.com/admin/reports/v1/activity/users/all/applications/login/watch\n"
+	  "or a short name:\n"
+	  "  directory-users (--domain D | --customer C) [--event E]\n"
+	  "  directory-aliases USERKEY [--event E]\n"
+	  "  reports-activity APPLICATION [--user USERKEY (default all)]\n"
+	  "  drive-changes --page-token T      drive-file FILEID\n"
+	  "  calendar-events [CALENDAR]        calendar-acl [CALENDAR]\n"
+	  "  calendar-list                     calendar-settings\n\n"
+	  "  --address URL      the receiving URL; must be https://\n"
+	  "  --id ID            channel id (one URL only; default a random UUID v4)\n"
+	  "  --token TOKEN      channel token (default 32 random bytes, base64url)\n"
+	  "  --ttl DURATION     requested lifetime (3600, 30m, 2h, 1d): params.ttl\n"
+	  "                     for Directory and Calendar, expiration for Drive\n"
+	  "                     and Reports; capped at the API's published maximum\n"
+	  "  --expiration MS    requested expiration, ms since the epoch\n"
+	  "  --param KEY=VALUE  an entry of params (repeatable)\n"
+	  "  --from FILE        more watch URLs, one a line (# comments; - stdin)\n"
+	  "  --no-batch         one HTTP call per channel\n"
+	  "  --domain D, --customer C, --event E, --page-token T, --user U\n"
+	  "                     the short names' parameters\n"
+	  GOOGLE_HELP },
+	{ "stop", cmd_stop,
+	  "stop ID... [--no-batch] [--credentials FILE | --token-command CMD]\n"
+	  "       [--subject EMAIL] [--scope SCOPE] [--cacert FILE]",
+	  "stop channels at Google and remove them",
+	  "Calls channels.stop ({\"id\", \"resourceId\"}) of the API each channel's\n"
+	  "stored watch URL names, then removes the channel and its dedup state.\n"
+	  "Google no longer knowing a channel (404) removes it too, with a note;\n"
+	  "any other failure changes nothing (exit 1).  Several channels of one\n"
+	  "API go as one batch.  A channel made by watch that never got Google's\n"
+	  "answer (no resourceId; see check) is removed without a call.  A\n"
+	  "channel made with 'gpush new' has no watch URL: use stop-body and\n"
+	  "remove.\n\n"
+	  "  --no-batch         one HTTP call per channel\n"
+	  GOOGLE_HELP },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -11,12 +11,13 @@
 
 #include "gpush_tool.h"
 
-#define OPTS_MAX 16
+#define OPTS_MAX 32
 
 /*
  * Parses argv[0..argc) (argv[0] is the command word) against opts, a
  * table ended by an entry without a name, plus --help (-h); then expects
- * min..max operands.  A flag option sets *flag to 1, a value option sets
+ * min..max operands; max < 0 takes any number of them, and options may
+ * then stand among them (GNU permutation: "drive-file ID --id X").  A flag option sets *flag to 1, a value option sets
  * *val (the last one given wins), a list option appends to list[] and
  * counts in *nlist (the caller sizes list for argc entries).  Returns 0
  * with *first the index of the first operand; TOOL_DONE after printing
@@ -30,6 +31,7 @@ tool_options(const struct tool *t, int argc, char **argv,
 	struct option lo[OPTS_MAX + 2];
 	char shorts[2 * OPTS_MAX + 4] = "+:";
 	size_t k = 0, sl = 2;
+	int permute = max < 0;
 	int ch, n;
 
 	for (; opts != NULL && opts[k].name != NULL && k < OPTS_MAX; k++) {
@@ -46,6 +48,10 @@ tool_options(const struct tool *t, int argc, char **argv,
 	lo[k + 1] = (struct option){ NULL, 0, NULL, 0 };
 	shorts[sl++] = 'h';
 	shorts[sl] = '\0';
+	if (permute) {
+		memmove(shorts, shorts + 1, sl);   /* drop the '+' */
+		max = argc;
+	}
 	opterr = 0;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {

@@ -16,3 +16,5 @@
 #include "../../lib/registry_edit.c"
 #include "../../lib/logfollow.c"
 #include "../../lib/logshare.c"
+#include "../../lib/api.c"
+#include "../../lib/batch.c"

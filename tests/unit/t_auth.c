@@ -30,7 +30,7 @@ static EVP_PKEY *pkey;
 
 /* Writes text to tmpdir/name with mode; returns the path (static). */
 static const char *
-put(const char *name, const char *text, mode_t mode)
+put_file(const char *name, const char *text, mode_t mode)
 {
 	static char path[512];
 	FILE *f;
@@ -309,7 +309,7 @@ test_files(void)
 	const char *p;
 	char *big;
 
-	p = put("sa.json", js, 0640);
+	p = put_file("sa.json", js, 0640);
 	snprintf(path, sizeof(path), "%s", p);
 	c = JUNK;
 	is_int(gpush_credentials_load(path, &c, why, sizeof(why)),
@@ -333,7 +333,7 @@ test_files(void)
 	big = malloc(GPUSH_CREDENTIALS_MAX + 10);
 	memset(big, ' ', GPUSH_CREDENTIALS_MAX + 9);
 	big[GPUSH_CREDENTIALS_MAX + 9] = '\0';
-	put("big.json", big, 0600);
+	put_file("big.json", big, 0600);
 	free(big);
 	snprintf(dir, sizeof(dir), "%s/big.json", tmpdir);
 	is_int(gpush_credentials_load(dir, &c, why, sizeof(why)),
@@ -363,7 +363,7 @@ test_files(void)
 	gpush_credentials_free(c);
 	fake_env[0][0] = "CLOUDSDK_CONFIG";
 	fake_env[0][1] = tmpdir;
-	put("application_default_credentials.json",
+	put_file("application_default_credentials.json",
 	    "{\"type\":\"authorized_user\",\"client_id\":\"c\",\"client_secret\":\"s\","
 	    "\"refresh_token\":\"r\"}", 0600);
 	is_int(gpush_credentials_find(NULL, env_fn, &c, why, sizeof(why)), GPUSH_OK,

@@ -65,6 +65,44 @@ test_body_and_update(void)
 	gpush_channel_free(c);
 }
 
+/* gpush's own keys: kept by a registry line, left out of the body, not
+ * set by a watch response, refused when malformed. */
+static void
+test_extra(void)
+{
+	const char *line = "{\"id\":\"e1\",\"token\":\"t\",\"gpushWatch\":"
+	    "\"https://h/x/watch?a=b\",\"other\":\"dropped\",\"gpush-bad\":\"x\","
+	    "\"gpushNum\":5}";
+	const char *resp = "{\"id\":\"e1\",\"resourceId\":\"R\","
+	    "\"gpushWatch\":\"https://evil/\",\"gpushNew\":\"n\"}";
+	struct gpush_channel *c;
+	char *s;
+
+	ok(gpush_channel_parse(line, strlen(line), &c) == GPUSH_OK, "line with extras");
+	is_str(gpush_channel_extra(c, "gpushWatch"), "https://h/x/watch?a=b",
+	    "gpushWatch kept");
+	ok(gpush_channel_extra(c, "other") == NULL, "other unknown keys ignored");
+	ok(gpush_channel_extra(c, "gpushNum") == NULL, "non-string extra ignored");
+	ok(gpush_channel_update(c, resp, strlen(resp)) == GPUSH_OK, "update");
+	is_str(gpush_channel_extra(c, "gpushWatch"), "https://h/x/watch?a=b",
+	    "a response does not overwrite an extra");
+	ok(gpush_channel_extra(c, "gpushNew") == NULL, "nor add one");
+	gpush_channel_json(c, GPUSH_CHANNEL_RECORD, &s);
+	is_str(s, "{\"kind\":\"api#channel\",\"id\":\"e1\",\"token\":\"t\","
+	    "\"resourceId\":\"R\",\"gpushWatch\":\"https://h/x/watch?a=b\"}",
+	    "record keeps the extra");
+	free(s);
+	gpush_channel_json(c, GPUSH_CHANNEL_BODY, &s);
+	ok(strstr(s, "gpush") == NULL, "body leaves it out");
+	free(s);
+	ok(gpush_channel_set_extra(c, "watch", "x") == GPUSH_ERR_ARG, "key needs gpush");
+	ok(gpush_channel_set_extra(c, "gpushA", "a\nb") == GPUSH_ERR_ARG,
+	    "control byte refused");
+	ok(gpush_channel_set_extra(c, "gpushWatch", NULL) == GPUSH_OK &&
+	    gpush_channel_extra(c, "gpushWatch") == NULL, "NULL removes");
+	gpush_channel_free(c);
+}
+
 static void
 test_registry(void)
 {
@@ -197,6 +235,7 @@ main(void)
 	test_lines();
 	test_index();
 	test_body_and_update();
+	test_extra();
 	test_registry();
 	return tap_done();
 }
