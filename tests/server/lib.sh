@@ -22,8 +22,9 @@ SENDER_EVENTS=${SENDER_EVENTS:-25}
 SENDER_THREADS=${SENDER_THREADS:-8}
 BASE=""        # the URL path of the folder that holds the endpoint
 
-# TAP, and on_exit: tests/lib/tap.sh.
+# TAP, and on_exit: tests/lib/tap.sh; a private lighttpd: tests/lib/lighttpd.sh.
 . "$REPO/tests/lib/tap.sh"
+. "$REPO/tests/lib/lighttpd.sh"
 
 # ---- prerequisites --------------------------------------------------------
 need_handler() {
