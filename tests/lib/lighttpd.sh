@@ -1,5 +1,5 @@
 # tests/lib/lighttpd.sh -- a private lighttpd for a server test (bash),
-# built from the shipped template htdocs/lighttpd.conf the way its comments
+# built from the shipped template conf/lighttpd.conf the way its comments
 # say; sourced by tests/server/lib.sh (whose make_tmp, make_data,
 # free_port and wait_http it uses).
 #
@@ -25,11 +25,11 @@ lighttpd_setup() {
 	    -e "s|^var.gpush_dir .*|var.gpush_dir    = \"$DATA\"|" \
 	    -e "s|^var.gpush_socket .*|var.gpush_socket = \"$T/run/gpush.sock\"|" \
 	    -e "s|^var.gpush_procs .*|var.gpush_procs  = $1|" \
-	    "$REPO/htdocs/lighttpd.conf" >"$T/gpush.conf"
+	    "$REPO/conf/lighttpd.conf" >"$T/gpush.conf"
 	local v
 	for v in bin dir socket procs; do
 		grep -q "^var.gpush_$v .*$T\|^var.gpush_procs  = $1" "$T/gpush.conf" ||
-		    bail "htdocs/lighttpd.conf has no var.gpush_$v line to change"
+		    bail "conf/lighttpd.conf has no var.gpush_$v line to change"
 	done
 	{
 		echo "server.document-root = \"$DOC\""
@@ -48,7 +48,7 @@ lighttpd_setup() {
 
 lighttpd_start() {
 	lighttpd -tt -f "$T/lighttpd.conf" >"$T/conftest.out" 2>&1
-	ok $? "lighttpd accepts the configuration built from htdocs/lighttpd.conf"
+	ok $? "lighttpd accepts the configuration built from conf/lighttpd.conf"
 	diag <"$T/conftest.out"
 	lighttpd -D -f "$T/lighttpd.conf" >"$T/logs/stdout.log" 2>&1 &
 	LPID=$!

@@ -2,9 +2,9 @@
 # tests/server/hostile.t -- hostile HTTP through the real servers.  TAP.
 #
 # One run per set-up, each a private server on a free loopback port built
-# the way the other tests build it (lighttpd from htdocs/lighttpd.conf as
-# lighttpd.t does; Apache + mod_fcgid, Apache + mod_cgi from htdocs/.htaccess
-# and Apache + mod_fcgid from htdocs/apache-gpush.conf through apache.sh):
+# the way the other tests build it (lighttpd from conf/lighttpd.conf by
+# tests/lib/lighttpd.sh, as for lighttpd.t; Apache + mod_fcgid, Apache + mod_cgi from htdocs/.htaccess
+# and Apache + mod_fcgid from conf/apache-gpush.conf through apache.sh):
 #
 #  1. hostile.py cases: raw requests (Proxy:, huge, negative, malformed or
 #     missing Content-Length, chunked bodies, header names with "_",
@@ -20,7 +20,7 @@
 #
 # Apache runs with mod_reqtimeout as Debian enables it by default
 # (/etc/apache2/mods-available/reqtimeout.conf), then with the server-wide
-# slow-client block of htdocs/apache-gpush.conf (MPM sizes above the
+# slow-client block of conf/apache-gpush.conf (MPM sizes above the
 # attack's connection count, ListenBacklog, a tighter RequestReadTimeout),
 # as a server given that file by a2enconf has it; without that block the
 # genuine notifications get no answer during the attack (all Apache
@@ -43,13 +43,13 @@ TOP=$T
 TABLE=$TOP/table.tsv
 : >"$TABLE"
 
-# The server-wide slow-client settings of htdocs/apache-gpush.conf (MPM
+# The server-wide slow-client settings of conf/apache-gpush.conf (MPM
 # sizes, ListenBacklog, RequestReadTimeout), for every Apache set-up: a
 # server facing slow clients needs them whatever serves the endpoint.
 SERVER_WIDE=$(sed -n '/^# ---- slow clients: server-wide (begin)/,/^# ---- slow clients: server-wide (end)/p' \
-    "$REPO/htdocs/apache-gpush.conf")
+    "$REPO/conf/apache-gpush.conf")
 [ -n "$SERVER_WIDE" ] ||
-    bail "htdocs/apache-gpush.conf has no slow clients: server-wide block"
+    bail "conf/apache-gpush.conf has no slow clients: server-wide block"
 
 # ---- shared by the set-ups (each runs in a subshell) -----------------------
 todo() {        # todo OK|NOTOK DESCRIPTION REASON

@@ -1,7 +1,7 @@
 # tests/server/lib.sh -- shared by the server integration tests (bash).
 #
 # Each test sources this, then: need_handler; need_pkgs ...; make_tmp;
-# starts its own server from the repo's htdocs templates on a free
+# starts its own server from the repo's conf/ and htdocs/ templates on a free
 # loopback port; runs the sender and the checks; done_testing.
 # Every server started is registered with on_exit and stopped on any exit.
 #

@@ -1,5 +1,5 @@
 #!/bin/bash
-# lighttpd + mod_fastcgi (several handler processes), from htdocs/lighttpd.conf.
+# lighttpd + mod_fastcgi (several handler processes), from conf/lighttpd.conf.
 # TAP.  Starts a private lighttpd on a free loopback port, runs the sender
 # with a graceful restart (SIGUSR1) half-way, checks the log.
 . "$(dirname "$0")/lib.sh"
@@ -12,7 +12,7 @@ PROCS=4
 lighttpd_setup $PROCS
 cp "$REPO/htdocs/robots.txt" "$DOC/"
 cp "$GPUSH_FCGI" "$DOC/gpush.fcgi"      # a stray copy: must not be served
-cp "$REPO/htdocs/lighttpd.conf" "$DOC/lighttpd.conf"
+cp "$REPO/conf/lighttpd.conf" "$DOC/lighttpd.conf"
 lighttpd_start
 
 n=$(for p in /proc/[0-9]*; do readlink "$p/exe" 2>/dev/null; done |
