@@ -131,8 +131,9 @@ install: all
 	install -m 0755 tool/gpush $(DESTDIR)$(BINDIR)/gpush
 	sed 's/^\.Os gpush$$/.Os gpush $(VERSION)/' tool/gpush.1 > $(DESTDIR)$(MANDIR)/man1/gpush.1
 	chmod 0644 $(DESTDIR)$(MANDIR)/man1/gpush.1
-	install -d $(DESTDIR)$(PREFIX)/share/gpush/htdocs
+	install -d $(DESTDIR)$(PREFIX)/share/gpush/htdocs $(DESTDIR)$(PREFIX)/share/gpush/conf
 	for f in htdocs/* htdocs/.htaccess; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/gpush/htdocs/; done; true
+	for f in conf/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/gpush/conf/; done; true
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBEXECDIR)/gpush.fcgi $(DESTDIR)$(BINDIR)/gpush \

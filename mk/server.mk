@@ -62,7 +62,7 @@ run:
 	    -e 's|^var.gpush_dir .*|var.gpush_dir = "$(RUN_ABS)"|' \
 	    -e "s|^var.gpush_socket .*|var.gpush_socket = \"$$S/gpush.sock\"|" \
 	    -e 's|^var.gpush_procs .*|var.gpush_procs = 2|' \
-	    htdocs/lighttpd.conf >"$$S/gpush.conf" && \
+	    conf/lighttpd.conf >"$$S/gpush.conf" && \
 	{ echo 'server.document-root = "$(abspath htdocs)"'; \
 	   echo 'server.bind = "127.0.0.1"'; \
 	   echo 'server.port = $(PORT)'; \

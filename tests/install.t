@@ -10,7 +10,9 @@ root=$tmp/root
 make -s install DESTDIR="$root" PREFIX=/usr >"$tmp/out" 2>&1
 t "make install" '[ $? -eq 0 ]'
 for f in usr/lib/libgpush.a usr/lib/libgpush.so usr/include/gpush.h \
-    usr/lib/pkgconfig/gpush.pc usr/libexec/gpush/gpush.fcgi; do
+    usr/lib/pkgconfig/gpush.pc usr/libexec/gpush/gpush.fcgi \
+    usr/share/gpush/htdocs/.htaccess usr/share/gpush/htdocs/robots.txt \
+    usr/share/gpush/conf/apache-gpush.conf usr/share/gpush/conf/lighttpd.conf; do
 	t "installed $f" "[ -e '$root/$f' ]"
 done
 cat > "$tmp/prog.c" <<'C'

@@ -3,23 +3,16 @@
 handler's socket, nor cut one in half: three requests wait in the backlog
 of a stopped FastCGI process, SIGTERM arrives, and all three are answered
 and logged before the process exits by itself."""
-import json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'cgi'))
-from run import fcgi_request, response_status  # noqa: E402
+import os, signal, subprocess, sys, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import HANDLER, datadir, handler  # noqa: E402
+from lib.fcgi import fcgi_request, response_status  # noqa: E402
+from lib.tap import Tap  # noqa: E402
 
-handler = os.path.abspath(os.environ.get('GPUSH_FCGI', 'cgi/gpush.fcgi'))
-work = tempfile.mkdtemp(prefix='gpush-term-')
-data = os.path.join(work, 'data')
-os.makedirs(data)
-with open(os.path.join(data, 'channels.jsonl'), 'w') as f:
-    f.write(json.dumps({'id': 'c', 'token': 'term-secret-1'}) + '\n')
-sock = os.path.join(work, 'sock')
-ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-ls.bind(sock)
-ls.listen(16)
-p = subprocess.Popen([handler], stdin=ls.fileno(), env={'GPUSH_DIR': data},
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-ls.close()
+data = datadir.DataDir([{'id': 'c', 'token': 'term-secret-1'}], prefix='gpush-term-')
+sock = os.path.join(data.tmp, 'sock')
+env = {'GPUSH_DIR': data.path}
+p, = handler.serve([HANDLER], sock, env, backlog=16)
 results = {}
 
 
@@ -47,15 +40,10 @@ try:
     for t in ts:
         t.join(20)
     exited = p.wait(timeout=10)
-    log = open(os.path.join(data, 'notifications.ndjson')).read().splitlines()
-    nums = sorted(json.loads(l)['message_number'] for l in log)
+    objs, _ = datadir.records(datadir.split_log(data.log())[0])
+    nums = sorted(o['message_number'] for o in objs)
     # An idle process (blocked in accept, or about to be) exits at once.
-    ls2 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    ls2.bind(sock + '2')
-    ls2.listen(4)
-    idle = subprocess.Popen([handler], stdin=ls2.fileno(), env={'GPUSH_DIR': data},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ls2.close()
+    idle, = handler.serve([HANDLER], sock + '2', env, backlog=4)
     time.sleep(0.3)
     t0 = time.time()
     idle.send_signal(signal.SIGTERM)
@@ -65,17 +53,17 @@ try:
         idle.kill()
         idle_rc = 'hung'
     idle_secs = time.time() - t0
-    print('1..4')
-    print('%sok 1 - queued requests answered 200: %s' % (
-        '' if all(results.get(n) == 200 for n in (10, 11, 12)) else 'not ', results))
-    print('%sok 2 - and logged: %s' % ('' if nums == [10, 11, 12] else 'not ', nums))
-    print('%sok 3 - then the process exits 0 by itself (%s)' % ('' if exited == 0 else 'not ', exited))
-    print('%sok 4 - an idle process exits on SIGTERM within 2 s (%s, %.2f s)' % (
-        '' if idle_rc == 0 and idle_secs < 2 else 'not ', idle_rc, idle_secs))
-    rc = 0 if idle_rc == 0 and idle_secs < 2 and all(results.get(n) == 200 for n in (10, 11, 12)) and nums == [10, 11, 12] and exited == 0 else 1
+    t = Tap(4)
+    t.ok(all(results.get(n) == 200 for n in (10, 11, 12)),
+         'queued requests answered 200: %s' % results)
+    t.ok(nums == [10, 11, 12], 'and logged: %s' % nums)
+    t.ok(exited == 0, 'then the process exits 0 by itself (%s)' % exited)
+    t.ok(idle_rc == 0 and idle_secs < 2,
+         'an idle process exits on SIGTERM within 2 s (%s, %.2f s)' % (idle_rc, idle_secs))
+    rc = t.done()
 finally:
     if p.poll() is None:
         p.kill()
         p.wait()
-    shutil.rmtree(work, ignore_errors=True)
+    data.cleanup()
 sys.exit(rc)

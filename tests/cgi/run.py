@@ -25,10 +25,17 @@ A case file is data: sections that start with '--- ' lines.
 Anything not listed under --- log must not appear: every request's new
 log lines are compared exactly, and the token never appears anywhere.
 """
-import codecs, json, os, re, shutil, signal, socket, struct, subprocess
-import sys, tempfile, time
+import codecs, json, os, re, shutil, signal, subprocess
+import sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from lib import handler  # noqa: E402
+# fcgi_request stays importable from here for bench/fcgi.py until it
+# imports tests/lib itself.
+from lib.fcgi import fcgi_request, response_status  # noqa: E402,F401
+from lib.datadir import make_data, read_log  # noqa: E402
+from lib.tap import Tap  # noqa: E402
 RFC3339 = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$')
 TOKENS = []  # every secret the registry holds, never to be seen in output
 
@@ -115,91 +122,18 @@ def build_env(text, body):
     return env
 
 
-# ---- FastCGI client (just enough of the spec: one request per connection)
-
-def fcgi_record(rtype, content, req_id=1):
-    out = b''
-    while True:
-        chunk, content = content[:65535], content[65535:]
-        pad = (8 - len(chunk) % 8) % 8
-        out += struct.pack('>BBHHBx', 1, rtype, req_id, len(chunk), pad) + chunk + b'\0' * pad
-        if not content:
-            return out
-
-
-def fcgi_len(n):
-    return struct.pack('>B', n) if n < 128 else struct.pack('>I', n | 0x80000000)
-
-
-def fcgi_request(sock_path, env, body, timeout=20):
-    """Sends one request; returns the raw CGI response (headers + body)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(sock_path)
-    items = env.pairs() if hasattr(env, 'pairs') else env.items()
-    params = b''.join(fcgi_len(len(k)) + fcgi_len(len(v)) + k + v for k, v in items)
-    msg = fcgi_record(1, struct.pack('>HB5x', 1, 0))          # BEGIN_REQUEST, responder
-    msg += fcgi_record(4, params) + fcgi_record(4, b'')      # PARAMS
-    if body:
-        msg += fcgi_record(5, body)
-    msg += fcgi_record(5, b'')                               # STDIN end
-    s.sendall(msg)
-    out, data = b'', b''
-    while True:
-        while len(data) < 8:
-            chunk = s.recv(65536)
-            if not chunk:
-                s.close()
-                return out
-            data += chunk
-        _, rtype, _, clen, plen = struct.unpack('>BBHHBx', data[:8])
-        while len(data) < 8 + clen + plen:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        content, data = data[8:8 + clen], data[8 + clen + plen:]
-        if rtype == 6:
-            out += content
-        elif rtype == 3:
-            s.close()
-            return out
-
-
 class FcgiServer:
     """The handler as a FastCGI application on a Unix socket (fd 0)."""
-    def __init__(self, handler, sock_path, env, prefix):
+    def __init__(self, handler_path, sock_path, env, prefix):
         self.path = sock_path
-        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        ls.bind(sock_path)
-        ls.listen(16)
         self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(prefix + [handler], stdin=ls.fileno(),
-                                     stdout=subprocess.DEVNULL, stderr=self.err,
-                                     env=env)
-        ls.close()
+        self.proc, = handler.serve(prefix + [handler_path], sock_path, env,
+                                   backlog=16, stderr=self.err)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        handler.stop(self.proc, 10)
         self.err.seek(0)
         return self.proc.returncode, self.err.read()
-
-
-def response_status(raw):
-    head = raw.split(b'\r\n\r\n', 1)[0].decode('utf-8', 'replace')
-    m = re.search(r'^Status: (\d{3})', head, re.M)
-    return (int(m.group(1)) if m else None), head
-
-
-def read_log(d):
-    p = os.path.join(d, 'notifications.ndjson')
-    return open(p, 'rb').read() if os.path.isfile(p) else b''
 
 
 def check_lines(new, expect):
@@ -224,13 +158,10 @@ def check_lines(new, expect):
     return None
 
 
-def run_case(handler, mode, case, workdir, prefix, sanitized):
+def run_case(handler_path, mode, case, workdir, prefix, sanitized):
     d = os.path.join(workdir, 'data')
-    os.makedirs(d)
-    reg = case['registry'] if case['registry'] is not None else \
-        open(os.path.join(HERE, 'channels.jsonl')).read()
-    with open(os.path.join(d, 'channels.jsonl'), 'w') as f:
-        f.write(reg)
+    make_data(d, case['registry'] if case['registry'] is not None else
+              open(os.path.join(HERE, 'channels.jsonl')).read())
     penv = {'PATH': '/usr/bin:/bin'}
     for k in ('ASAN_OPTIONS', 'UBSAN_OPTIONS'):
         if k in os.environ:
@@ -239,16 +170,13 @@ def run_case(handler, mode, case, workdir, prefix, sanitized):
         penv['GPUSH_DIR'] = d
     server, errs, problems = None, b'', []
     if mode == 'fcgi':
-        server = FcgiServer(handler, os.path.join(workdir, 'sock'), penv, prefix)
+        server = FcgiServer(handler_path, os.path.join(workdir, 'sock'), penv, prefix)
 
     def send(env, body):
         nonlocal errs
         if server:
             return fcgi_request(server.path, env, body)
-        full = {k.encode(): v.encode() for k, v in penv.items()}
-        full.update(env)
-        p = subprocess.run(prefix + [handler], env=full, input=body,
-                           capture_output=True, timeout=60)
+        p = handler.run_cgi(prefix + [handler_path], penv, env, body, timeout=60)
         errs += p.stderr
         if p.returncode != 0:
             problems.append('handler exited %d: %r' % (p.returncode, p.stderr[-400:]))
@@ -306,7 +234,7 @@ def run_case(handler, mode, case, workdir, prefix, sanitized):
 
 def main():
     args = sys.argv[1:]
-    handler = os.path.abspath(args.pop(0))
+    handler_path = os.path.abspath(args.pop(0))
     modes, prefix, sanitized = ['cgi', 'fcgi'], [], False
     while args and args[0].startswith('--'):
         a = args.pop(0)
@@ -319,41 +247,34 @@ def main():
             sanitized = True
         elif a == '--label':
             label = args.pop(0)
-    label = locals().get('label', os.path.basename(handler))
+    label = locals().get('label', os.path.basename(handler_path))
     cases = args or sorted(os.path.join(HERE, 'cases', f) for f in
                            os.listdir(os.path.join(HERE, 'cases')) if f.endswith('.case'))
     for line in open(os.path.join(HERE, 'channels.jsonl')):
         m = re.search(r'"token"\s*:\s*"([^"]+)"', line)
         if m and len(m.group(1)) >= 6:
             TOKENS.append(m.group(1))
-    print('1..%d' % (len(cases) * len(modes)))
-    n, failed = 0, 0
+    t = Tap(len(cases) * len(modes))
     for path in cases:
         case = parse_case(path)
         for r in re.finditer(r'"token"\s*:\s*"([^"]+)"', case['registry'] or ''):
             TOKENS.append(r.group(1))
         for mode in modes:
-            n += 1
+            name = '%s %s %s' % (label, mode, os.path.basename(path)[:-5])
             if case['fcgi_only'] and mode != 'fcgi':
-                print('ok %d - %s %s %s # SKIP FastCGI only' % (
-                    n, label, mode, os.path.basename(path)[:-5]))
+                t.ok(True, name, skip='FastCGI only')
                 continue
             work = tempfile.mkdtemp(prefix='gpush-case-')
             try:
-                problems = run_case(handler, mode, case, work, prefix, sanitized)
+                problems = run_case(handler_path, mode, case, work, prefix, sanitized)
             except Exception as e:  # a broken case is a failure, not a crash
                 problems = ['runner error: %r' % e]
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-            name = '%s %s %s' % (label, mode, os.path.basename(path)[:-5])
-            if problems:
-                failed += 1
-                print('not ok %d - %s' % (n, name))
-                for p in problems:
-                    print('#   ' + p.replace('\n', '\n#   '))
-            else:
-                print('ok %d - %s' % (n, name))
-    return 1 if failed else 0
+            t.ok(not problems, name)
+            for p in problems:
+                t.diag(p)
+    return t.done()
 
 
 if __name__ == '__main__':

@@ -1,47 +1,34 @@
-"""Shared pieces of the fault suite: a data directory, a pool of handler
-processes (FastCGI on one socket, or plain CGI per request), a Google-like
-sender that retries 5xx and lost answers with backoff, and the checker that
+"""Shared pieces of the fault suite: a data directory of the suite's
+channels, the pool of handler processes (FastCGI on one socket, or plain
+CGI per request: tests/lib/handler.py), a Google-like sender that retries 5xx and lost answers with backoff, and the checker that
 compares the log with what was acknowledged.
 
 Every loop here is bounded by a count and by a deadline."""
-import json, os, random, shutil, signal, socket, subprocess, sys, tempfile
-import threading, time
+import os, random, sys, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, 'tests', 'cgi'))
-from run import fcgi_request, response_status  # noqa: E402
-
-HANDLER = os.path.abspath(os.environ.get('GPUSH_FCGI', os.path.join(ROOT, 'cgi', 'gpush.fcgi')))
-TOOL = os.path.abspath(os.environ.get('GPUSH_TOOL', os.path.join(ROOT, 'tool', 'gpush')))
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
+from lib import HANDLER, TOOL  # noqa: E402,F401  (the suite's programs)
+from lib import datadir  # noqa: E402
+from lib.handler import Pool  # noqa: E402,F401  (the suite's handler pool)
 
 
 def token(c):
     return 'fault-secret-%04d-xyzzy' % c
 
 
-class DataDir:
+class DataDir(datadir.DataDir):
     """A fresh data directory with `channels` channels (ch0, ch1, ...)."""
     def __init__(self, channels=8, base=None, extra=None):
-        self.tmp = tempfile.mkdtemp(prefix='gpush-fault-', dir=base)
-        self.path = os.path.join(self.tmp, 'data')
-        os.makedirs(self.path)
+        reg = []
+        for c in range(channels):
+            ch = datadir.channel(c, token)
+            if extra:
+                ch.update(extra(c))
+            reg.append(ch)
+        super().__init__(reg, base=base, prefix='gpush-fault-')
         self.channels = channels
-        with open(os.path.join(self.path, 'channels.jsonl'), 'w') as f:
-            for c in range(channels):
-                ch = {'kind': 'api#channel', 'id': 'ch%d' % c, 'token': token(c),
-                      'resourceId': 'r%d' % c, 'resourceUri': 'https://u/%d' % c}
-                if extra:
-                    ch.update(extra(c))
-                f.write(json.dumps(ch) + '\n')
-
-    def log_files(self):
-        """The log and every rotated or logrotated file beside it."""
-        return sorted(os.path.join(self.path, f) for f in os.listdir(self.path)
-                      if f.startswith('notifications.ndjson'))
-
-    def cleanup(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def cgi_env(c, n, body=b''):
@@ -53,104 +40,6 @@ def cgi_env(c, n, body=b''):
          b'HTTP_X_GOOG_RESOURCE_STATE': b'sync' if n == 1 else b'update',
          b'HTTP_X_GOOG_MESSAGE_NUMBER': str(n).encode()}
     return e
-
-
-class Pool:
-    """Handler processes.  mode 'fcgi': `procs` FastCGI processes on one
-    Unix socket, respawned when they die; mode 'cgi': one process per
-    request.  `prefix` wraps the command (strace, env LD_PRELOAD=...)."""
-    def __init__(self, data, mode='fcgi', procs=3, env=None, prefix=None,
-                 preexec=None, handler=None):
-        self.data, self.mode, self.nprocs = data, mode, procs
-        self.handler = handler or HANDLER
-        self.env = {'PATH': '/usr/bin:/bin', 'GPUSH_DIR': data.path}
-        self.env.update(env or {})
-        self.prefix, self.preexec = prefix or [], preexec
-        self.procs, self.cgi_live, self.lock = [], set(), threading.Lock()
-        self.all_procs = []
-        self.stopped = False
-        if mode == 'fcgi':
-            self.sock = os.path.join(data.tmp, 'sock')
-            self.ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.ls.bind(self.sock)
-            self.ls.listen(128)
-            for _ in range(procs):
-                self.procs.append(self._spawn())
-            self.keeper = threading.Thread(target=self._keep, daemon=True)
-            self.keeper.start()
-
-    def _spawn(self):
-        # A session of its own, so stop() reaches a wrapper's children too
-        # (strace detaches from its tracee when it gets SIGTERM).
-        prefix = self.prefix() if callable(self.prefix) else self.prefix
-        p = subprocess.Popen(prefix + [self.handler], stdin=self.ls.fileno(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             env=self.env, preexec_fn=self.preexec,
-                             start_new_session=True)
-        self.all_procs.append(p)
-        return p
-
-    def _keep(self):
-        while not self.stopped:
-            with self.lock:
-                for i, p in enumerate(self.procs):
-                    if self.stopped:
-                        break
-                    if p.poll() is not None and not self.stopped:
-                        self.procs[i] = self._spawn()
-            time.sleep(0.005)
-
-    def send(self, env, body=b'', timeout=20):
-        """Returns the status, or None when no answer came (killed)."""
-        try:
-            if self.mode == 'fcgi':
-                return response_status(fcgi_request(self.sock, env, body, timeout))[0]
-            full = {k.encode(): v.encode() for k, v in self.env.items()}
-            full.update(env)
-            prefix = self.prefix() if callable(self.prefix) else self.prefix
-            p = subprocess.Popen(prefix + [self.handler], env=full,
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, preexec_fn=self.preexec)
-            with self.lock:
-                self.cgi_live.add(p)
-            try:
-                out, _ = p.communicate(body, timeout=timeout)
-            finally:
-                with self.lock:
-                    self.cgi_live.discard(p)
-            return response_status(out)[0]
-        except (OSError, socket.timeout, subprocess.TimeoutExpired):
-            return None
-
-    def pids(self):
-        with self.lock:
-            return [p for p in self.procs + list(self.cgi_live) if p.poll() is None]
-
-    def stop(self):
-        self.stopped = True
-        if self.mode == 'fcgi':
-            self.keeper.join()
-        with self.lock:
-            procs = self.all_procs + list(self.cgi_live)
-        for p in procs:
-            for sig in (signal.SIGTERM,):
-                try:
-                    os.killpg(p.pid, sig)
-                except OSError:
-                    pass
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(p.pid, signal.SIGKILL)   # whatever is left of its group
-            except OSError:
-                pass
-            if p.poll() is None:
-                p.wait()
-        if self.mode == 'fcgi':
-            self.ls.close()
 
 
 class Sender:
@@ -205,12 +94,14 @@ def read_records(files):
         raw = open(f, 'rb').read()
         if not raw:
             continue
-        if not raw.endswith(b'\n'):
+        lines, tail = datadir.split_log(raw)
+        if tail:
             torn += 1
-        for line in raw.split(b'\n')[:-1] if raw.endswith(b'\n') else raw.split(b'\n'):
+            lines.append(tail)           # a whole record without its newline?
+        objs, b = datadir.records(lines)
+        bad += b
+        for o in objs:
             try:
-                line.decode('utf-8')
-                o = json.loads(line)
                 recs.append((int(o['channel_id'][2:]), o['message_number']))
             except (ValueError, KeyError, TypeError):
                 bad += 1

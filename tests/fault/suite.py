@@ -10,6 +10,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faultlib import (DataDir, Pool, Sender, Row, check, messages, cgi_env,  # noqa: E402
                       HANDLER, TOOL, HERE, read_records)
+from lib.tap import Tap  # noqa: E402  (faultlib put tests/ on sys.path)
 
 LONG = '--long' in sys.argv
 SCALE = 1 if not LONG else 1
@@ -562,8 +563,7 @@ def main():
     tests = [t for t in TESTS if not names or t[0] in names]
     seconds = 60 if LONG else 6
     rows, failed = [], 0
-    if not LONG:
-        print('1..%d' % len(tests))
+    tap = Tap(len(tests)) if not LONG else None
     for i, (name, fn) in enumerate(tests, 1):
         if LONG:
             print('torture: %s (%d/%d) ...' % (name, i, len(tests)), file=sys.stderr, flush=True)
@@ -578,12 +578,11 @@ def main():
         good = row.good() or row.get('measure_only')
         failed += not good and not skip
         if not LONG:
-            print('%sok %d - %s: %d requests, %d faults, %d acked, %d missing, %d dup, %d bad%s' % (
-                '' if good or skip else 'not ', i, row['name'], row['requests'], row['faults'],
-                row['acked'], row['missing'], row['duplicated'], row['bad'],
-                ' # SKIP ' + row['note'] if skip else ''))
+            tap.ok(good, '%s: %d requests, %d faults, %d acked, %d missing, %d dup, %d bad' % (
+                row['name'], row['requests'], row['faults'], row['acked'], row['missing'],
+                row['duplicated'], row['bad']), skip=row['note'] if skip else None)
             if row['note'] and not skip:
-                print('#   ' + row['note'])
+                tap.diag(row['note'])
     if LONG:
         print('%-30s %6s %8s %7s %7s %7s %5s %5s  %s' % ('test', 'secs', 'requests', 'faults',
               'acked', 'missing', 'dup', 'torn', 'note'))

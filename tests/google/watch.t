@@ -12,45 +12,11 @@ TOOL=${GPUSH_TOOL:-$REPO/tool/gpush}
 [ -x "$TOOL" ] || { echo "1..0 # SKIP no tool at $TOOL (run make first)"; exit 0; }
 make_tmp watch
 
-# ---- lighttpd + gpush.fcgi, as tests/server/lighttpd.t sets it up ----------
-LPORT=$(free_port)
-DOC=$T/htdocs
-DATA=$T/data
-mkdir -p "$DOC" "$T/bin" "$T/run" "$T/logs" "$DATA"
-cp "$GPUSH_FCGI" "$T/bin/gpush.fcgi"
-sed -e "s|^var.gpush_bin .*|var.gpush_bin    = \"$T/bin/gpush.fcgi\"|" \
-    -e "s|^var.gpush_dir .*|var.gpush_dir    = \"$DATA\"|" \
-    -e "s|^var.gpush_socket .*|var.gpush_socket = \"$T/run/gpush.sock\"|" \
-    -e "s|^var.gpush_procs .*|var.gpush_procs  = 2|" \
-    "$REPO/htdocs/lighttpd.conf" >"$T/gpush.conf"
-{
-	echo "server.document-root = \"$DOC\""
-	echo "server.bind = \"127.0.0.1\""
-	echo "server.port = $LPORT"
-	echo "server.pid-file = \"$T/run/lighttpd.pid\""
-	echo "server.errorlog = \"$T/logs/error.log\""
-	if [ "$(id -u)" -eq 0 ]; then
-		echo "server.username = \"$RUN_USER\""
-		echo "server.groupname = \"$RUN_GROUP\""
-	fi
-	echo "include \"$T/gpush.conf\""
-} >"$T/lighttpd.conf"
-chown "$RUN_USER:$RUN_GROUP" "$T/run" "$T/logs" "$DATA"
-chmod 700 "$DATA"
-lighttpd -D -f "$T/lighttpd.conf" >"$T/logs/stdout.log" 2>&1 &
-LPID=$!
-lighttpd_stop() {       # lighttpd, then the handler processes it started (by pid)
-	local p
-	kill -TERM "$LPID" 2>/dev/null; sleep 0.3; kill -KILL "$LPID" 2>/dev/null
-	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/exe" 2>/dev/null)" = "$T/bin/gpush.fcgi" ] &&
-		    kill -KILL "${p#/proc/}" 2>/dev/null
-	done
-	return 0
-}
-on_exit lighttpd_stop
-wait_http "http://127.0.0.1:$LPORT/notifications" 15
-ok $? "lighttpd + gpush.fcgi answer on 127.0.0.1:$LPORT" || done_testing
+# ---- lighttpd + gpush.fcgi from the shipped template (tests/lib/lighttpd.sh)
+lighttpd_setup 2
+: >"$DATA/channels.jsonl"     # only what gpush watch registers
+LPORT=$PORT
+lighttpd_start
 
 # ---- the stand-in ------------------------------------------------------------
 # start_standin DIR [ARGS] -- sets B (its base URL) and SPID

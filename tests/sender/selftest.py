@@ -22,6 +22,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SENDER = os.path.join(HERE, "gsender.py")
+sys.path.insert(0, os.path.dirname(HERE))
+from lib.tap import Tap  # noqa: E402
 
 
 class Recv(http.server.ThreadingHTTPServer):
@@ -82,12 +84,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
-    tests = []
-
-    def ok(cond, what):
-        tests.append(cond)
-        print("%s %d - %s" % ("ok" if cond else "not ok", len(tests), what))
-        sys.stdout.flush()
+    tap = Tap()
+    ok = tap.ok
 
     srv = Recv()
     t = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -165,8 +163,7 @@ def main():
        "header names come in mixed case (%d spellings)" % len(names))
     ok(r.get("at_half", {}).get("rc") == 0, "the --at-half command ran")
     ok(p.returncode == 1, "exit status 1 when not everything was acked")
-    print("1..%d" % len(tests))
-    return 0 if all(tests) else 1
+    return tap.done()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Apache 2.4 + mod_fcgid (mpm_event) from htdocs/apache-gpush.conf, no .htaccess.  TAP.
+# Apache 2.4 + mod_fcgid (mpm_event) from conf/apache-gpush.conf, no .htaccess.  TAP.
 MODE=fcgid
 LAYOUT=conf
 . "$(dirname "$0")/apache.sh"

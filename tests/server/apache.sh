@@ -3,7 +3,7 @@
 #   apache-fcgid.t  MODE=fcgid LAYOUT=htaccess  mod_fcgid, mpm_event
 #   apache-cgi.t    MODE=cgi   LAYOUT=htaccess  mod_cgi, mpm_prefork, the
 #                   endpoint in a subfolder of a site (shared hosting)
-#   apache-conf.t   MODE=fcgid LAYOUT=conf      htdocs/apache-gpush.conf
+#   apache-conf.t   MODE=fcgid LAYOUT=conf      conf/apache-gpush.conf
 #   hostile.t       APACHE_SETUP_ONLY=1: returns once the server answers,
 #                   with APACHE_EXTRA_CONF appended to httpd.conf
 # A private ServerRoot in a temp dir.  LAYOUT=htaccess: htdocs/.htaccess as
@@ -45,12 +45,12 @@ if [ "$LAYOUT" = conf ]; then
 	mkdir -p "$T/libexec"
 	install -m 755 "$GPUSH_FCGI" "$BIN"
 	for v in LIBEXEC DIR URL; do
-		grep -q "^Define GPUSH_$v " "$REPO/htdocs/apache-gpush.conf" ||
-		    bail "htdocs/apache-gpush.conf has no 'Define GPUSH_$v' line"
+		grep -q "^Define GPUSH_$v " "$REPO/conf/apache-gpush.conf" ||
+		    bail "conf/apache-gpush.conf has no 'Define GPUSH_$v' line"
 	done
 	sed -e "s|^Define GPUSH_LIBEXEC .*|Define GPUSH_LIBEXEC $T/libexec|" \
 	    -e "s|^Define GPUSH_DIR .*|Define GPUSH_DIR $DATA|" \
-	    "$REPO/htdocs/apache-gpush.conf" >"$T/gpush.conf"
+	    "$REPO/conf/apache-gpush.conf" >"$T/gpush.conf"
 	SITE_CONF="Include $T/gpush.conf"
 	SITE_OVERRIDE="AllowOverride None"
 	# An ordinary site around it: its files are served, the data
@@ -60,7 +60,7 @@ if [ "$LAYOUT" = conf ]; then
 else
 	BIN=$DOC/gpush.fcgi
 	install -m 755 "$GPUSH_FCGI" "$BIN"
-	cp "$REPO/htdocs/lighttpd.conf" "$DOC/"     # a stray file: must not be served
+	cp "$REPO/conf/lighttpd.conf" "$DOC/"     # a stray file: must not be served
 	grep -q '^SetEnv GPUSH_DIR ' "$REPO/htdocs/.htaccess" ||
 	    bail "htdocs/.htaccess has no 'SetEnv GPUSH_DIR' line to change"
 	if [ "$MODE" = fcgid ] && [ "${APACHE_ENV:-setenv}" = initialenv ]; then

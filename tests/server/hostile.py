@@ -407,7 +407,7 @@ def build_cases(x):
     # Apache reads the whole declared body before the handler starts
     # (mod_fcgid) or before it reads the handler's answer (mod_cgi), so the
     # templates refuse these from the headers in Apache itself; lighttpd
-    # streams the body (htdocs/lighttpd.conf) and the handler answers.
+    # streams the body (conf/lighttpd.conf) and the handler answers.
     r = withhold(x.req())
     r.add("X-Goog-Message-Number", str(r.number + 1).encode())
     x.case("message number sent twice, body withheld", r, s4xx(400),

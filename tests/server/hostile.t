@@ -2,9 +2,9 @@
 # tests/server/hostile.t -- hostile HTTP through the real servers.  TAP.
 #
 # One run per set-up, each a private server on a free loopback port built
-# the way the other tests build it (lighttpd from htdocs/lighttpd.conf as
-# lighttpd.t does; Apache + mod_fcgid, Apache + mod_cgi from htdocs/.htaccess
-# and Apache + mod_fcgid from htdocs/apache-gpush.conf through apache.sh):
+# the way the other tests build it (lighttpd from conf/lighttpd.conf by
+# tests/lib/lighttpd.sh, as for lighttpd.t; Apache + mod_fcgid, Apache + mod_cgi from htdocs/.htaccess
+# and Apache + mod_fcgid from conf/apache-gpush.conf through apache.sh):
 #
 #  1. hostile.py cases: raw requests (Proxy:, huge, negative, malformed or
 #     missing Content-Length, chunked bodies, header names with "_",
@@ -20,7 +20,7 @@
 #
 # Apache runs with mod_reqtimeout as Debian enables it by default
 # (/etc/apache2/mods-available/reqtimeout.conf), then with the server-wide
-# slow-client block of htdocs/apache-gpush.conf (MPM sizes above the
+# slow-client block of conf/apache-gpush.conf (MPM sizes above the
 # attack's connection count, ListenBacklog, a tighter RequestReadTimeout),
 # as a server given that file by a2enconf has it; without that block the
 # genuine notifications get no answer during the attack (all Apache
@@ -43,13 +43,13 @@ TOP=$T
 TABLE=$TOP/table.tsv
 : >"$TABLE"
 
-# The server-wide slow-client settings of htdocs/apache-gpush.conf (MPM
+# The server-wide slow-client settings of conf/apache-gpush.conf (MPM
 # sizes, ListenBacklog, RequestReadTimeout), for every Apache set-up: a
 # server facing slow clients needs them whatever serves the endpoint.
 SERVER_WIDE=$(sed -n '/^# ---- slow clients: server-wide (begin)/,/^# ---- slow clients: server-wide (end)/p' \
-    "$REPO/htdocs/apache-gpush.conf")
+    "$REPO/conf/apache-gpush.conf")
 [ -n "$SERVER_WIDE" ] ||
-    bail "htdocs/apache-gpush.conf has no slow clients: server-wide block"
+    bail "conf/apache-gpush.conf has no slow clients: server-wide block"
 
 # ---- shared by the set-ups (each runs in a subshell) -----------------------
 todo() {        # todo OK|NOTOK DESCRIPTION REASON
@@ -136,52 +136,8 @@ slow_phases() {  # slow_phases [TODO-REASON]
 # ---- lighttpd (as lighttpd.t builds it) -----------------------------------
 setup_lighttpd() {
 	make_tmp hostile-lighttpd
-	PORT=$(free_port)
-	DOC=$T/htdocs
-	DATA=$DOC/var
-	mkdir -p "$DOC" "$T/bin" "$T/run" "$T/logs"
-	cp "$GPUSH_FCGI" "$T/bin/gpush.fcgi"
-	make_data "$DATA"
-	chown "$RUN_USER:$RUN_GROUP" "$T/run" "$T/logs"
-	sed -e "s|^var.gpush_bin .*|var.gpush_bin    = \"$T/bin/gpush.fcgi\"|" \
-	    -e "s|^var.gpush_dir .*|var.gpush_dir    = \"$DATA\"|" \
-	    -e "s|^var.gpush_socket .*|var.gpush_socket = \"$T/run/gpush.sock\"|" \
-	    -e "s|^var.gpush_procs .*|var.gpush_procs  = 4|" \
-	    "$REPO/htdocs/lighttpd.conf" >"$T/gpush.conf"
-	{
-		echo "server.document-root = \"$DOC\""
-		echo "server.bind = \"127.0.0.1\""
-		echo "server.port = $PORT"
-		echo "server.pid-file = \"$T/run/lighttpd.pid\""
-		echo "server.errorlog = \"$T/logs/error.log\""
-		if [ "$(id -u)" -eq 0 ]; then
-			echo "server.username = \"$RUN_USER\""
-			echo "server.groupname = \"$RUN_GROUP\""
-		fi
-		echo "include \"$T/gpush.conf\""
-	} >"$T/lighttpd.conf"
-	lighttpd -tt -f "$T/lighttpd.conf" >"$T/conftest.out" 2>&1
-	ok $? "lighttpd accepts the configuration built from htdocs/lighttpd.conf"
-	diag <"$T/conftest.out"
-	lighttpd -D -f "$T/lighttpd.conf" >"$T/logs/stdout.log" 2>&1 &
-	LPID=$!
-	on_exit lighttpd_stop
-	on_exit "[ \$TAP_FAILED -eq 0 ] || tail -n 20 '$T/logs/error.log' | diag"
-	URL="http://127.0.0.1:$PORT/notifications"
-	wait_http "$URL" 15
-	ok $? "lighttpd answers on 127.0.0.1:$PORT" || done_testing
-}
-lighttpd_stop() {
-	local i p
-	kill -TERM "$LPID" 2>/dev/null
-	for i in $(seq 50); do kill -0 "$LPID" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$LPID" 2>/dev/null
-	wait "$LPID" 2>/dev/null
-	for p in /proc/[0-9]*; do          # handler processes left behind
-		[ "$(readlink "$p/exe" 2>/dev/null)" = "$T/bin/gpush.fcgi" ] &&
-		    kill -KILL "${p#/proc/}" 2>/dev/null
-	done
-	return 0
+	lighttpd_setup 4
+	lighttpd_start
 }
 
 # apache_reap PID CONF -- kill what is left of the Apache started with CONF:

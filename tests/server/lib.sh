@@ -1,7 +1,7 @@
 # tests/server/lib.sh -- shared by the server integration tests (bash).
 #
 # Each test sources this, then: need_handler; need_pkgs ...; make_tmp;
-# starts its own server from the repo's htdocs templates on a free
+# starts its own server from the repo's conf/ and htdocs/ templates on a free
 # loopback port; runs the sender and the checks; done_testing.
 # Every server started is registered with on_exit and stopped on any exit.
 #
@@ -22,50 +22,9 @@ SENDER_EVENTS=${SENDER_EVENTS:-25}
 SENDER_THREADS=${SENDER_THREADS:-8}
 BASE=""        # the URL path of the folder that holds the endpoint
 
-# ---- TAP ----------------------------------------------------------------
-# TAP_N_START / TAP_STATE: tests/server/hostile.t runs several set-ups in
-# subshells as one TAP stream; each continues the numbering and, instead of
-# printing a plan, leaves "N FAILED" in $TAP_STATE for the parent.
-TAP_N=${TAP_N_START:-0}
-TAP_FAILED=0
-ok() {          # ok COND-EXIT-STATUS DESCRIPTION
-	TAP_N=$((TAP_N + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $TAP_N - $2"
-	else
-		echo "not ok $TAP_N - $2"
-		TAP_FAILED=$((TAP_FAILED + 1))
-		return 1
-	fi
-}
-pass() { ok 0 "$1"; }
-fail() { ok 1 "$1"; }
-diag() { sed 's/^/# /'; }
-note() { echo "# $*"; }
-done_testing() {       # the plan, then exit: non-zero when a test failed
-	if [ -n "${TAP_STATE:-}" ]; then
-		echo "$TAP_N $TAP_FAILED" >"$TAP_STATE"
-		exit 0
-	fi
-	echo "1..$TAP_N"
-	exit $((TAP_FAILED > 100 ? 100 : TAP_FAILED))
-}
-bail() { echo "Bail out! $*"; exit 1; }
-
-# ---- cleanup ------------------------------------------------------------
-EXIT_CMDS=()
-on_exit() { EXIT_CMDS+=("$1"); }
-run_exit_cmds() {
-	local _x
-	for ((_x = ${#EXIT_CMDS[@]} - 1; _x >= 0; _x--)); do
-		eval "${EXIT_CMDS[$_x]}" || true
-	done
-	EXIT_CMDS=()
-}
-trap 'rc=$?; run_exit_cmds; exit $rc' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# TAP, and on_exit: tests/lib/tap.sh; a private lighttpd: tests/lib/lighttpd.sh.
+. "$REPO/tests/lib/tap.sh"
+. "$REPO/tests/lib/lighttpd.sh"
 
 # ---- prerequisites --------------------------------------------------------
 need_handler() {

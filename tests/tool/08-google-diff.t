@@ -70,20 +70,14 @@ atexit.register(shutil.rmtree, TMP, True)
 for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(_sig, lambda s, f: sys.exit(128 + s))
 
-N = 0
-FAILED = 0
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from lib.tap import Tap  # noqa: E402
+TAP = Tap()
 
 
 def ok(cond, desc, detail=None):
-    global N, FAILED
-    N += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", N, desc))
-    if not cond:
-        FAILED += 1
-        if detail is not None:
-            for line in str(detail).splitlines():
-                print("# " + line)
-    sys.stdout.flush()
+    if not TAP.ok(cond, desc) and detail is not None:
+        TAP.diag(detail, indent="# ")
 
 
 def same(got, want, desc):
@@ -291,5 +285,4 @@ same(rc, 1, "update of an unknown id: exit 1")
 same(open(os.path.join(d, "channels.jsonl")).read(), before,
      "update of an unknown id: registry unchanged")
 
-print("1..%d" % N)
-sys.exit(1 if FAILED else 0)
+sys.exit(TAP.done())

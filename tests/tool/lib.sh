@@ -2,8 +2,9 @@
 #
 # Each test sources this, calls need_tool (and need_handler when it runs
 # the handler), then uses: run (a bounded run of the tool, capturing
-# OUT, ERR, RC), ok/is/like, fresh_dir, done_testing.  Every temporary
-# directory lives under $T, removed by the EXIT trap.
+# OUT, ERR, RC), ok/is/like, fresh_dir, done_testing (TAP:
+# tests/lib/tap.sh).  Every temporary directory lives under $T, removed
+# on exit.
 #
 # Environment:
 #   GPUSH_TOOL   the tool (default tool/gpush, relative to the repo root)
@@ -15,53 +16,7 @@ set -u
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RUN_TIMEOUT=${RUN_TIMEOUT:-30}
 
-# ---- TAP -------------------------------------------------------------------
-TAP_N=0
-TAP_FAILED=0
-ok() {          # ok STATUS DESCRIPTION -- STATUS 0 passes
-	TAP_N=$((TAP_N + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $TAP_N - $2"
-	else
-		echo "not ok $TAP_N - $2"
-		TAP_FAILED=$((TAP_FAILED + 1))
-	fi
-}
-is() {          # is GOT WANT DESCRIPTION
-	if [ "$1" = "$2" ]; then
-		ok 0 "$3"
-	else
-		ok 1 "$3"
-		printf '%s\n' "got:  $1" "want: $2" | diag
-	fi
-}
-like() {        # like TEXT ERE DESCRIPTION
-	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
-		ok 0 "$3"
-	else
-		ok 1 "$3"
-		printf '%s\n' "no match for /$2/ in:" "$1" | diag
-	fi
-}
-unlike() {      # unlike TEXT ERE DESCRIPTION
-	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
-		ok 1 "$3"
-		printf '%s\n' "unexpected match for /$2/ in:" "$1" | diag
-	else
-		ok 0 "$3"
-	fi
-}
-skip() {        # skip REASON -- one test that could not run here
-	TAP_N=$((TAP_N + 1))
-	echo "ok $TAP_N # SKIP $1"
-}
-diag() { sed 's/^/# /'; }
-note() { echo "# $*"; }
-done_testing() {
-	echo "1..$TAP_N"
-	[ "$TAP_FAILED" -eq 0 ]
-}
-bail() { echo "Bail out! $*"; exit 1; }
+. "$REPO/tests/lib/tap.sh"
 
 # ---- cleanup ---------------------------------------------------------------
 T=$(mktemp -d "${TMPDIR:-/tmp}/gpush-tool-test.XXXXXX") || bail "mktemp"
@@ -78,10 +33,7 @@ cleanup() {
 	fi
 }
 BG_PIDS=
-trap 'rc=$?; cleanup; exit $rc' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 # ---- prerequisites -----------------------------------------------------------
 abs() {         # abs PATH -- PATH made absolute against the repo root
