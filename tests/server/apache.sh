@@ -73,7 +73,7 @@ else
 		    "$REPO/htdocs/.htaccess" >"$DOC/.htaccess"
 	fi
 	chmod 644 "$DOC/.htaccess"
-	# What INSTALL.server asks of a host for htdocs/.htaccess.
+	# What INSTALL (case a, step 6) asks of a host for htdocs/.htaccess.
 	SITE_OVERRIDE="AllowOverride FileInfo AuthConfig Indexes Options=ExecCGI,Indexes,SymLinksIfOwnerMatch"
 	LEAKS=("${LEAK_PATHS[@]}")
 fi
