@@ -44,13 +44,15 @@ if [ "$LAYOUT" = conf ]; then
 	BIN=$T/libexec/gpush.fcgi
 	mkdir -p "$T/libexec"
 	install -m 755 "$GPUSH_FCGI" "$BIN"
-	for v in LIBEXEC DIR URL; do
+	for v in LIBEXEC DIR URL ACCESSLOG; do
 		grep -q "^Define GPUSH_$v " "$REPO/conf/apache-gpush.conf" ||
 		    bail "conf/apache-gpush.conf has no 'Define GPUSH_$v' line"
 	done
 	sed -e "s|^Define GPUSH_LIBEXEC .*|Define GPUSH_LIBEXEC $T/libexec|" \
 	    -e "s|^Define GPUSH_DIR .*|Define GPUSH_DIR $DATA|" \
+	    -e "s|^Define GPUSH_ACCESSLOG .*|Define GPUSH_ACCESSLOG $T/logs/gpush-access.log|" \
 	    "$REPO/conf/apache-gpush.conf" >"$T/gpush.conf"
+	ACCESS_LOG=$T/logs/gpush-access.log
 	SITE_CONF="Include $T/gpush.conf"
 	SITE_OVERRIDE="AllowOverride None"
 	# An ordinary site around it: its files are served, the data
@@ -184,6 +186,10 @@ if [ -f "$SITE/index.html" ]; then
 fi
 
 probes
+# The template's own access log (conf/apache-gpush.conf's GlobalLog); with
+# htdocs/.htaccess the host's access log is the server's (here
+# $T/logs/access.log: .htaccess cannot set one).
+refused_logged "${ACCESS_LOG:-$T/logs/access.log}"
 robots
 # APACHE_RESTART=restart tries a hard restart instead (not part of the
 # contract: in-flight requests are cut, Google retries them).

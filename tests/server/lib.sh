@@ -175,6 +175,21 @@ probes() {
 	    --data-binary "@$big"
 }
 
+# refused_logged FILE -- the wrong-token probe of probes() (a 401, which
+# leaves nothing in notifications.ndjson) left its line in the endpoint's
+# access log FILE, as INSTALL's troubleshooting says.  Servers may write
+# the line a moment after the answer: waits up to 5 s.
+refused_logged() {
+	local i
+	for i in $(seq 50); do
+		grep -qE '"POST [^"]*/notifications HTTP/1\.[01]" 401 ' "$1" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -qE '"POST [^"]*/notifications HTTP/1\.[01]" 401 ' "$1" 2>/dev/null
+	ok $? "the refused request (401) is in the access log ${1##*/}"
+	[ -f "$1" ] && tail -n 3 "$1" | diag
+}
+
 # not_served PATH... -- nothing but the endpoint can be fetched
 not_served() {
 	local p got bad=() secrets
