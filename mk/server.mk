@@ -20,7 +20,7 @@ PROVE ?= prove
 PROVE_FLAGS ?= -v
 SERVER_TESTS = tests/sender/selftest.t tests/server/lighttpd.t tests/server/hostile.t \
 	tests/server/apache-fcgid.t tests/server/apache-cgi.t \
-	tests/server/apache-conf.t
+	tests/server/apache-conf.t tests/server/https-lighttpd.t tests/server/https-apache.t
 
 .PHONY: check-server run
 

@@ -49,6 +49,24 @@ lighttpd_setup() {
 	} >"$T/lighttpd.conf"
 }
 
+# lighttpd_tls CERT KEY -- HTTPS too (between setup and start): the
+# shipped conf/lighttpd-ssl.conf, its var.gpush_tls_* lines changed, on
+# a second free port; sets HPORT and HURL.
+lighttpd_tls() {
+	HPORT=$(free_port)
+	sed -e "s|^var.gpush_tls_socket .*|var.gpush_tls_socket = \"127.0.0.1:$HPORT\"|" \
+	    -e "s|^var.gpush_tls_cert .*|var.gpush_tls_cert = \"$1\"|" \
+	    -e "s|^var.gpush_tls_key .*|var.gpush_tls_key = \"$2\"|" \
+	    "$REPO/conf/lighttpd-ssl.conf" >"$T/gpush-ssl.conf"
+	local v
+	for v in socket cert key; do
+		grep -q "^var.gpush_tls_$v " "$REPO/conf/lighttpd-ssl.conf" ||
+		    bail "conf/lighttpd-ssl.conf has no var.gpush_tls_$v line to change"
+	done
+	echo "include \"$T/gpush-ssl.conf\"" >>"$T/lighttpd.conf"
+	HURL="https://127.0.0.1:$HPORT/notifications"
+}
+
 lighttpd_start() {
 	lighttpd -tt -f "$T/lighttpd.conf" >"$T/conftest.out" 2>&1
 	ok $? "lighttpd accepts the configuration built from conf/lighttpd.conf"

@@ -6,6 +6,8 @@
 #   apache-conf.t   MODE=fcgid LAYOUT=conf      conf/apache-gpush.conf
 #   hostile.t       APACHE_SETUP_ONLY=1: returns once the server answers,
 #                   with APACHE_EXTRA_CONF appended to httpd.conf
+#   https-apache.t  the same, LAYOUT=conf, with the function
+#                   apache_extra_conf (HTTPS from conf/apache-gpush-ssl.conf)
 # A private ServerRoot in a temp dir.  LAYOUT=htaccess: htdocs/.htaccess as
 # shipped but for its SetEnv GPUSH_DIR line, the handler copied in as
 # gpush.fcgi.  LAYOUT=conf: the server-config template with its Define
@@ -106,6 +108,13 @@ USERS=""
 [ "$(id -u)" -eq 0 ] && USERS="User $RUN_USER
 Group $RUN_GROUP"
 
+# A test may define apache_extra_conf: its output (made now, once $T, $PORT
+# and $DATA are known) is appended to httpd.conf, after APACHE_EXTRA_CONF.
+EXTRA_FN_CONF=""
+if declare -F apache_extra_conf >/dev/null; then
+	EXTRA_FN_CONF=$(apache_extra_conf) || bail "apache_extra_conf failed"
+fi
+
 cat >"$T/httpd.conf" <<CONF
 ServerRoot "$T"
 ServerName 127.0.0.1
@@ -152,6 +161,7 @@ DirectoryIndex index.html
 </FilesMatch>
 $SITE_CONF
 ${APACHE_EXTRA_CONF:-}
+$EXTRA_FN_CONF
 CONF
 
 "$APACHE2" -t -f "$T/httpd.conf" >"$T/conftest.out" 2>&1
