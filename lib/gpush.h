@@ -587,6 +587,11 @@ struct gpush_http_response {
 	size_t  len;
 	char   *content_type;   /* the Content-Type header, or NULL */
 	int     tries;          /* attempts made */
+	int     unsure;         /* earlier attempts (retried) that may have
+	                         * reached the server and been acted on: the
+	                         * connection was lost after sending, or a
+	                         * 5xx.  A non-idempotent call (a watch) may
+	                         * then have been done already. */
 };
 GPUSH_API void gpush_http_response_clear(struct gpush_http_response *r);
 
