@@ -435,7 +435,10 @@ gpush_http_request(struct gpush_http *h, const char *method, const char *url,
 		e = attempt(h, method, url, hdrs, body, body_len, resp,
 		    &retry_after, &retry, why, whysz);
 		resp->tries = tries;
-		resp->unsure = unsure;
+		/* Sent, and no answer to tell what became of it. */
+		int lost = e != GPUSH_OK && (retry == 2 || e == GPUSH_ERR_TIMEOUT ||
+		    e == GPUSH_ERR_RESPONSE);
+		resp->unsure = unsure + lost;
 		if (!retry || tries >= h->tries)
 			break;
 		long wait = jitter(delay);
@@ -443,8 +446,8 @@ gpush_http_request(struct gpush_http *h, const char *method, const char *url,
 			wait = retry_after;
 		if (mono_ms() - start + wait > h->retry_total_ms)
 			break;
-		if (retry == 2)
-			unsure++;
+		/* A retried 5xx may have been done too. */
+		unsure += lost || retry == 2;
 		sleep_ms(wait);
 		if (delay < 32000)
 			delay *= 2;
@@ -458,7 +461,6 @@ gpush_http_request(struct gpush_http *h, const char *method, const char *url,
 		resp->body = resp->content_type = NULL;
 		resp->len = 0;
 		resp->tries = tries;
-		resp->unsure = unsure;
 	}
 	return e;
 }
