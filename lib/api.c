@@ -261,7 +261,9 @@ gpush_api_from_url(const char *url, struct gpush_api **out)
 
 	*out = NULL;
 	if (url == NULL || (n = strnlen(url, GPUSH_URL_MAX + 1)) > GPUSH_URL_MAX ||
-	    strncasecmp(url, "https://", 8) != 0)
+	    strncmp(url, "https://", 8) != 0)
+		/* Lower case only: gpush_http_request takes nothing else, and
+		 * a URL accepted here must be one that can be sent. */
 		return GPUSH_ERR_ARG;
 	auth = url + 8;
 	path = strchr(auth, '/');

@@ -345,6 +345,113 @@ gpush_channel_update(struct gpush_channel *c, const char *json, size_t len)
 		return GPUSH_OK;
 }
 
+/* A string member of o: 1 with *s (borrowed; no NUL inside), 0 when
+ * absent or null, -1 when of another type. */
+static int
+answer_str(struct json_object *o, const char *key, const char **s)
+{
+	struct json_object *v;
+
+	*s = NULL;
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string) ||
+	    (size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v)))
+		return -1;
+	*s = json_object_get_string(v);
+	return 1;
+}
+
+/* Google's resourceIds are of [A-Za-z0-9_-] (e.g. "B4ibMJiIhTjAQd7Ff2K2bexk8G4");
+ * a few more URL-safe characters are allowed, nothing that needs quoting
+ * in a header, a log line or a shell. */
+static int
+resource_id_ok(const char *r)
+{
+	size_t n = strlen(r);
+
+	return n >= 1 && n <= GPUSH_RESOURCE_ID_MAX &&
+	    strspn(r, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-_.~+/=") == n;
+}
+
+enum gpush_err
+gpush_channel_take_answer(struct gpush_channel *c, const char *json,
+    size_t len, int64_t now_ms, int64_t max_ms, const char **problem)
+{
+	static const char *const same[] = { "id", "token", "address" };
+	struct json_object *o = NULL, *v;
+	const char *rid = NULL, *uri = NULL, *s, *p = NULL;
+	char *rid_copy = NULL, *uri_copy = NULL;
+	int64_t exp = 0;
+	enum gpush_err e;
+
+	*problem = NULL;
+	if (c == NULL || c->id == NULL || json == NULL) {
+		*problem = "no channel to merge into";
+		return GPUSH_ERR_ARG;
+	}
+	if ((e = gpush__json_parse(json, len, &o)) != GPUSH_OK ||
+	    !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		*problem = "the answer is not a JSON object";
+		return e == GPUSH_ERR_NOMEM ? e : GPUSH_ERR_PARSE;
+	}
+	/* What was sent must come back unchanged, or not at all: an answer
+	 * does not get to move the channel's address or its secret. */
+	for (size_t i = 0; p == NULL && i < sizeof(same) / sizeof(same[0]); i++) {
+		char **f = field(c, same[i]);
+		int r = answer_str(o, same[i], &s);
+		if (r < 0 || (r > 0 && (*f == NULL || strcmp(s, *f) != 0)))
+			p = i == 0 ? "the answer is for another channel id" :
+			    i == 1 ? "the answer's token is not the one sent" :
+			    "the answer's address is not the one sent";
+	}
+	if (p == NULL && answer_str(o, "id", &s) == 0)
+		p = "the answer has no channel id";
+	if (p == NULL && answer_str(o, "resourceId", &rid) <= 0)
+		p = "the answer has no resourceId";
+	else if (p == NULL && !resource_id_ok(rid))
+		p = "the answer's resourceId is too long or has characters "
+		    "Google's do not (A-Z a-z 0-9 - _)";
+	if (p == NULL && (answer_str(o, "resourceUri", &uri) < 0 ||
+	    (uri != NULL && (strlen(uri) > GPUSH_URL_MAX ||
+	    !gpush__text_ok(uri, strlen(uri))))))
+		p = "the answer's resourceUri is too long or not plain text";
+	if (p == NULL && json_object_object_get_ex(o, "expiration", &v) &&
+	    !json_object_is_type(v, json_type_null)) {
+		if (!expiration_value(v, &exp))
+			p = "the answer's expiration is not a time in ms";
+		else if (exp <= now_ms)
+			p = "the answer's expiration is not in the future";
+		else if (max_ms > 0 && exp > max_ms)
+			p = "the answer's expiration is later than gpush allows";
+	}
+	if (p != NULL) {
+		json_object_put(o);
+		*problem = p;
+		return GPUSH_ERR_PARSE;
+	}
+	if ((rid_copy = strdup(rid)) == NULL ||
+	    (uri != NULL && (uri_copy = strdup(uri)) == NULL)) {
+		free(rid_copy);
+		json_object_put(o);
+		*problem = "out of memory";
+		return GPUSH_ERR_NOMEM;
+	}
+	json_object_put(o);
+	free(c->resource_id);
+	c->resource_id = rid_copy;
+	if (uri_copy != NULL) {
+		free(c->resource_uri);
+		c->resource_uri = uri_copy;
+	}
+	if (exp > 0)
+		c->expiration = exp;
+	return GPUSH_OK;
+}
+
 /* Adds key: string value to o when value is set; 0 or -1 (no memory). */
 static int
 add_str(struct json_object *o, const char *key, const char *value)

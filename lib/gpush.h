@@ -135,6 +135,24 @@ GPUSH_API enum gpush_err gpush_channel_parse(const char *json, size_t len,
 GPUSH_API enum gpush_err gpush_channel_update(struct gpush_channel *c,
     const char *json, size_t len);
 
+/*
+ * Takes Google's answer to a watch call of c, strictly (issue 10's
+ * review): the answer's id, token and address, when present, must be the
+ * ones c holds (an answer does not move the channel or its secret); it
+ * must have a resourceId of 1..GPUSH_RESOURCE_ID_MAX characters of
+ * A-Z a-z 0-9 - _ . ~ + / =; a resourceUri, if any, of text without
+ * control characters, at most GPUSH_URL_MAX bytes; an expiration, if any,
+ * after now_ms and not after max_ms (0: no maximum).  Then only
+ * resourceId, resourceUri and expiration are merged (the keys that
+ * Channel.update() learns from a watch answer; type and params stay
+ * what was sent).  OK; PARSE with *problem (a static sentence) when the
+ * answer is refused, c then unchanged; NOMEM.
+ */
+#define GPUSH_RESOURCE_ID_MAX 256
+GPUSH_API enum gpush_err gpush_channel_take_answer(struct gpush_channel *c,
+    const char *json, size_t len, int64_t now_ms, int64_t max_ms,
+    const char **problem);
+
 /* Field accessors; strings are borrowed, NULL when absent. */
 GPUSH_API const char *gpush_channel_id(const struct gpush_channel *c);
 GPUSH_API const char *gpush_channel_token(const struct gpush_channel *c);
@@ -587,6 +605,12 @@ struct gpush_http_response {
 	size_t  len;
 	char   *content_type;   /* the Content-Type header, or NULL */
 	int     tries;          /* attempts made */
+	int     unsure;         /* attempts that may have reached the server
+	                         * and been acted on without a readable
+	                         * answer: the connection lost after sending,
+	                         * a timeout, an answer over the cap, or a 5xx
+	                         * that was retried.  A non-idempotent call (a
+	                         * watch) may then have been done already. */
 };
 GPUSH_API void gpush_http_response_clear(struct gpush_http_response *r);
 

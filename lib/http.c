@@ -246,18 +246,24 @@ sleep_ms(long ms)
 
 /* Connection failures worth another try: nothing (or not all) of an
  * answer came.  A timeout is not among them (it already used the time). */
+/* 0: no retry; 1: retry, the request never reached the server; 2:
+ * retry, but the request may have reached it and been acted on. */
 static int
 retry_code(CURLcode c)
 {
-	return c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST ||
-	    c == CURLE_GOT_NOTHING || c == CURLE_SEND_ERROR ||
-	    c == CURLE_RECV_ERROR || c == CURLE_PARTIAL_FILE;
+	if (c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST)
+		return 1;
+	return c == CURLE_GOT_NOTHING || c == CURLE_SEND_ERROR ||
+	    c == CURLE_RECV_ERROR || c == CURLE_PARTIAL_FILE ? 2 : 0;
 }
 
+/* As retry_code: a 429 was refused unseen; a 5xx may have been done. */
 static int
 retry_status(long s)
 {
-	return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+	if (s == 429)
+		return 1;
+	return s == 500 || s == 502 || s == 503 || s == 504 ? 2 : 0;
 }
 
 /*
@@ -281,16 +287,32 @@ attempt(struct gpush_http *h, const char *method, const char *url,
 	*retry = 0;
 	*retry_after = 0;
 	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	/* The settings that keep a request safe are checked: a libcurl that
+	 * cannot restrict the protocol, take the CA file or the proxy
+	 * setting would send elsewhere or trust otherwise than asked. */
+	if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK) {
+		gpush__why(why, whysz, "libcurl cannot restrict the request to "
+		    "https (CURLOPT_PROTOCOLS_STR); nothing was sent");
+		return GPUSH_ERR_HTTP;
+	}
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (h->cacert != NULL)
-		curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
+	if (h->cacert != NULL &&
+	    curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert) != CURLE_OK) {
+		gpush__why(why, whysz, "libcurl does not take the CA file "
+		    "(CURLOPT_CAINFO); nothing was sent");
+		return GPUSH_ERR_HTTP;
+	}
 	/* "" disables every proxy, the environment's included. */
-	curl_easy_setopt(c, CURLOPT_PROXY, h->proxy ? h->proxy : "");
+	if (curl_easy_setopt(c, CURLOPT_PROXY, h->proxy ? h->proxy : "") !=
+	    CURLE_OK) {
+		gpush__why(why, whysz, "libcurl does not take the proxy setting "
+		    "(CURLOPT_PROXY); nothing was sent");
+		return GPUSH_ERR_HTTP;
+	}
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_ms);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->total_ms);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "gpush/" GPUSH_VERSION);
@@ -309,6 +331,8 @@ attempt(struct gpush_http *h, const char *method, const char *url,
 			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	}
 	rc = curl_easy_perform(c);
+	/* err lives on this stack frame: libcurl must not keep it. */
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	url_host(url, host, sizeof(host));
 	gpush__sanitize(clean, sizeof(clean), err[0] ? err : curl_easy_strerror(rc),
 	    strlen(err[0] ? err : curl_easy_strerror(rc)));
@@ -382,9 +406,9 @@ gpush_http_request(struct gpush_http *h, const char *method, const char *url,
 {
 	struct curl_slist *hdrs = NULL, *n;
 	int64_t start = mono_ms();
-	long delay = h->base_ms, retry_after;
+	long delay, retry_after;
 	enum gpush_err e = GPUSH_ERR_INTERNAL;
-	int tries = 0, retry;
+	int tries = 0, retry, unsure = 0;
 
 	memset(resp, 0, sizeof(*resp));
 	gpush__why(why, whysz, "%s", "");
@@ -394,6 +418,7 @@ gpush_http_request(struct gpush_http *h, const char *method, const char *url,
 		gpush__why(why, whysz, "a request needs a method and an https:// URL");
 		return GPUSH_ERR_ARG;
 	}
+	delay = h->base_ms;
 	/* No "Expect: 100-continue" round trip for bodies over 1 KiB. */
 	if ((hdrs = curl_slist_append(NULL, "Expect:")) == NULL)
 		return GPUSH_ERR_NOMEM;
@@ -410,6 +435,10 @@ gpush_http_request(struct gpush_http *h, const char *method, const char *url,
 		e = attempt(h, method, url, hdrs, body, body_len, resp,
 		    &retry_after, &retry, why, whysz);
 		resp->tries = tries;
+		/* Sent, and no answer to tell what became of it. */
+		int lost = e != GPUSH_OK && (retry == 2 || e == GPUSH_ERR_TIMEOUT ||
+		    e == GPUSH_ERR_RESPONSE);
+		resp->unsure = unsure + lost;
 		if (!retry || tries >= h->tries)
 			break;
 		long wait = jitter(delay);
@@ -417,6 +446,8 @@ gpush_http_request(struct gpush_http *h, const char *method, const char *url,
 			wait = retry_after;
 		if (mono_ms() - start + wait > h->retry_total_ms)
 			break;
+		/* A retried 5xx may have been done too. */
+		unsure += lost || retry == 2;
 		sleep_ms(wait);
 		if (delay < 32000)
 			delay *= 2;

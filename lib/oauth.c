@@ -152,10 +152,17 @@ gpush_auth_new(const struct gpush_credentials *creds, struct gpush_http *http,
 		goto nomem;
 	/* Commands are not cached: gcloud and the like keep their own. */
 	if (dir != NULL && creds->kind != GPUSH_CREDENTIALS_COMMAND) {
-		if (cache_key(a, hex) < 0 ||
-		    asprintf(&a->statedir, "%s/%s", dir, GPUSH_STATE_DIR) < 0 ||
-		    asprintf(&a->cache, "%s/token-%s.json", a->statedir, hex) < 0) {
+		/* asprintf leaves its pointer undefined on failure: each is
+		 * reset to NULL there, so that gpush_auth_free frees only
+		 * what was made. */
+		if (cache_key(a, hex) < 0)
+			goto nomem;
+		if (asprintf(&a->statedir, "%s/%s", dir, GPUSH_STATE_DIR) < 0) {
 			a->statedir = NULL;
+			goto nomem;
+		}
+		if (asprintf(&a->cache, "%s/token-%s.json", a->statedir, hex) < 0) {
+			a->cache = NULL;
 			goto nomem;
 		}
 	}
@@ -222,6 +229,10 @@ cache_load(struct gpush_auth *a)
 	    (size_t)json_object_get_string_len(t)) &&
 	    json_object_object_get_ex(o, "expires_at", &x) &&
 	    json_object_is_type(x, json_type_int) &&
+	    /* A hostile or damaged value: out of range is expired (no
+	     * overflow in the subtraction). */
+	    json_object_get_int64(x) > 0 &&
+	    json_object_get_int64(x) < INT64_C(253402300799) &&
 	    json_object_get_int64(x) - TOKEN_MARGIN > a->now() &&
 	    (tok = strdup(json_object_get_string(t))) != NULL) {
 		set_token(a, tok, json_object_get_int64(x));
@@ -536,6 +547,10 @@ run_command(struct gpush_auth *a, char *why, size_t whysz)
 		execl("/bin/sh", "sh", "-c", a->creds->command, (char *)NULL);
 		_exit(127);
 	}
+	/* Here too: the child may not have run setpgid yet when the kill
+	 * below comes (either call makes the group; EACCES once it has
+	 * exec'ed is harmless). */
+	(void)setpgid(pid, pid);
 	close(p[1]);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
@@ -569,8 +584,27 @@ run_command(struct gpush_auth *a, char *why, size_t whysz)
 	close(p[0]);
 	if (timed_out || too_big)
 		kill(-pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* The command may close stdout and go on running: its exit is
+	 * awaited against the same deadline, then its group is killed. */
+	for (;;) {
+		pid_t w = waitpid(pid, &status, timed_out || too_big ? 0 : WNOHANG);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w != 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		left = gpush__http_total_ms(a->http) -
+		    ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0) {
+			timed_out = 1;
+			kill(-pid, SIGKILL);
+			continue;
+		}
+		{
+			struct timespec ts = { 0, 20 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
 	buf[n] = '\0';
 	if (timed_out || too_big || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		OPENSSL_cleanse(buf, sizeof(buf));
@@ -644,6 +678,7 @@ gpush_auth_request(struct gpush_auth *a, const char *method, const char *url,
 	const char *tok;
 	int64_t exp;
 	enum gpush_err e;
+	int unsure = 0;
 
 	memset(resp, 0, sizeof(*resp));
 	while (headers != NULL && headers[nh] != NULL)
@@ -667,8 +702,11 @@ gpush_auth_request(struct gpush_auth *a, const char *method, const char *url,
 		    resp, why, whysz);
 		/* Google: 401 "Invalid Credentials" means the token expired or
 		 * was revoked: refresh it and retry once (google-channels.md §5). */
+		resp->unsure += unsure;
 		if (e != GPUSH_OK || resp->status != 401 || round == 1)
 			break;
+		/* 5xx before the 401 still count as maybe done. */
+		unsure = resp->unsure;
 		gpush_http_response_clear(resp);
 		(void)gpush_auth_invalidate(a);
 	}

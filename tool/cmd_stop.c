@@ -3,14 +3,23 @@
  * channel, at the stop URL of the API its stored watch URL names, then
  * the channel out of the registry with its dedup state.
  *
- * 2xx: stopped and removed.  404 (Google no longer knows it: expired, or
- * stopped already): removed, with a note.  Anything else: nothing
- * changes, exit 1.  A channel that watch registered but never got an
- * answer for (no resourceId) cannot be stopped at Google -- stop needs
- * the resourceId (google-channels.md §0) -- and is removed with a note.
+ * 2xx: stopped and removed.  Google's own 404 (its JSON error, reason
+ * notFound or "Channel '...' not found": expired, or stopped already):
+ * removed, with a note.  Anything else -- a 404 that is not Google's
+ * JSON error included (a proxy's page, a wrong host) -- changes nothing,
+ * exit 1.
+ *
+ * A half-made channel (watch registered it but took no answer, so no
+ * resourceId): stop needs the resourceId (google-channels.md §0).  The
+ * sync message Google sends right after making a channel carries it
+ * (X-Goog-Resource-ID), and the handler logs it as resource_id: if the
+ * current log has a line of this channel with one, stop uses it.  Else
+ * the channel is removed here, with a note that Google's copy, if any,
+ * ends at its expiration by itself.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +34,7 @@ struct stop_run {
 	size_t n, done, failed;
 	const char **drop;          /* ids to remove once answered */
 	size_t ndrop;
+	int out_errno;              /* first failed write to stdout, or 0 */
 };
 
 /* The stop body {"id","resourceId"}; NULL when out of memory. */
@@ -45,6 +55,66 @@ stop_body(const char *id, const char *rid)
 	return s;
 }
 
+/*
+ * The resourceId of channel id from the current log's lines (the sync
+ * message, or any later one), for a half-made channel.  A malloc'ed copy
+ * (the caller frees) of the first one found, if it is one that
+ * gpush_channel_take_answer would take; NULL when none (or no log).
+ * Bounded: lines over 64 KiB are skipped, and only lines naming the id
+ * are parsed.
+ */
+static char *
+log_resource_id(struct gpush_store *s, const char *id)
+{
+	char *path = path_join(gpush_store_dir(s), GPUSH_LOG_FILE), *line = NULL;
+	char *found = NULL, needle[GPUSH_ID_MAX + 20];
+	size_t cap = 0;
+	ssize_t len;
+	FILE *f;
+
+	if (path == NULL)
+		die_nomem();
+	f = fopen(path, "re");
+	free(path);
+	if (f == NULL)
+		return NULL;
+	snprintf(needle, sizeof(needle), "\"%s\"", id);
+	while (found == NULL && (len = getline(&line, &cap, f)) > 0) {
+		struct json_object *o, *v;
+		if (len > 65536 || strstr(line, needle) == NULL ||
+		    (o = json_tokener_parse(line)) == NULL)
+			continue;
+		if (json_object_is_type(o, json_type_object) &&
+		    json_object_object_get_ex(o, "channel_id", &v) &&
+		    json_object_is_type(v, json_type_string) &&
+		    strcmp(json_object_get_string(v), id) == 0 &&
+		    json_object_object_get_ex(o, "resource_id", &v) &&
+		    json_object_is_type(v, json_type_string)) {
+			const char *r = json_object_get_string(v);
+			size_t n = strlen(r);
+			if (n >= 1 && n <= GPUSH_RESOURCE_ID_MAX &&
+			    strspn(r, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789-_.~+/=") == n)
+				found = xstrdup(r);
+		}
+		json_object_put(o);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* Google's "no such channel": its JSON error (take_error parsed it, so a
+ * reason or Google's message is there only then) saying not found. */
+static int
+google_not_found(const struct call *c)
+{
+	const char *m = c->gerr.message;
+
+	return c->status == 404 && (strcmp(c->gerr.reason, "notFound") == 0 ||
+	    (strncmp(m, "Channel '", 9) == 0 && strstr(m, "' not found") != NULL));
+}
+
 static void
 settle(void *ctx, struct call *c)
 {
@@ -52,12 +122,16 @@ settle(void *ctx, struct call *c)
 	char why[GPUSH_WHY_MAX + 600];
 
 	r->done++;
+	errno = 0;
 	if (c->err == GPUSH_OK && c->status >= 200 && c->status <= 299) {
-		printf("stopped %s\n", c->id);
+		if (printf("stopped %s\n", c->id) < 0 && r->out_errno == 0)
+			r->out_errno = errno != 0 ? errno : EIO;
 		msg("stop %zu/%zu: %s: ok", r->done, r->n, c->id);
 		r->drop[r->ndrop++] = c->id;
-	} else if (c->err == GPUSH_OK && c->status == 404) {
-		printf("stopped %s (Google no longer knew it)\n", c->id);
+	} else if (c->err == GPUSH_OK && google_not_found(c)) {
+		if (printf("stopped %s (Google no longer knew it)\n", c->id) < 0 &&
+		    r->out_errno == 0)
+			r->out_errno = errno != 0 ? errno : EIO;
 		msg("stop %zu/%zu: %s: note: Google does not know this channel (it "
 		    "expired or was stopped already); removed here", r->done, r->n,
 		    c->id);
@@ -131,10 +205,25 @@ cmd_stop(struct tool *t, int argc, char **argv)
 		}
 		rid = gpush_channel_resource_id(c);
 		if (rid == NULL || rid[0] == '\0') {
-			done[i] = 1; /* half made: nothing to send */
-			continue;
-		}
-		if ((k->body = stop_body(id, rid)) == NULL)
+			/* Half made: the sync message may have told the log. */
+			char *lr = log_resource_id(s, id);
+			if (lr == NULL) {
+				int64_t x = gpush_channel_expiration(c);
+				char at[25];
+				gpush_format_rfc3339(x, at);
+				done[i] = 1; /* nothing to send */
+				snprintf(k->why, sizeof(k->why), "%s", x > 0 ? at :
+				    "its expiration (the API's default lifetime)");
+				continue;
+			}
+			msg("stop: %s: half made (watch took no answer); using the "
+			    "resourceId %s from its sync message in %s", id, lr,
+			    GPUSH_LOG_FILE);
+			k->body = stop_body(id, lr);
+			free(lr);
+			if (k->body == NULL)
+				die_nomem();
+		} else if ((k->body = stop_body(id, rid)) == NULL)
 			die_nomem();
 		k->url = gpush_api_stop_url(k->api);
 		/* The stop path is the target of a batch part. */
@@ -144,12 +233,25 @@ cmd_stop(struct tool *t, int argc, char **argv)
 		if (done[i] && r.calls[i].body == NULL) {
 			r.done++;
 			msg("stop %zu/%zu: %s: note: watch never got Google's answer "
-			    "for it (no resourceId), so it cannot be stopped at Google; "
-			    "if Google made it, it ends at its expiration.  Removed here",
-			    r.done, r.n, r.calls[i].id);
-			printf("removed %s (half made)\n", r.calls[i].id);
+			    "for it and no notification of it is in %s (no resourceId), "
+			    "so it cannot be stopped at Google; if Google made it, "
+			    "Google's copy expires by itself at %s.  Removed here",
+			    r.done, r.n, r.calls[i].id, GPUSH_LOG_FILE, r.calls[i].why);
+			errno = 0;
+			if (printf("removed %s (half made)\n", r.calls[i].id) < 0 &&
+			    r.out_errno == 0)
+				r.out_errno = errno != 0 ? errno : EIO;
 			r.drop[r.ndrop++] = r.calls[i].id;
 		}
+	}
+	/* A reader that goes away must not end the run between Google's
+	 * answer and the registry edit: EPIPE, reported at the end. */
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		sigemptyset(&sa.sa_mask);
+		(void)sigaction(SIGPIPE, &sa, NULL);
 	}
 	for (size_t i = 0; i < r.n; i++) {
 		size_t k = 0;
@@ -174,6 +276,13 @@ cmd_stop(struct tool *t, int argc, char **argv)
 		rc = EXIT_FAIL;
 	else if (r.failed > 0)
 		rc = EXIT_FAIL;
+	errno = 0;
+	if (r.out_errno != 0 || fflush(stdout) == EOF || ferror(stdout)) {
+		msg("writing to standard output failed: %s (the registry is "
+		    "complete: gpush list)", strerror(r.out_errno != 0 ?
+		    r.out_errno : errno != 0 ? errno : EIO));
+		rc = EXIT_FAIL;
+	}
 out:
 	for (size_t i = 0; i < r.n && r.calls != NULL; i++) {
 		gpush_api_free(r.calls[i].api);

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ struct watch_run {
 	size_t n, cap;
 	size_t done, ok;
 	struct gpush_store *s;
+	int out_errno;              /* first failed write to stdout, or 0 */
 };
 
 int
@@ -146,8 +148,12 @@ merge_line(void *ctx, const char *line, const struct gpush_channel *c,
 		return GPUSH_OK;
 	}
 	me->matched++;
+	/* Only resourceId, resourceUri and expiration are taken, and only
+	 * from an answer that matches what was sent (answer_problem). */
+	const char *prob;
 	if ((e = gpush_channel_parse(line, strlen(line), &copy)) == GPUSH_OK &&
-	    (e = gpush_channel_update(copy, me->resp, me->len)) == GPUSH_OK)
+	    (e = gpush_channel_take_answer(copy, me->resp, me->len,
+	    gpush_now_ms(), MAX_EXPIRATION, &prob)) == GPUSH_OK)
 		e = gpush_channel_json(copy, GPUSH_CHANNEL_RECORD, keep);
 	gpush_channel_free(copy);
 	return e;
@@ -203,26 +209,27 @@ registry_drop(struct gpush_store *s, const char *const *ids, size_t n)
 /* ---- the answer --------------------------------------------------------------- */
 
 /*
- * Checks a watch answer: a JSON object (bounded by the HTTP layer) whose
- * "id" is ours and whose channel keys have the right types (what
- * gpush_channel_parse accepts), with a resourceId, which stop needs.
- * Returns NULL when good, else what is wrong.
+ * Checks a watch answer as gpush_channel_take_answer does, on a scratch
+ * copy of the channel: a JSON object whose id, token and address (when
+ * present) are the ones sent, with a sane resourceId (stop needs it), a
+ * sane resourceUri, and an expiration in the future and not past
+ * MAX_EXPIRATION.  Returns NULL when good, else what is wrong.
  */
 static const char *
 answer_problem(const struct wchan *wc)
 {
-	struct gpush_channel *r;
-	const char *rid, *p = NULL;
+	struct gpush_channel *r = NULL;
+	const char *p = "out of memory";
+	char *line;
 
-	if (gpush_channel_parse(wc->call.resp, wc->call.resp_len, &r) != GPUSH_OK)
-		return "the answer is not a channel resource (JSON with the "
-		    "channel keys of the right types)";
-	rid = gpush_channel_resource_id(r);
-	if (strcmp(gpush_channel_id(r), gpush_channel_id(wc->c)) != 0)
-		p = "the answer is for another channel id";
-	else if (rid == NULL || rid[0] == '\0')
-		p = "the answer has no resourceId";
+	if (gpush_channel_json(wc->c, GPUSH_CHANNEL_RECORD, &line) != GPUSH_OK)
+		return p;
+	if (gpush_channel_parse(line, strlen(line), &r) == GPUSH_OK &&
+	    gpush_channel_take_answer(r, wc->call.resp, wc->call.resp_len,
+	    gpush_now_ms(), MAX_EXPIRATION, &p) == GPUSH_OK)
+		p = NULL;
 	gpush_channel_free(r);
+	free(line);
 	return p;
 }
 
@@ -247,10 +254,15 @@ settle(void *ctx, struct call *call)
 			if (tool_lookup(w->s, id, &c) == GPUSH_OK)
 				x = gpush_channel_expiration(c);
 			gpush_format_rfc3339(x, at);
-			printf("watching %s (%s %s) until %s\n", id,
+			/* Recorded above; a reader gone (SIGPIPE is ignored) is
+			 * reported at the end, the other channels still get
+			 * recorded. */
+			errno = 0;
+			if ((printf("watching %s (%s %s) until %s\n", id,
 			    gpush_api_name(call->api), gpush_api_resource(call->api),
-			    x > 0 ? at : "(no expiration given)");
-			fflush(stdout);
+			    x > 0 ? at : "(no expiration given)") < 0 ||
+			    fflush(stdout) == EOF) && w->out_errno == 0)
+				w->out_errno = errno != 0 ? errno : EIO;
 			msg("watch %zu/%zu: %s: ok", w->done, w->n, id);
 			w->ok++;
 			return;
@@ -262,10 +274,44 @@ settle(void *ctx, struct call *call)
 		    w->done, w->n, id, gpush_strerror(e), id);
 		return;
 	}
-	if (prob != NULL)
-		snprintf(why, sizeof(why), "%s", prob);
+	/*
+	 * Google may have made the channel although no usable answer says
+	 * so: a 2xx whose answer is refused or unreadable; an attempt sent
+	 * without an answer (timeout, lost connection, 5xx, an unsettled
+	 * batch); or channelIdNotUnique after such an attempt -- the id is
+	 * random or the user's, so "not unique" then most likely means our
+	 * own earlier attempt made it.  The entry stays, half made (no
+	 * resourceId): the handler accepts its notifications (id and token
+	 * are registered), check lists it, stop clears it.  Only a channel
+	 * Google certainly did not make is removed.
+	 */
+	int ok2xx = call->err == GPUSH_OK && call->status >= 200 &&
+	    call->status <= 299;
+	int not_unique = call->err == GPUSH_OK &&
+	    (strcmp(call->gerr.reason, "channelIdNotUnique") == 0 ||
+	    strcmp(call->gerr.reason, "push.channelIdNotUnique") == 0);
+	if (ok2xx)
+		snprintf(why, sizeof(why), "Google answered HTTP %ld, but the answer "
+		    "is refused: %s", call->status, prob);
 	else
 		(void)call_failure(call, gpush_channel_address(wc->c), why, sizeof(why));
+	if (not_unique && call->maybe > 0) {
+		msg("watch %zu/%zu: %s: Google may already have channel %s (an "
+		    "earlier attempt may have reached it): kept; it ends at its "
+		    "expiration; 'gpush check' lists it", w->done, w->n, id, id);
+		return;
+	}
+	if (ok2xx || (call->maybe > 0 && !not_unique && (call->err != GPUSH_OK ||
+	    call->status >= 500))) {
+		msg("watch %zu/%zu: %s: failed: %s", w->done, w->n, id, why);
+		msg("watch %zu/%zu: %s: Google may already have channel %s (%s): "
+		    "kept, half made (no resourceId); it ends at its expiration; "
+		    "'gpush check' lists it, 'gpush stop %s' clears it", w->done,
+		    w->n, id, id, ok2xx ? "it answered success" : call->skipped ?
+		    "the batch it was in got no usable answer" :
+		    "a request was sent without a usable answer", id);
+		return;
+	}
 	msg("watch %zu/%zu: %s: failed: %s", w->done, w->n, id, why);
 	if (registry_drop(w->s, &id, 1) == 0)
 		msg("channel %s removed from the registry", id);
@@ -619,10 +665,27 @@ cmd_watch(struct tool *t, int argc, char **argv)
 	    (rc = tool_store(t, &w.s)) != 0 ||
 	    (rc = register_all(&w)) != 0)
 		goto out;
+	/* A reader of stdout that goes away (gpush watch ... | head -1)
+	 * must not kill the run between Google's answer and its record:
+	 * a failed write is EPIPE, reported at the end (as tail does). */
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		sigemptyset(&sa.sa_mask);
+		(void)sigaction(SIGPIPE, &sa, NULL);
+	}
 	send_all(t, &w, &a);
 	rc = w.ok == w.n ? 0 : EXIT_FAIL;
 	if (w.n > 1)
 		msg("watch: %zu of %zu channel(s) made", w.ok, w.n);
+	errno = 0;
+	if (w.out_errno != 0 || fflush(stdout) == EOF || ferror(stdout)) {
+		msg("writing to standard output failed: %s (every answer is in "
+		    "the registry: gpush list)", strerror(w.out_errno != 0 ?
+		    w.out_errno : errno != 0 ? errno : EIO));
+		rc = EXIT_FAIL;
+	}
 out:
 	run_free(&w);
 	free(a.params);

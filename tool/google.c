@@ -50,6 +50,10 @@ google_open(const struct google_opts *o, const char *scope, const char *dir,
 
 	memset(g, 0, sizeof(*g));
 	why[0] = '\0';
+	/* libcurl with OpenSSL writes TLS secrets to $SSLKEYLOGFILE: with
+	 * them the bearer tokens and the JWT could be read off the wire.
+	 * Gone before the first HTTP client (and curl_global_init). */
+	(void)unsetenv("SSLKEYLOGFILE");
 	if (o->scope != NULL)
 		scope = o->scope;
 	if (scope == NULL || scope[0] == '\0')

@@ -79,6 +79,7 @@ send_single(struct google *g, struct call *c)
 	memset(&r, 0, sizeof(r));
 	c->err = gpush_auth_request(g->auth, "POST", c->url, hdr, c->body,
 	    strlen(c->body), &r, c->why, sizeof(c->why));
+	c->maybe += r.unsure;
 	if (c->err == GPUSH_OK)
 		take_answer(c, r.status, r.body, r.len,
 		    r.content_type != NULL ? r.content_type : "application/json");
@@ -119,7 +120,7 @@ make_boundary(char out[40])
  */
 static int
 send_batch(struct google *g, const char *batch_url, struct call **calls,
-    size_t n, char *why, size_t whysz)
+    size_t n, char *why, size_t whysz, int *timed_out)
 {
 	struct gpush_batch_call bc[GPUSH_BATCH_MAX];
 	struct gpush_http_response r;
@@ -130,6 +131,7 @@ send_batch(struct google *g, const char *batch_url, struct call **calls,
 	enum gpush_err e;
 
 	why[0] = '\0';
+	*timed_out = 0;
 	if (n > GPUSH_BATCH_MAX || make_boundary(boundary) < 0) {
 		snprintf(why, whysz, "cannot make a boundary");
 		return 0;
@@ -149,6 +151,16 @@ send_batch(struct google *g, const char *batch_url, struct call **calls,
 	e = gpush_auth_request(g->auth, "POST", batch_url, hdr, body, len, &r,
 	    why, whysz);
 	free(body);
+	*timed_out = e == GPUSH_ERR_TIMEOUT;
+	/* Whatever the batch did not settle may still have been done by
+	 * Google: a transport failure once sent, a 5xx, an unreadable 2xx.
+	 * Only a 4xx refusal of the whole batch, or a connection never
+	 * made, did nothing. */
+	if ((e != GPUSH_OK && (e == GPUSH_ERR_TIMEOUT || r.unsure > 0 ||
+	    e == GPUSH_ERR_RESPONSE)) || (e == GPUSH_OK && (r.status >= 500 ||
+	    r.unsure > 0 || r.status == 200)))
+		for (size_t i = 0; i < n; i++)
+			calls[i]->maybe++;
 	if (e != GPUSH_OK) {
 		gpush_http_response_clear(&r);
 		return 0;
@@ -165,6 +177,9 @@ send_batch(struct google *g, const char *batch_url, struct call **calls,
 		gpush_http_response_clear(&r);
 		return 0;
 	}
+	/* Readable: each part says for itself (a 5xx part below). */
+	for (size_t i = 0; i < n; i++)
+		calls[i]->maybe -= calls[i]->maybe > 0 && r.unsure == 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t blen;
 		const char *b = gpush_batch_body(res, i, &blen);
@@ -173,6 +188,8 @@ send_batch(struct google *g, const char *batch_url, struct call **calls,
 		if (b != NULL)
 			take_answer(calls[i], gpush_batch_status(res, i), b, blen,
 			    "application/json");
+		if (b == NULL || calls[i]->status >= 500)
+			calls[i]->maybe++;
 	}
 	if (gpush_batch_extra(res) > 0)
 		msg("note: the batch answer had %zu part(s) that answer no call; "
@@ -187,6 +204,12 @@ send_batch(struct google *g, const char *batch_url, struct call **calls,
  * GPUSH_BATCH_MAX when batch and n > 1, then alone whatever a batch did
  * not settle.  Every call ends with err (OK when an answer came), status
  * and the answer.  progress(ctx, call) is called once per call settled.
+ *
+ * The run is bounded: after a batch timed out, the first single call
+ * that times out too ends the fallback (Google, or the way there, is not
+ * answering; N more calls would each wait the whole --timeout).  The
+ * calls left are settled with err TIMEOUT and skipped set: not sent
+ * alone (but they were in the batch: maybe is set).
  */
 void
 calls_send(struct google *g, const char *batch_url, struct call **calls,
@@ -194,16 +217,28 @@ calls_send(struct google *g, const char *batch_url, struct call **calls,
     void *ctx)
 {
 	char why[GPUSH_WHY_MAX];
+	int give_up = 0;
 
 	for (size_t start = 0; start < n; start += GPUSH_BATCH_MAX) {
 		size_t k = n - start < GPUSH_BATCH_MAX ? n - start : GPUSH_BATCH_MAX;
+		int batch_timeout = 0;
 		int batched = batch && k > 1 &&
-		    send_batch(g, batch_url, calls + start, k, why, sizeof(why));
+		    send_batch(g, batch_url, calls + start, k, why, sizeof(why),
+		    &batch_timeout);
 		if (batch && k > 1 && !batched)
 			msg("batch of %zu refused (%s); sending each call alone", k,
 			    why[0] != '\0' ? why : "no reason given");
 		for (size_t i = start; i < start + k; i++) {
 			struct call *c = calls[i];
+			if (give_up) {
+				call_clear(c);
+				c->err = GPUSH_ERR_TIMEOUT;
+				c->skipped = 1;
+				snprintf(c->why, sizeof(c->why), "not attempted alone: "
+				    "the batch and a single call both timed out");
+				progress(ctx, c);
+				continue;
+			}
 			if (batched && c->status >= 200 && c->status <= 299) {
 				progress(ctx, c);
 				continue;
@@ -213,6 +248,8 @@ calls_send(struct google *g, const char *batch_url, struct call **calls,
 				continue;
 			}
 			send_single(g, c);
+			if (batch_timeout && c->err == GPUSH_ERR_TIMEOUT)
+				give_up = 1;
 			progress(ctx, c);
 		}
 	}

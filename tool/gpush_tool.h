@@ -226,6 +226,14 @@ struct call {
 	char        why[GPUSH_WHY_MAX]; /* when err is not OK */
 	int         tries;
 	int         done;             /* the caller's: recorded */
+	int         maybe;            /* attempts that may have been acted on
+	                               * by Google without an answer we could
+	                               * read: a retried 5xx or lost connection
+	                               * (lib: unsure), a batch that timed out,
+	                               * failed or came back unreadable.  A
+	                               * watch may then exist at Google. */
+	int         skipped;          /* not sent alone: the run's time bound
+	                               * (see calls_send) */
 };
 void call_clear(struct call *c);
 /* Sends calls (one API) as batches or alone; see google_calls.c. */

@@ -780,7 +780,8 @@ class Standin:
                     if not isinstance(f, dict) or not isinstance(f.get("path"), str):
                         return Resp(400, {"error": "each fault needs a \"path\" regex"})
                     re.compile(f["path"])
-                    if f.get("action") not in (None, "hang", "close", "huge", "notjson"):
+                    if f.get("action") not in (None, "hang", "close", "made-close", "huge",
+                                                   "notjson"):
                         return Resp(400, {"error": "unknown action %r" % f.get("action")})
                     if not f.get("action") and "status" not in f:
                         return Resp(400, {"error": "a fault needs \"status\" or \"action\""})
@@ -839,6 +840,12 @@ class Standin:
     def one(self, method, path, query, headers, body):
         """A request with faults applied: the fault's answer, or dispatch's."""
         f = self.take_fault(method, path)
+        if f and f.get("action") == "made-close":
+            # Done as asked (channel made, sync sent), then the connection is
+            # closed unanswered: what a retry after a lost answer meets.
+            r = self.dispatch(method, path, query, headers, body)
+            r.action = "close"
+            return r
         if f:
             bj = None
             try:
@@ -998,7 +1005,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rec = st.record(self.command, path, query, headers, body)
         if path in BATCHES and self.command == "POST":
             f = st.take_fault(self.command, path)
-            if f:
+            if f and f.get("action") == "made-close":
+                r, parts = st.batch(path, headers, body)
+                rec["batch_parts"] = parts
+                r.action = "close"
+            elif f:
                 r = st.fault_resp(f, path, None)
             else:
                 r, parts = st.batch(path, headers, body)

@@ -198,13 +198,136 @@ ok $([ "$RC" -eq 0 ] && [ "$(reg_count)" -eq 2 ]; echo $?) "batch endpoint refus
 like "$ERR" 'batch of 2 refused' "  the fallback is said"
 gp stop $(reg_ids) "${GOPT[@]}"
 
+# half_ids -- the registry's channels without a resourceId
+half_ids() { "$PYTHON" -c 'import json,sys
+for l in open(sys.argv[1]):
+    l = l.strip()
+    if l and not json.loads(l).get("resourceId"): print(json.loads(l)["id"])' "$DATA/channels.jsonl"; }
+# Sent and no usable answer: Google may have made the channel, so it is
+# kept half made (the review: a dropped entry is a channel gpush cannot
+# stop); stop then removes it here with a note.
 for a in hang close huge notjson; do
 	fault "{\"path\":\"/watch\$\",\"action\":\"$a\",\"seconds\":20,\"times\":10}"
 	gp watch "$F/X-$a/watch" --address "$ADDR" --timeout 3s --retries 2 "${GOPT[@]}"
-	ok $([ "$RC" -eq 1 ] && [ "$(reg_count)" -eq 0 ]; echo $?) "$a: exit 1, registry as before"
+	ok $([ "$RC" -eq 1 ] && [ "$(reg_count)" -eq 1 ] && [ "$(half_ids | wc -l)" -eq 1 ]; echo $?) \
+	    "$a: exit 1, the channel kept half made (Google may have it)"
 	like "$ERR" 'failed: .+' "  $a: a message says why"
+	like "$ERR" 'Google may already have channel .*kept, half made' "  $a: and that it was kept"
+	SI DELETE /_standin/faults >/dev/null
+	gp stop $(reg_ids) "${GOPT[@]}"
+	ok $([ "$RC" -eq 0 ] && [ "$(reg_count)" -eq 0 ]; echo $?) "  $a: stop removes it here"
+	like "$ERR" 'expires by itself' "  $a: with a note that Google's copy expires by itself"
 done
 SI DELETE /_standin/faults >/dev/null
+
+# ---- the review's findings ---------------------------------------------------------------
+# 1. A retry meets the channel its lost first attempt made: channelIdNotUnique.
+fault '{"path":"^/drive/v3/files/MC/watch$","action":"made-close","times":1}'
+gp watch "$F/MC/watch" --id mc-1 --address "$ADDR" --retries 3 "${GOPT[@]}"
+ok $([ "$RC" -eq 1 ] && [ "$(half_ids)" = mc-1 ]; echo $?) \
+    "made, answer lost, retry gets channelIdNotUnique: exit 1, the channel kept half made"
+like "$ERR" 'Google may already have channel mc-1 \(an earlier attempt may have reached it\): kept' \
+    "  the message says Google may already have it"
+unlike() { printf '%s\n' "$1" | grep -Eq -- "$2"; ok $((! $?)) "$3"; }
+unlike "$ERR" 'use another --id' "  and does not say to use another --id"
+for i in $(seq 50); do grep -q '"channel_id":"mc-1"' "$DATA/notifications.ndjson" && break; sleep 0.2; done
+grep -q '"channel_id":"mc-1".*"resource_state":"sync"' "$DATA/notifications.ndjson"
+ok $? "  its sync message was accepted by the handler (id and token registered)"
+gp check
+like "$OUT$ERR" 'mc-1.*half made|half made.*mc-1' "  check names it"
+gp stop mc-1 "${GOPT[@]}"
+ok $([ "$RC" -eq 0 ] && [ "$(reg_count)" -eq 0 ]; echo $?) "  stop: exit 0, removed"
+like "$ERR" 'resourceId .* from its sync message' "  stop says it used the resourceId from the log"
+st=$(SI GET /_standin/channels | jq_py '[c["stopped"] for c in x if c["id"] == "mc-1"]')
+ok $([ "$st" = "[True]" ]; echo $?) "  and Google's copy is stopped ($st)"
+
+# The same in a batch whose answer is lost: the single-call fallback meets it.
+fault '{"path":"^/batch","action":"made-close","times":1}'
+gp watch "$F/MB1/watch" "$F/MB2/watch" --address "$ADDR" --retries 1 "${GOPT[@]}"
+ok $([ "$RC" -eq 1 ] && [ "$(half_ids | wc -l)" -eq 2 ]; echo $?) \
+    "batch made both, answer lost, fallback gets channelIdNotUnique: both kept half made"
+like "$ERR" 'Google may already have channel' "  the message says Google may already have them"
+gp stop $(reg_ids) "${GOPT[@]}"
+ok $([ "$RC" -eq 0 ] && [ "$(reg_count)" -eq 0 ]; echo $?) "  stop clears both (resourceIds from the log)"
+live=$(SI GET /_standin/channels | jq_py 'sum(1 for c in x if not c["stopped"])')
+ok $([ "$live" -eq 0 ]; echo $?) "  and no channel is left live at Google ($live)"
+
+# 1/#11. A 2xx that cannot be read: Google may have the channel.
+fault '{"path":"/watch$","status":200,"body":"<html>ok</html>","times":1}'
+gp watch "$F/U1/watch" --address "$ADDR" "${GOPT[@]}"
+ok $([ "$RC" -eq 1 ] && [ "$(half_ids | wc -l)" -eq 1 ]; echo $?) "an unreadable 2xx: exit 1, kept half made"
+like "$ERR" 'answered HTTP 200, but the answer is refused' "  says the answer was refused"
+like "$ERR" 'Google may already have channel .* \(it answered success\): kept' "  and that Google may have it"
+gp stop $(reg_ids) "${GOPT[@]}"
+
+# 2. The answer cannot move the channel, or take a bad resourceId or expiration.
+FUT=$(( ($(date +%s) + 3600) * 1000 ))
+bad_answer() {  # bad_answer DESCRIPTION ERE JSON-BODY
+	fault "{\"path\":\"/watch\$\",\"status\":200,\"body\":$3,\"times\":1}"
+	gp watch "$F/A1/watch" --id ans-1 --token tok-sent --address "$ADDR" "${GOPT[@]}"
+	ok $([ "$RC" -eq 1 ] && [ "$(half_ids)" = ans-1 ]; echo $?) "$1: exit 1, kept half made"
+	like "$ERR" "$2" "  $1: says why"
+	grep -q '"id":"ans-1","token":"tok-sent","type":"web_hook","address":"https://hooks.example.com/notifications"' \
+	    "$DATA/channels.jsonl"
+	ok $? "  $1: token and address are the ones sent"
+	gp remove ans-1
+}
+bad_answer "another token" "token is not the one sent" \
+    "{\"kind\":\"api#channel\",\"id\":\"ans-1\",\"resourceId\":\"R1\",\"token\":\"evil\",\"expiration\":\"$FUT\"}"
+bad_answer "another address" "address is not the one sent" \
+    "{\"id\":\"ans-1\",\"resourceId\":\"R1\",\"address\":\"https://evil.example/x\",\"expiration\":\"$FUT\"}"
+bad_answer "a resourceId with a shell character" "resourceId .* characters" \
+    "{\"id\":\"ans-1\",\"resourceId\":\"R1;rm -rf /\",\"expiration\":\"$FUT\"}"
+bad_answer "a resourceId of 300 characters" "resourceId is too long" \
+    "{\"id\":\"ans-1\",\"resourceId\":\"$(printf 'R%.0s' $(seq 300))\",\"expiration\":\"$FUT\"}"
+bad_answer "a resourceUri with a control character" "resourceUri" \
+    "{\"id\":\"ans-1\",\"resourceId\":\"R1\",\"resourceUri\":\"https://x/\\u0007\",\"expiration\":\"$FUT\"}"
+bad_answer "an expiration in the past" "expiration is not in the future" \
+    "{\"id\":\"ans-1\",\"resourceId\":\"R1\",\"expiration\":\"1000\"}"
+bad_answer "an expiration past the maximum" "expiration is later than gpush allows" \
+    "{\"id\":\"ans-1\",\"resourceId\":\"R1\",\"expiration\":\"999999999999999999\"}"
+fault "{\"path\":\"/watch\$\",\"status\":200,\"body\":{\"id\":\"ans-2\",\"resourceId\":\"R2\",\"type\":\"other\",\"params\":{\"ttl\":\"1\"},\"expiration\":\"$FUT\"},\"times\":1}"
+gp watch "$F/A2/watch" --id ans-2 --address "$ADDR" "${GOPT[@]}"
+L=$(grep '"id":"ans-2"' "$DATA/channels.jsonl")
+ok $([ "$RC" -eq 0 ] && printf '%s' "$L" | grep -q '"type":"web_hook"' && ! printf '%s' "$L" | grep -q params &&
+    printf '%s' "$L" | grep -q "\"resourceId\":\"R2\".*\"expiration\":$FUT"; echo $?) \
+    "a good answer: only resourceId and expiration merged, type and params stay as sent"
+gp remove ans-2
+
+# 4. A reader that goes away: every channel still recorded with its resourceId.
+SI DELETE /_standin/faults >/dev/null
+pre=()
+[ "$(id -u)" -eq 0 ] && pre=(runuser -u "$RUN_USER" --)
+"${pre[@]}" timeout 120 "$TOOL" -d "$DATA" watch "$F/P1/watch" "$F/P2/watch" "$F/P3/watch" \
+    --address "$ADDR" "${GOPT[@]}" 2>"$T/pipe.err" </dev/null | true
+cat "$T/pipe.err" >>"$ALL_OUT"
+ok $([ "$(reg_count)" -eq 3 ] && [ -z "$(half_ids)" ]; echo $?) \
+    "watch | true: all three channels recorded with their resourceId"
+like "$(cat "$T/pipe.err")" 'writing to standard output failed' "  the failed write is reported on stderr"
+gp stop $(reg_ids) "${GOPT[@]}" --no-batch
+
+# 5. A 404 that is not Google's JSON error (a proxy's page): nothing changes.
+gp watch "$F/N1/watch" --id nf-1 --address "$ADDR" "${GOPT[@]}"
+fault '{"path":"/channels/stop$","status":404,"body":"<html>Not Found</html>","times":5}'
+gp stop nf-1 "${GOPT[@]}"
+ok $([ "$RC" -eq 1 ] && [ "$(reg_ids)" = nf-1 ]; echo $?) "stop meets a non-Google 404: exit 1, the channel kept"
+like "$ERR" "failed, nothing changed" "  says nothing changed"
+fault '{"path":"/channels/stop$","status":404,"times":1}'
+gp stop nf-1 "${GOPT[@]}"
+ok $([ "$RC" -eq 0 ] && [ "$(reg_count)" -eq 0 ]; echo $?) "Google's own 404 (notFound): removed here"
+
+# The run's bound: a batch times out, then one single call: the rest not attempted.
+fault '[{"path":"^/batch","action":"hang","seconds":15,"times":1},{"path":"^/drive/v3/files/T[0-9]/watch$","action":"hang","seconds":15,"times":5}]'
+n0=$(SI GET /_standin/requests | jq_py 'sum(1 for r in x if r["path"].startswith("/drive/v3/files/T"))')
+gp watch "$F/T1/watch" "$F/T2/watch" "$F/T3/watch" --address "$ADDR" --timeout 2s --retries 1 "${GOPT[@]}"
+n1=$(SI GET /_standin/requests | jq_py 'sum(1 for r in x if r["path"].startswith("/drive/v3/files/T"))')
+ok $([ "$RC" -eq 1 ] && [ $((n1 - n0)) -eq 1 ]; echo $?) \
+    "batch timed out, then one single call: the fallback stops ($((n1 - n0)) single call)"
+like "$ERR" 'not attempted alone' "  the rest are reported as not attempted"
+ok $([ "$(half_ids | wc -l)" -eq 3 ]; echo $?) "  all three kept half made (each was sent in the batch)"
+SI DELETE /_standin/faults >/dev/null
+gp stop $(reg_ids) "${GOPT[@]}"
+ok $([ "$RC" -eq 0 ] && [ "$(reg_count)" -eq 0 ]; echo $?) "  stop clears them"
 
 # A certificate for another name: refused, nothing sent.
 G3=$T/google3

@@ -166,6 +166,13 @@ is "$RC" 1 "--token-command with --credentials: refused"
 run auth --credentials "$SA"
 is "$RC" 2 "no scope: usage error"
 
+# ---- SSLKEYLOGFILE: libcurl+OpenSSL would write the TLS secrets there ------------------
+fresh_dir keylog
+SSLKEYLOGFILE=$T/keylog.txt ga -d "$D" auth --api drive --credentials "$SA"
+is "$RC" 0 "SSLKEYLOGFILE set: auth still works"
+[ ! -e "$T/keylog.txt" ]
+ok $? "... and no TLS key log file was written"
+
 # ---- no secret anywhere -------------------------------------------------------------
 secrets() {     # one fixed string a line: the key's lines, refresh token, secret
 	$PY - "$SA" "$AU" <<'PY'

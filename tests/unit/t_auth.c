@@ -385,7 +385,7 @@ static struct gpush_http_response
 resp(long status, const char *ct, const char *body)
 {
 	struct gpush_http_response r = { status, (char *)body, strlen(body),
-	    (char *)ct, 1 };
+	    (char *)ct, 1, 0 };
 	return r;
 }
 
@@ -521,6 +521,19 @@ test_oauth(void)
 	gpush_auth_new(c, h, tmpdir, "u@x", "s1", &b);
 	gpush_auth_set_clock(b, fixed_now);
 	ok(!cache_load(b), "cache: not within a minute of expiry");
+	/* A hostile expires_at: INT64_MIN+1 - 60 would overflow to a time
+	 * far ahead; out of range is expired. */
+	{
+		FILE *f = fopen(a->cache, "w");
+		ok(f != NULL, "cache: a hostile file written");
+		if (f != NULL) {
+			fprintf(f, "{\"access_token\":\"ya29.hostile\","
+			    "\"expires_at\":-9223372036854775807}\n");
+			fclose(f);
+		}
+		chmod(a->cache, 0600);
+		ok(!cache_load(b), "cache: an out-of-range expires_at is expired");
+	}
 	set_token(a, strdup("ya29.cached"), fixed_now() + 3600);
 	cache_store(a);
 	chmod(a->cache, 0644);
@@ -549,6 +562,10 @@ test_command(void)
 		{ "printf ''", "nothing", GPUSH_ERR_CREDENTIALS },
 		{ "head -c 10000 /dev/zero | tr '\\0' a", "10000 bytes", GPUSH_ERR_CREDENTIALS },
 		{ "sleep 5", "a hang", GPUSH_ERR_TIMEOUT },
+		/* stdout closed, the command goes on: the limit still holds
+		 * (SIGALRM below ends the test if it does not). */
+		{ "echo ya29.tok; exec >&-; sleep 15", "stdout closed, then a hang",
+		    GPUSH_ERR_TIMEOUT },
 	};
 
 	gpush_http_set_timeouts(h, 500, 500);
@@ -566,8 +583,13 @@ test_command(void)
 		gpush_credentials_command(bad[i].cmd, &c);
 		gpush_auth_new(c, h, NULL, NULL, "s", &a);
 		tok = JUNK;
+		alarm(10);
 		is_int(gpush_auth_token(a, &tok, &exp, why, sizeof(why)), bad[i].e,
 		    bad[i].what);
+		alarm(0);
+		if (bad[i].e == GPUSH_ERR_TIMEOUT)
+			ok(strstr(why, "did not finish") != NULL, "%s: says it did "
+			    "not finish", bad[i].what);
 		ok(tok == NULL && why[0] != '\0', "%s: no token, why '%s'",
 		    bad[i].what, why);
 		gpush_auth_free(a);
@@ -588,6 +610,9 @@ test_http(void)
 	char url[64];
 
 	ok(h != NULL, "http: new");
+	is_int(gpush_http_request(NULL, "POST", "https://127.0.0.1:1/x", NULL, "",
+	    0, &r, why, sizeof(why)), GPUSH_ERR_ARG, "http: a NULL handle refused "
+	    "(not dereferenced)");
 	memset(&r, 0x5a, sizeof(r));
 	is_int(gpush_http_request(h, "POST", "http://127.0.0.1:1/x", NULL, "", 0,
 	    &r, why, sizeof(why)), GPUSH_ERR_ARG, "http: http:// refused (tokens "

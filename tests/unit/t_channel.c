@@ -229,6 +229,72 @@ test_index(void)
 	close(dfd);
 }
 
+/* gpush_channel_take_answer: what a watch answer may and may not do
+ * (issue 10's review): a table of answers, each taken or refused. */
+static void
+test_take_answer(void)
+{
+	static const struct { const char *json; const char *problem; } t[] = {
+		{ "{\"id\":\"a1\",\"resourceId\":\"R-1_x\",\"resourceUri\":\"https://u/x\","
+		  "\"expiration\":\"2000000000000\",\"token\":\"tk\",\"kind\":\"api#channel\"}", NULL },
+		{ "{\"resourceId\":\"R\"}", "no channel id" },
+		{ "{\"id\":\"a2\",\"resourceId\":\"R\"}", "another channel id" },
+		{ "{\"id\":\"a1\",\"resourceId\":\"R\",\"token\":\"evil\"}", "token" },
+		{ "{\"id\":\"a1\",\"resourceId\":\"R\",\"address\":\"https://evil/\"}", "address" },
+		{ "{\"id\":\"a1\",\"resourceId\":\"R\",\"token\":5}", "token" },
+		{ "{\"id\":\"a1\"}", "no resourceId" },
+		{ "{\"id\":\"a1\",\"resourceId\":\"\"}", "resourceId" },
+		{ "{\"id\":\"a1\",\"resourceId\":\"R R\"}", "resourceId" },
+		{ "{\"id\":\"a1\",\"resourceId\":\"R\\n\"}", "resourceId" },
+		{ "{\"id\":\"a1\",\"resourceId\":\"R\",\"resourceUri\":\"x\\u0001\"}", "resourceUri" },
+		{ "{\"id\":\"a1\",\"resourceId\":\"R\",\"expiration\":\"1000\"}", "not in the future" },
+		{ "{\"id\":\"a1\",\"resourceId\":\"R\",\"expiration\":999999999999999}", "later than" },
+		{ "{\"id\":\"a1\",\"resourceId\":\"R\",\"expiration\":-5}", "not a time" },
+		{ "[1]", "not a JSON object" },
+		{ "not json", "not a JSON object" },
+	};
+	char long_rid[300 + 40];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct gpush_channel *c = gpush_channel_new();
+		const char *p = "junk";
+		enum gpush_err e;
+		gpush_channel_set(c, "id", "a1");
+		gpush_channel_set(c, "token", "tk");
+		gpush_channel_set(c, "type", "web_hook");
+		gpush_channel_set(c, "address", "https://h/n");
+		gpush_channel_set_param(c, "ttl", "60");
+		e = gpush_channel_take_answer(c, t[i].json, strlen(t[i].json),
+		    1700000000000LL, 253402300799999LL, &p);
+		if (t[i].problem == NULL) {
+			ok(e == GPUSH_OK && p == NULL, "taken: %s", t[i].json);
+			is_str(gpush_channel_resource_id(c), "R-1_x", "... resourceId");
+			is_str(gpush_channel_resource_uri(c), "https://u/x", "... resourceUri");
+			is_int(gpush_channel_expiration(c), 2000000000000LL, "... expiration");
+			is_str(gpush_channel_token(c), "tk", "... token as it was");
+		} else {
+			ok(e != GPUSH_OK && p != NULL && strstr(p, t[i].problem) != NULL,
+			    "refused (%s): %s", p ? p : "(null)", t[i].json);
+			ok(gpush_channel_resource_id(c) == NULL &&
+			    gpush_channel_expiration(c) == 0, "... channel unchanged");
+		}
+		gpush_channel_free(c);
+	}
+	/* 256 characters are the limit. */
+	for (int n = 256; n <= 257; n++) {
+		struct gpush_channel *c = gpush_channel_new();
+		const char *p;
+		int k = snprintf(long_rid, sizeof(long_rid), "{\"id\":\"a1\",\"resourceId\":\"");
+		memset(long_rid + k, 'r', (size_t)n);
+		snprintf(long_rid + k + n, sizeof(long_rid) - (size_t)(k + n), "\"}");
+		gpush_channel_set(c, "id", "a1");
+		ok((gpush_channel_take_answer(c, long_rid, strlen(long_rid),
+		    1700000000000LL, 0, &p) == GPUSH_OK) == (n == 256),
+		    "resourceId of %d characters: %s", n, n == 256 ? "taken" : "refused");
+		gpush_channel_free(c);
+	}
+}
+
 int
 main(void)
 {
@@ -236,6 +302,7 @@ main(void)
 	test_index();
 	test_body_and_update();
 	test_extra();
+	test_take_answer();
 	test_registry();
 	return tap_done();
 }
