@@ -33,6 +33,7 @@ Shell (tests/lib/pg.sh wraps it; see there):
 """
 import atexit
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -176,12 +177,49 @@ class Server:
         only).  On failure with check, RuntimeError with the output."""
         args = [os.path.join(self.bin, 'psql'), '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
                 '-h', '127.0.0.1', '-p', str(self.port), '-U', user, '-d', dbname]
-        env = dict(os.environ, PGPASSWORD='postgres') if user == SUPERUSER else os.environ
+        env = dict(os.environ, PGCLIENTENCODING='UTF8')
+        if user == SUPERUSER:
+            env['PGPASSWORD'] = 'postgres'
         r = subprocess.run(args, input=sql.encode(), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=120, env=env)
         if check and r.returncode != 0:
             raise RuntimeError('psql: %s' % r.stderr.decode(errors='replace'))
         return r.stdout.decode() if check else r
+
+    def load_channels(self, registry, dbname='gpush', truncate=True):
+        """Makes gpush.channels hold the channels of a registry file's
+        text (what channels.jsonl would hold), as `gpush new` would store
+        them: one row per line that is a JSON object with a string id;
+        other lines are skipped, as the file store skips them.  truncate
+        empties notifications and channels first (a fresh store)."""
+        sql = ['BEGIN;']
+        if truncate:
+            sql.append('TRUNCATE gpush.notifications, gpush.channels RESTART IDENTITY;')
+        for line in registry.split('\n'):
+            try:
+                o = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(o, dict) or not isinstance(o.get('id'), str):
+                continue
+            exp = o.get('expiration')
+            try:
+                exp = int(exp) if exp is not None else 0
+            except (TypeError, ValueError):
+                exp = 0
+            cols = [o['id'], o.get('token'), o.get('resourceId'), o.get('resourceUri')]
+            sql.append('INSERT INTO gpush.channels (id, token, resource_id, resource_uri,'
+                       ' expiration, record, line) VALUES (%s, %s, %s, %s, %d, %s::jsonb, %s);'
+                       % tuple([literal(c) for c in cols] + [exp, literal(line), literal(line)]))
+        sql.append('COMMIT;')
+        self.psql('\n'.join(sql), dbname=dbname)
+
+    def log(self, dbname='gpush', user=SUPERUSER):
+        """The notifications rows as the file log would hold them: each
+        row's line and a newline, in id order (bytes)."""
+        out = self.psql('SELECT line FROM gpush.notifications ORDER BY id', dbname=dbname,
+                        user=user)
+        return out.encode('utf-8')
 
     def stop(self):
         """Stops the server (fast, then immediate) and removes its directory."""
@@ -193,6 +231,15 @@ class Server:
             self._ctl('stop', '-m', 'immediate', check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
+
+
+def literal(v):
+    """v as an SQL literal (NULL for None); standard_conforming_strings."""
+    if v is None:
+        return 'NULL'
+    if not isinstance(v, str):
+        v = str(v)
+    return "'" + v.replace("'", "''") + "'"
 
 
 def main(argv):
