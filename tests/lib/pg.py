@@ -21,7 +21,10 @@ Python:
     srv = pg.Server()              # initdb + start; srv.stop() always (atexit too)
     srv.conninfo()                 # 'host=127.0.0.1 port=N dbname=postgres user=postgres'
     srv.conninfo(user='web', dbname='gpush')
-    srv.psql('CREATE DATABASE gpush')        # as the superuser; returns stdout
+    srv.psql('CREATE DATABASE x')  # as the superuser; returns stdout
+    ci = srv.init_gpush()          # database gpush made by `gpush db init`
+    srv.load_channels(text)        # gpush.channels := a registry file's lines
+    srv.log()                      # the notifications' lines, as the file log
     srv.restart()                  # pg_ctl restart -m fast
     srv.stop_server(); srv.start_server()    # down for a while, then up
     srv.stop()                     # stop and remove the directory
@@ -185,6 +188,22 @@ class Server:
         if check and r.returncode != 0:
             raise RuntimeError('psql: %s' % r.stderr.decode(errors='replace'))
         return r.stdout.decode() if check else r
+
+    def init_gpush(self, dbname='gpush', roles=False):
+        """Creates database dbname and gpush's schema in it with
+        `gpush db init` (the tool under test); roles: lib/roles.sql first
+        (gpush_handler, gpush_tool).  Returns the superuser's conninfo."""
+        from . import TOOL
+        self.psql('CREATE DATABASE %s' % dbname)
+        if roles:
+            r = subprocess.run([TOOL, 'db', 'roles'], stdout=subprocess.PIPE, check=True)
+            self.psql(r.stdout.decode(), dbname=dbname)
+        ci = self.conninfo(dbname=dbname)
+        r = subprocess.run([TOOL, '--database', ci, 'db', 'init'], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            raise RuntimeError('gpush db init: %s' % r.stdout.decode(errors='replace'))
+        return ci
 
     def load_channels(self, registry, dbname='gpush', truncate=True):
         """Makes gpush.channels hold the channels of a registry file's
