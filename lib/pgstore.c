@@ -750,7 +750,10 @@ static enum gpush_err
 exec_params(struct gpush__pg *pg, const char *sql, int n,
     const char *const *params, PGresult **res)
 {
-	PGresult *r = PQexecParams(pg->conn, sql, n, NULL, params, NULL, NULL, 0);
+	static const Oid types[8] = { TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	    TEXTOID, TEXTOID, TEXTOID, TEXTOID };
+	PGresult *r = PQexecParams(pg->conn, sql, n, n > 0 ? types : NULL,
+	    params, NULL, NULL, 0);
 	ExecStatusType s = PQresultStatus(r);
 	enum gpush_err e = GPUSH_OK;
 	int lost;
