@@ -89,6 +89,18 @@ try:
          'list under the tool role: %r' % r.stdout)
     r = tool(admin, 'check')
     t.ok(r.returncode == 0, 'check: no problem')
+    r = tool(admin, 'new', '--address', 'https://example.com/n', '--id', 'old',
+             '--expiration', '1000')
+    r2 = tool(admin, 'due', '--within', '1h')
+    t.ok(r.returncode == 0 and r2.returncode == 0 and r2.stdout.startswith('old '),
+         'due lists the expired channel: %r' % r2.stdout)
+    r = tool(admin, 'show', 'old')
+    t.ok(r.returncode == 0 and '"id": "old"' in r.stdout and '"token": "(set)"' in r.stdout,
+         'show prints it, token masked')
+    r = tool(admin, 'expire')
+    r2 = tool(admin, 'show', 'old')
+    t.ok(r.returncode == 0 and 'removed old' in r.stdout and r2.returncode == 1,
+         'expire removes it: %r' % r.stdout)
     r = tool(admin, 'rotate')
     t.ok(r.returncode == 1 and 'not for a database store' in r.stderr, 'rotate refused, said why')
     # GPUSH_SYNC per request, as for the data directory: the session's
