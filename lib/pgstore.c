@@ -162,17 +162,23 @@ gpush_conninfo_redact(const char *conninfo, char *buf, size_t sz)
 }
 
 /*
- * Connects to conninfo: gpush's application name and a 5 s connect
- * timeout unless conninfo says otherwise.  On success *out is the
- * connection (the caller's); on error NULL and why says what libpq said.
+ * Connects to conninfo: gpush's application name, a 5 s connect timeout,
+ * and TCP settings that notice a server gone silent (a failover that
+ * moved its address): data unacknowledged for 10 s, or an idle
+ * connection whose keepalives go unanswered for about a minute, ends the
+ * connection, so that a request gets 503 instead of hanging.  conninfo
+ * overrides any of them.  On success *out is the connection (the
+ * caller's); on error NULL and why says what libpq said.
  */
 static enum gpush_err
 pg_connect(const char *conninfo, PGconn **out, char *why, size_t whysz)
 {
 	/* Keywords before dbname are overridden by what conninfo sets. */
 	const char *const keys[] = { "fallback_application_name",
-	    "connect_timeout", "dbname", NULL };
-	const char *const vals[] = { "gpush", "5", conninfo, NULL };
+	    "connect_timeout", "tcp_user_timeout", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count", "dbname", NULL };
+	const char *const vals[] = { "gpush", "5", "10000", "30", "10", "3",
+	    conninfo, NULL };
 	PGconn *c;
 
 	*out = NULL;
