@@ -396,6 +396,7 @@ exec_stmt(struct gpush__pg *pg, int i, const char *const *params,
 	int lost = 0;
 
 	*res = NULL;
+	pg->err[0] = '\0';
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int was_up = pg->conn != NULL;
 		if ((e = pg_ready(pg)) != GPUSH_OK ||
@@ -813,8 +814,13 @@ put_row(struct gpush__pg *pg, const char *line, const char *old_id)
 	const char *p[7];
 	enum gpush_err e;
 
-	if ((e = gpush_channel_parse(line, strlen(line), &c)) != GPUSH_OK)
+	if ((e = gpush_channel_parse(line, strlen(line), &c)) != GPUSH_OK) {
+		/* A database row is a channel: a line that is not one cannot
+		 * be kept (a data directory would keep it for check). */
+		snprintf(pg->err, sizeof(pg->err), "a registry line that is not "
+		    "a channel: %s", gpush_strerror(e));
 		return e == GPUSH_ERR_NOMEM ? e : GPUSH_ERR_ARG;
+	}
 	if (c->id == NULL) {
 		gpush_channel_free(c);
 		snprintf(pg->err, sizeof(pg->err), "a registry line without an id");
@@ -857,6 +863,7 @@ gpush__pg_edit(struct gpush__pg *pg, gpush_edit_fn fn, gpush_more_fn more,
 	enum gpush_err e;
 	int lost;
 
+	pg->err[0] = '\0';
 	if ((e = pg_ready(pg)) != GPUSH_OK)
 		return e;
 	if ((e = run(pg->conn, "BEGIN", pg->err, sizeof(pg->err), &lost)) != GPUSH_OK) {
@@ -901,9 +908,12 @@ gpush__pg_edit(struct gpush__pg *pg, gpush_edit_fn fn, gpush_more_fn more,
 	}
 	if (e == GPUSH_OK)
 		e = exec_params(pg, "COMMIT", 0, NULL, NULL);
-	else if (pg->conn != NULL)
-		(void)run(pg->conn, "ROLLBACK", pg->err + strlen(pg->err),
-		    0, &lost);
+	else if (pg->conn != NULL) {
+		char scratch[128]; /* pg->err keeps the first failure */
+		if (run(pg->conn, "ROLLBACK", scratch, sizeof(scratch), &lost) !=
+		    GPUSH_OK && lost)
+			drop_conn(pg);
+	}
 	return e;
 }
 
@@ -916,6 +926,7 @@ gpush__pg_foreach(struct gpush__pg *pg, gpush_each_fn fn, void *ctx,
 	enum gpush_err e;
 	int lost = 0;
 
+	pg->err[0] = '\0';
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if ((e = pg_ready(pg)) != GPUSH_OK)
 			return e;
