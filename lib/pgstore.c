@@ -55,6 +55,8 @@ struct gpush__pg {
 	char     sqlstate[6];     /* of the last failed statement; "" */
 };
 
+static void cache_clear(struct gpush__pg *pg);
+
 /* The statements prepared on every connection. */
 enum { S_VERSION, S_CHANNEL, S_ACCEPT, S_CLASSIFY, S_STATS, S__N };
 static const struct {
@@ -439,7 +441,7 @@ gpush__pg_free(struct gpush__pg *pg)
 {
 	if (pg == NULL)
 		return;
-	gpush__pg_set_cache(pg, 0);
+	cache_clear(pg);
 	free(pg->bucket);
 	gpush_channel_free(pg->cur);
 	PQfinish(pg->conn);
@@ -549,11 +551,13 @@ cache_clear(struct gpush__pg *pg)
 	pg->count = 0;
 }
 
+/* The handler calls this on every request: a no-op unless it changes. */
 void
 gpush__pg_set_cache(struct gpush__pg *pg, int on)
 {
-	if (!on)
-		cache_clear(pg);
+	if (pg->cache == (on != 0))
+		return;
+	cache_clear(pg);
 	pg->cache = on != 0;
 	pg->reg_version = -1;
 }
