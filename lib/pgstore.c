@@ -3,10 +3,11 @@
  * as the data directory, on the tables of lib/schema.sql.
  *
  * One connection per store, kept between requests (FastCGI), each
- * statement prepared on its first use on that connection.  Every statement runs in autocommit: the
- * accept is one INSERT ... ON CONFLICT DO NOTHING, so it commits (and, with
- * synchronous_commit on, is flushed to the WAL) before PQexecPrepared
- * returns; a registry edit is one explicit transaction.
+ * statement prepared on its first use on that connection.  Every
+ * statement runs in autocommit: the accept is one INSERT ... ON CONFLICT
+ * DO NOTHING, so it commits (and, with synchronous_commit on, is flushed
+ * to the WAL) before PQexecPrepared returns; a registry edit is one
+ * explicit transaction.
  *
  * A lost connection (the server restarted, failed over, or the network
  * broke) is found when a statement fails: the store then reconnects and
