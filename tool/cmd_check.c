@@ -115,21 +115,21 @@ check_line(void *ctx, size_t lineno, const char *line,
 
 	(void)line;
 	if (c == NULL) {
-		problem(cc, "%s:%zu: not a channel: %s", GPUSH_REGISTRY_FILE,
+		problem(cc, "%s:%zu: not a channel: %s", tool_registry_name(cc->s),
 		    lineno, gpush_strerror(e));
 		return 0;
 	}
 	tok = gpush_channel_token(c);
 	if (tok == NULL || tok[0] == '\0')
 		problem(cc, "%s:%zu: channel %s has no token: the handler accepts "
-		    "anyone who knows its id", GPUSH_REGISTRY_FILE, lineno,
+		    "anyone who knows its id", tool_registry_name(cc->s), lineno,
 		    gpush_channel_id(c));
 	/* issue 10: killed between the registry write and Google's answer */
 	if (half_made(c))
 		problem(cc, "%s:%zu: channel %s is half made: 'gpush watch' "
 		    "registered it but never recorded Google's answer (no "
 		    "resourceId); clear it with 'gpush stop %s' (or 'gpush "
-		    "remove %s')", GPUSH_REGISTRY_FILE, lineno,
+		    "remove %s')", tool_registry_name(cc->s), lineno,
 		    gpush_channel_id(c), gpush_channel_id(c), gpush_channel_id(c));
 	if (remember_id(cc, gpush_channel_id(c), lineno) < 0) {
 		cc->nomem = 1;
@@ -261,6 +261,18 @@ cmd_check(struct tool *t, int argc, char **argv)
 	if ((rc = tool_options(t, argc, argv, NULL, 0, 0, &first)) != 0)
 		return rc < 0 ? 0 : rc;
 	memset(&cc, 0, sizeof(cc));
+	if (tool_database(t) != NULL) {
+		/* A database: the channels' rows and their dedup state; the
+		 * files' modes and the log's access have no meaning there. */
+		if ((rc = tool_store(t, &cc.s)) != 0)
+			return rc;
+		if (gpush_store_foreach(cc.s, check_line, &cc, &stopped) != GPUSH_OK)
+			problem(&cc, "channels: cannot be read: %s",
+			    gpush_store_error(cc.s));
+		check_duplicates(&cc);
+		check_states(&cc);
+		goto done;
+	}
 	if ((cc.dir = tool_dir(t)) == NULL)
 		return EXIT_FAIL;
 	/* Before the store is opened: opening creates state/ when missing. */
@@ -274,6 +286,7 @@ cmd_check(struct tool *t, int argc, char **argv)
 	check_duplicates(&cc);
 	check_log(&cc);
 	check_states(&cc);
+done:
 	free_ids(&cc);
 	gpush_store_free(cc.s);
 	if (cc.nomem)

@@ -171,9 +171,10 @@ cmd_list(struct tool *t, int argc, char **argv)
 	if ((rc = tool_store(t, &lc.s)) != 0)
 		return rc;
 	lc.now_ms = gpush_now_ms();
-	if (gpush_registry_foreach(gpush_store_dir(lc.s), list_one, &lc,
-	    &stopped) != GPUSH_OK)
-		rc = fail("%s: %s", GPUSH_REGISTRY_FILE, strerror(errno));
+	if (gpush_store_foreach(lc.s, list_one, &lc, &stopped) != GPUSH_OK)
+		rc = gpush_store_is_database(lc.s) ? fail("reading the channels: %s",
+		    gpush_store_error(lc.s)) : fail("%s: %s", GPUSH_REGISTRY_FILE,
+		    strerror(errno));
 	else if (stopped != 0)
 		rc = fail("out of memory");
 	gpush_store_free(lc.s);
@@ -195,11 +196,13 @@ find_channel(struct tool *t, const char *id, struct gpush_store **s,
 		return rc;
 	if ((e = tool_lookup(*s, id, c)) == GPUSH_OK)
 		return 0;
+	if (e == GPUSH_ERR_CHANNEL)
+		rc = fail("no channel %s in the registry", id);
+	else
+		rc = fail("%s: %s", tool_registry_name(*s), tool_store_why(*s, e));
 	gpush_store_free(*s);
 	*s = NULL;
-	if (e == GPUSH_ERR_CHANNEL)
-		return fail("no channel %s in the registry", id);
-	return fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+	return rc;
 }
 
 /* The registry form of c with the token masked and the handler's state
@@ -331,10 +334,19 @@ cmd_due(struct tool *t, int argc, char **argv)
 	if (within != NULL && !parse_duration(within, &secs))
 		return usage_error(t, "--within needs a duration like 90s, 30m, "
 		    "2h, 1d");
-	if ((dir = tool_dir(t)) == NULL)
-		return EXIT_FAIL;
 	dc.now_ms = gpush_now_ms();
 	dc.until_ms = dc.now_ms + secs * 1000;
+	if (tool_database(t) != NULL) {
+		struct gpush_store *s;
+		if ((rc = tool_store(t, &s)) != 0)
+			return rc;
+		if (gpush_store_foreach(s, due_one, &dc, &stopped) != GPUSH_OK)
+			rc = fail("reading the channels: %s", gpush_store_error(s));
+		gpush_store_free(s);
+		return rc;
+	}
+	if ((dir = tool_dir(t)) == NULL)
+		return EXIT_FAIL;
 	if (gpush_registry_foreach(dir, due_one, &dc, &stopped) != GPUSH_OK)
 		return fail("%s/%s: %s", dir, GPUSH_REGISTRY_FILE, strerror(errno));
 	return 0;

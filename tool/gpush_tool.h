@@ -24,6 +24,7 @@
 struct tool {
 	const char *dir_opt;          /* -d DIR, or NULL */
 	const struct command *cmd;    /* for usage errors */
+	const char *db_opt;           /* --database CONNINFO, or NULL */
 };
 
 struct command {
@@ -43,8 +44,12 @@ int cmd_help(const struct command *cmd);
 /* The data directory: -d, else $GPUSH_DIR, else the compiled-in one.
  * NULL (after saying why on stderr) when there is none. */
 const char *tool_dir(const struct tool *t);
-/* Opens the store of tool_dir(); returns 0 with *s (the caller frees), or
- * EXIT_FAIL after the message. */
+/* The database: --database, else $GPUSH_DATABASE; NULL when neither
+ * (then the data directory is the store). */
+const char *tool_database(const struct tool *t);
+/* Opens the store: the database when tool_database() names one, else the
+ * data directory of tool_dir().  Returns 0 with *s (the caller frees), or
+ * EXIT_FAIL after the message (never a password). */
 int tool_store(const struct tool *t, struct gpush_store **s);
 
 /*
@@ -53,6 +58,12 @@ int tool_store(const struct tool *t, struct gpush_store **s);
  * entry can have one, and lib/registry.c's scan_for() reads past its
  * needle buffer for such an id.
  */
+/* What to say of a failed store call e: the database's own message when
+ * there is one, else gpush_strerror(e). */
+const char *tool_store_why(const struct gpush_store *s, enum gpush_err e);
+/* The registry as messages name it: channels.jsonl, or gpush.channels. */
+const char *tool_registry_name(const struct gpush_store *s);
+
 enum gpush_err tool_lookup(struct gpush_store *s, const char *id,
     const struct gpush_channel **c);
 
@@ -129,6 +140,7 @@ int cmd_due(struct tool *t, int argc, char **argv);
 int cmd_check(struct tool *t, int argc, char **argv);      /* cmd_check.c */
 int cmd_tail(struct tool *t, int argc, char **argv);       /* cmd_log.c */
 int cmd_rotate(struct tool *t, int argc, char **argv);
+int cmd_db(struct tool *t, int argc, char **argv);         /* cmd_db.c */
 
 /* ---- consume.c: tail --exec, the at-least-once consumer ------------------ */
 struct consume_opts {
