@@ -256,6 +256,15 @@ check_states(struct check_ctx *cc)
 	}
 }
 
+/* Frees what remember_id() kept. */
+static void
+free_ids(struct check_ctx *cc)
+{
+	for (size_t i = 0; i < cc->nids; i++)
+		free(cc->ids[i].id);
+	free(cc->ids);
+}
+
 /* gpush_registry_foreach callback: remembers the ids only. */
 static int
 id_only(void *ctx, size_t lineno, const char *line,
@@ -300,15 +309,6 @@ check_handler_files(const char *dir, struct gpush_store *s,
 		check_states(&cc);
 	free_ids(&cc);
 	return cc.problems;
-}
-
-/* Frees what remember_id() kept. */
-static void
-free_ids(struct check_ctx *cc)
-{
-	for (size_t i = 0; i < cc->nids; i++)
-		free(cc->ids[i].id);
-	free(cc->ids);
 }
 
 /* gpush check: every check, one line per problem on stdout.  Returns
