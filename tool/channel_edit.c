@@ -204,3 +204,49 @@ registry_patch(struct gpush_store *s, const struct reg_op *ops, size_t n)
 			(void)gpush_store_forget(s, ops[i].id);
 	return e;
 }
+
+/* ---- renewal's view of a channel --------------------------------------------------- */
+
+int64_t
+extra_ms(const struct gpush_channel *c, const char *key)
+{
+	const char *v = gpush_channel_extra(c, key);
+	int64_t n;
+
+	return v != NULL && gpush__parse_i64(v, &n) ? n : 0;
+}
+
+int
+has_rid(const struct gpush_channel *c)
+{
+	const char *r = gpush_channel_resource_id(c);
+
+	return r != NULL && r[0] != '\0';
+}
+
+int64_t
+channel_lifetime_ms(const struct gpush_channel *c, const struct gpush_api *api)
+{
+	int64_t made = extra_ms(c, MADE_KEY), x = gpush_channel_expiration(c);
+
+	if (made > 0 && x > made)
+		return x - made;
+	return api != NULL ? gpush_api_ttl_default(api) * 1000 : 0;
+}
+
+int
+channel_due(const struct gpush_channel *c, const struct gpush_api *api,
+    int64_t within_ms, int64_t now_ms, int64_t *left_ms)
+{
+	int64_t x = gpush_channel_expiration(c);
+
+	*left_ms = x - now_ms;
+	if (x <= 0)
+		return 0;
+	if (within_ms <= 0) {
+		within_ms = channel_lifetime_ms(c, api) / 4;
+		if (within_ms < RENEW_MIN_WITHIN_MS)
+			within_ms = RENEW_MIN_WITHIN_MS;
+	}
+	return *left_ms < within_ms;
+}

@@ -285,6 +285,20 @@ enum gpush_err registry_patch(struct gpush_store *s, const struct reg_op *ops,
  * problem.  Returns the number of problems. */
 size_t check_handler_files(const char *dir, struct gpush_store *s,
     void (*say)(void *ctx, const char *line), void *ctx);
+/* An extra key holding ms as decimal; 0 when absent or not a number. */
+int64_t extra_ms(const struct gpush_channel *c, const char *key);
+/* 1 when c has a resourceId (Google's answer was recorded). */
+int has_rid(const struct gpush_channel *c);
+/* c's lifetime in ms: gpushMade to its expiration, else api's default
+ * lifetime (api may be NULL: 0). */
+int64_t channel_lifetime_ms(const struct gpush_channel *c,
+    const struct gpush_api *api);
+/* 1 when c's remaining life (*left_ms) is below within_ms, or when that
+ * is 0 below a quarter of its lifetime and at least 15 minutes; never
+ * for a channel without expiration. */
+#define RENEW_MIN_WITHIN_MS (15 * 60 * INT64_C(1000))
+int channel_due(const struct gpush_channel *c, const struct gpush_api *api,
+    int64_t within_ms, int64_t now_ms, int64_t *left_ms);
 int cmd_renew(struct tool *t, int argc, char **argv);       /* cmd_renew.c */
 int cmd_health(struct tool *t, int argc, char **argv);      /* cmd_health.c */
 
