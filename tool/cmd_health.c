@@ -25,7 +25,7 @@
 #define H_UNKNOWN  3
 /* A channel made this long ago without its sync: the sync never came
  * (Google sends it right after the watch call; renew waits 30 s). */
-#define SYNC_GRACE_MS (2 * 60 * INT64_C(1000))
+#define SYNC_GRACE_DEFAULT "2m"
 
 struct hch {
 	struct gpush_channel *c;
@@ -38,7 +38,7 @@ struct health {
 	size_t n, cap;
 	int json, worst;
 	size_t problems;
-	int64_t now, within_ms, silence_ms;
+	int64_t now, within_ms, silence_ms, sync_grace_ms;
 };
 
 static void problem(struct health *h, int sev, const char *what,
@@ -150,13 +150,13 @@ check_replacement(struct health *h, const struct hch *x, const char *old)
 	struct gpush_channel_stats st;
 
 	if (!has_rid(x->c)) {
-		if (made + SYNC_GRACE_MS < h->now)
+		if (made + h->sync_grace_ms < h->now)
 			problem(h, H_WARNING, "half-made", id, "channel %s, the "
 			    "replacement of %s, is half made (a renew was "
 			    "interrupted): the next 'gpush renew' clears it", id, old);
 		return;
 	}
-	if (!got_sync(h, id, &st) && made + SYNC_GRACE_MS < h->now)
+	if (!got_sync(h, id, &st) && made + h->sync_grace_ms < h->now)
 		problem(h, H_CRITICAL, "no-sync", id, "channel %s, the replacement "
 		    "of %s, never got its sync message: the next 'gpush renew' "
 		    "stops it and tries again; is %s reachable from Google?", id,
@@ -222,7 +222,7 @@ check_channel(struct health *h, const struct hch *x)
 	}
 	synced = got_sync(h, id, &st);
 	made = extra_ms(x->c, MADE_KEY);
-	if (!synced && has_rid(x->c) && made > 0 && made + SYNC_GRACE_MS < h->now)
+	if (!synced && has_rid(x->c) && made > 0 && made + h->sync_grace_ms < h->now)
 		problem(h, H_CRITICAL, "no-sync", id, "%s %s: not even its sync "
 		    "message ever reached the handler: is %s reachable from Google, "
 		    "and does 'gpush check' pass?", k, id, gpush_channel_address(x->c));
@@ -263,6 +263,7 @@ cmd_health(struct tool *t, int argc, char **argv)
 {
 	struct health h;
 	const char *silence = NULL, *within = NULL, *creds = NULL;
+	const char *grace = SYNC_GRACE_DEFAULT;
 	int rc, first, stopped;
 	int64_t secs;
 
@@ -272,6 +273,7 @@ cmd_health(struct tool *t, int argc, char **argv)
 			{ "max-silence", 0, NULL, &silence, NULL, NULL },
 			{ "within", 0, NULL, &within, NULL, NULL },
 			{ "credentials", 0, NULL, &creds, NULL, NULL },
+			{ "sync-wait", 0, NULL, &grace, NULL, NULL },
 			{ "json", 0, &h.json, NULL, NULL, NULL },
 			TOOL_OPT_END,
 		};
@@ -283,6 +285,9 @@ cmd_health(struct tool *t, int argc, char **argv)
 			return usage_error(t, "--max-silence: a duration like 6h, 1d");
 		h.silence_ms = secs * 1000;
 	}
+	if (!parse_duration(grace, &secs))
+		return usage_error(t, "--sync-wait: a duration like 2m");
+	h.sync_grace_ms = secs * 1000;
 	if (within != NULL) {
 		if (!parse_duration(within, &secs))
 			return usage_error(t, "--within: a duration like 30m, 2h");

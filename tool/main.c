@@ -194,8 +194,8 @@ static const struct command commands[] = {
 	  "                     for a current pageToken (default: the stored one)\n"
 	  "  --no-batch         one HTTP call per channel\n"
 	  GOOGLE_HELP },
-	{ "health", cmd_health, "health [--max-silence DURATION] [--json]\n"
-	  "       [--credentials FILE]",
+	{ "health", cmd_health, "health [--max-silence DURATION] [--within DURATION]\n"
+	  "       [--sync-wait DURATION] [--credentials FILE] [--json]",
 	  "report problems for monitoring (exit 0 OK, 1 warning, 2 critical)",
 	  "One line per problem, each starting with CRITICAL or WARNING, in the\n"
 	  "manner of a Nagios/Icinga plugin; \"OK: N channel(s)\" when there is\n"
@@ -210,6 +210,8 @@ static const struct command commands[] = {
 	  "  --max-silence DUR  warn when a channel had no notification for\n"
 	  "                     this long (default: no such check)\n"
 	  "  --within DURATION  'due' as renew counts it (default as renew)\n"
+	  "  --sync-wait DUR    a channel's sync may take this long after its\n"
+	  "                     watch before it counts as never arrived (2m)\n"
 	  "  --credentials FILE the credentials file to check (default\n"
 	  "                     $GOOGLE_APPLICATION_CREDENTIALS when set)\n"
 	  "  --json             one JSON object per problem\n" },

@@ -1,0 +1,140 @@
+#!/bin/bash
+# gpush renew and gpush health (issue 11) against the stand-in Google
+# (tests/google/standin.py) delivering to lighttpd + gpush.fcgi on
+# loopback.  Channels live minutes (the stand-in honours short --ttl), so
+# every one is due at once under renew's default (a quarter of its life,
+# at least 15 min).  TAP.  Every server is stopped on any exit.
+. "$(dirname "$0")/../server/lib.sh"
+LABEL=renew
+need_handler
+need_pkgs lighttpd:lighttpd curl:curl
+TOOL=${GPUSH_TOOL:-$REPO/tool/gpush}
+[ -x "$TOOL" ] || { echo "1..0 # SKIP no tool at $TOOL (run make first)"; exit 0; }
+make_tmp renew
+
+lighttpd_setup 2
+: >"$DATA/channels.jsonl"
+lighttpd_start
+. "$REPO/tests/lib/google.sh"
+G=$T/google
+start_standin "$G"
+[ -n "$B" ]
+ok $? "the stand-in listens ($B)" || done_testing
+google_creds
+ADDR=https://hooks.example.com/notifications
+URLS=("$B/admin/directory/v1/users/watch?domain=example.com&event=add"
+    "$B/admin/reports/v1/activity/users/all/applications/login/watch"
+    "$B/drive/v3/changes/watch?pageToken=1"
+    "$B/drive/v3/files/FILEID/watch"
+    "$B/calendar/v3/calendars/primary/events/watch")
+
+# syncs N -- waits (bounded) until N sync lines are in the log; prints them
+syncs() {
+	local i s=0
+	for i in $(seq 50); do
+		s=$(grep -c '"resource_state":"sync"' "$DATA/notifications.ndjson" 2>/dev/null)
+		[ "${s:-0}" -ge "$1" ] && break
+		sleep 0.2
+	done
+	echo "${s:-0}"
+}
+# live -- the stand-in's live channels (not stopped, not expired): id resourceId
+live() {
+	SI GET /_standin/channels | "$PYTHON" -c 'import json,sys,time
+now = time.time() * 1000
+for c in json.load(sys.stdin):
+    if not c["stopped"] and int(c["expiration"]) > now: print(c["id"], c["resourceId"])'
+}
+# consistent -- 0 when every resource has exactly one live channel at the
+# stand-in, the registry holds exactly those channels, and no link is left
+consistent() {
+	live >"$T/live"
+	"$PYTHON" - "$T/live" "$DATA/channels.jsonl" "$1" <<'EOF'
+import json, sys, collections
+live = [l.split() for l in open(sys.argv[1]) if l.strip()]
+reg = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+want = int(sys.argv[3])
+by_res = collections.Counter(r for _, r in live)
+bad = []
+if len(by_res) != want: bad.append("resources live: %d, want %d" % (len(by_res), want))
+bad += ["resource %s has %d live channels" % (r, n) for r, n in by_res.items() if n != 1]
+if sorted(i for i, _ in live) != sorted(c["id"] for c in reg):
+    bad.append("live at the stand-in %s != registry %s" % (sorted(i for i, _ in live), sorted(c["id"] for c in reg)))
+for c in reg:
+    for k in ("gpushReplacedBy", "gpushReplaces"):
+        if k in c: bad.append("%s still has %s" % (c["id"], k))
+    if not c.get("resourceId"): bad.append("%s is half made" % c["id"])
+for b in bad: print(b)
+sys.exit(1 if bad else 0)
+EOF
+}
+fault() { SI DELETE /_standin/faults >/dev/null; SI POST /_standin/faults "$1" >/dev/null; }
+nbatch() { SI GET /_standin/requests | jq_py 'sum(1 for r in x if r["path"].startswith("/batch"))'; }
+
+# ---- renewal of the five kinds, batched ---------------------------------------
+gp watch "${URLS[@]}" --address "$ADDR" --ttl 10m "${GOPT[@]}"
+ok $RC "watch: five channels with a 10 minute life" || echo "$ERR" | diag
+OLD=$(reg_ids | sort)
+s=$(syncs 5)
+is "$s" 5 "their five syncs are logged"
+gp renew --dry-run "${GOPT[@]}"
+ok $RC "renew --dry-run: exit 0"
+n=$(printf '%s\n' "$OUT" | grep -c '^watch .*: planned')
+is "$n" 5 "dry run: five replacements planned"
+is "$(reg_ids | sort)" "$OLD" "dry run: the registry is unchanged"
+
+# The old channels' stop is refused (503) for this run: both stay, linked,
+# and a notification on an old channel during the overlap is accepted.
+fault '{"path":"/channels/stop$","status":503,"times":100}'
+b0=$(nbatch)
+gp renew --retries 1 "${GOPT[@]}"
+ok $([ "$RC" -eq 1 ]; echo $?) "renew with the old channels' stop failing (503): exit 1"
+like "$ERR" 'stopping it failed \(tried again next run' "  the message says it is retried"
+is "$(reg_count)" 10 "  old and new are both registered (overlap)"
+is "$(syncs 10)" 10 "  the five replacements' syncs are logged"
+b1=$(nbatch)
+ok $([ "$b1" -gt "$b0" ]; echo $?) "  the replacements of one API went as a batch ($((b1 - b0)) batch requests)"
+gp list
+like "$OUT" 'replaced-by=[0-9a-f-]{36}' "  list shows an old channel's replacement"
+like "$OUT" 'replaces=[0-9a-f-]{36}' "  and a replacement's old channel"
+ID1=$(printf '%s\n' "$OLD" | head -1)
+r=$(SI POST /_standin/notify "{\"id\":\"$ID1\",\"state\":\"exists\"}" | jq_py 'x.get("status")')
+is "$r" 200 "  a notification on an old channel during the overlap is accepted"
+grep -q "\"channel_id\":\"$ID1\".*\"resource_state\":\"exists\"" "$DATA/notifications.ndjson"
+ok $? "  and logged: nothing lost"
+gp health --within 1m
+is "$RC" 0 "  health during the overlap: OK (a working replacement is under way)"
+echo "$OUT" | diag
+SI DELETE /_standin/faults >/dev/null
+gp renew --json "${GOPT[@]}"
+ok $RC "the next renew completes the handover: exit 0" || echo "$ERR" | diag
+n=$(printf '%s\n' "$OUT" | jq_py 'x["action"]' 2>/dev/null | head -1)
+n=$(printf '%s\n' "$OUT" | "$PYTHON" -c 'import json,sys
+print(sum(1 for l in sys.stdin if json.loads(l)["action"] == "replace" and json.loads(l)["result"] == "ok"))')
+is "$n" 5 "  --json: five 'replace' objects with result ok"
+ok $([ -z "$(comm -12 <(reg_ids | sort) <(printf '%s\n' "$OLD"))" ]; echo $?) "  no old channel is left in the registry"
+consistent 5 >"$T/c.out"
+ok $? "  every resource has exactly one live channel, the registry has exactly those" || diag <"$T/c.out"
+st=$(ls "$DATA/state" | grep -c '^ch-')
+ok $([ "$st" -le 5 ]; echo $?) "  the old channels' dedup state is gone ($st left)"
+
+# ---- single calls (--no-batch) -------------------------------------------------
+OLD=$(reg_ids | sort)
+b0=$(nbatch)
+gp renew --no-batch "${GOPT[@]}"
+ok $RC "renew --no-batch: exit 0" || echo "$ERR" | diag
+is "$(nbatch)" "$b0" "  no batch request"
+is "$(syncs 15)" 15 "  five more syncs"
+consistent 5 >"$T/c.out"
+ok $? "  one live channel per resource, all new" || diag <"$T/c.out"
+ok $([ -z "$(comm -12 <(reg_ids | sort) <(printf '%s\n' "$OLD"))" ]; echo $?) "  the old ones removed"
+# the watch URLs, addresses and lifetimes were kept
+w=$(grep -c '"gpushWatch":"https://127.0.0.1' "$DATA/channels.jsonl")
+is "$w" 5 "  every replacement keeps its watch URL"
+life=$("$PYTHON" -c 'import json,sys
+for l in open(sys.argv[1]):
+    c = json.loads(l); print(round((int(c["expiration"]) - int(c["gpushMade"])) / 60000))' "$DATA/channels.jsonl" | sort -u)
+is "$life" 10 "  and its 10 minute lifetime"
+gp stop $(reg_ids) "${GOPT[@]}"
+
+done_testing
