@@ -137,4 +137,109 @@ for l in open(sys.argv[1]):
 is "$life" 10 "  and its 10 minute lifetime"
 gp stop $(reg_ids) "${GOPT[@]}"
 
+# ---- a replacement whose sync never arrives --------------------------------------
+F=$B/drive/v3/files
+gp watch "$F/NOSYNC/watch" --address "$ADDR" --ttl 10m "${GOPT[@]}"
+ok $RC "watch: one Drive file channel"
+OLD=$(reg_ids)
+syncs 16 >/dev/null
+fault '{"method":"DELIVER","path":"^/_deliver/sync$","action":"drop","times":1}'
+gp renew --sync-wait 2s "${GOPT[@]}"
+is "$RC" 1 "renew, the replacement's sync dropped: exit 1"
+like "$ERR" 'sync of its replacement .* never reached the handler.*old channel kept' "  the failure is reported"
+is "$(reg_ids)" "$OLD" "  the old channel is kept, the replacement removed"
+consistent 1 >"$T/c.out"
+ok $? "  the dead replacement was stopped at the stand-in: no orphan" || diag <"$T/c.out"
+grep -q '"gpushRenewState":"nosync"' "$DATA/channels.jsonl"
+ok $? "  the old channel is marked (gpushRenewState nosync)"
+gp list
+like "$OUT" 'renew-failed=nosync' "  list shows it"
+gp health --within 1m
+is "$RC" 2 "  health: exit 2"
+like "$OUT" '^CRITICAL: .*renewal failed last time \(nosync' "  health names the failed renewal"
+gp health --within 1m --json
+is "$(printf '%s\n' "$OUT" | jq_py 'x["severity"] + " " + x["problem"]')" "critical renew-failed" "  health --json: severity and problem"
+gp renew --sync-wait 10s "${GOPT[@]}"
+ok $RC "the next renew (sync delivered) replaces it: exit 0" || echo "$ERR" | diag
+ok $([ "$(reg_ids)" != "$OLD" ] && [ "$(reg_count)" -eq 1 ]; echo $?) "  one channel, a new one"
+gp health --within 1m
+is "$RC" 0 "  health: OK again"
+gp stop $(reg_ids) "${GOPT[@]}"
+
+# ---- errors: permanent and transient ---------------------------------------------
+gp watch "$F/ERR/watch" --address "$ADDR" --ttl 10m "${GOPT[@]}"
+OLD=$(reg_ids)
+# permanent: Google refuses the address, the resource is gone, the credentials
+for f in 'push.webhookUrlUnauthorized:400:verify its domain' 'notFound:404:resource is gone' \
+    'forbidden:403:gpush auth --api drive'; do
+	IFS=: read -r reason status want <<<"$f"
+	fault "{\"path\":\"/watch\$\",\"status\":$status,\"reason\":\"$reason\",\"times\":5}"
+	gp renew "${GOPT[@]}"
+	is "$RC" 1 "permanent $status $reason: exit 1"
+	like "$ERR" "$reason.*fix|fix.*$want" "  the message gives Google's reason and the fix ($want)"
+	like "$ERR$OUT" "$want" "  ... $want"
+	is "$(reg_ids)" "$OLD" "  the old channel kept, no replacement left"
+	grep -q '"gpushRenewState":"permanent"' "$DATA/channels.jsonl"
+	ok $? "  marked permanent"
+	gp health --within 1m
+	is "$RC" 2 "  health: exit 2"
+done
+consistent 1 >"$T/c.out"
+ok $? "  no orphan at the stand-in after the permanent errors" || diag <"$T/c.out"
+# transient: 429 (Google made nothing) and 500 (Google may have made it)
+fault '{"path":"/watch$","status":429,"times":10}'
+gp renew --retries 1 "${GOPT[@]}"
+is "$RC" 1 "transient 429: exit 1"
+like "$ERR" 'HTTP 429.*transient error: tried again next run' "  the message says transient, retried next run"
+is "$(reg_ids)" "$OLD" "  the old channel kept, no replacement left"
+gp health --within 1m
+is "$RC" 1 "  health: exit 1 (warning)"
+like "$OUT" '^WARNING: .*renewal failed last time \(transient' "  health says so"
+fault '{"path":"/watch$","status":500,"times":10}'
+gp renew --retries 1 "${GOPT[@]}"
+is "$RC" 1 "transient 500: exit 1"
+like "$ERR" 'HTTP 500.*transient' "  the message says transient"
+is "$(reg_count)" 2 "  the replacement is kept, half made (Google may have made it)"
+SI DELETE /_standin/faults >/dev/null
+gp renew "${GOPT[@]}"
+ok $RC "the next renew stops the half-made one and makes another: exit 0" || echo "$ERR" | diag
+like "$OUT" '^abandon .*: ok' "  it says it abandoned the half-made replacement"
+consistent 1 >"$T/c.out"
+ok $? "  one live channel, known to the registry; no orphan" || diag <"$T/c.out"
+gp health --within 1m
+is "$RC" 0 "  health: OK"
+# credentials
+gp renew --credentials "$T/nonexistent.json" --cacert "$T/ca.pem"
+is "$RC" 1 "credentials file missing: exit 1"
+like "$ERR" 'credentials:.*nonexistent' "  the message names the file"
+like "$ERR" 'gpush auth --api' "  and the fix"
+gp health --within 1m --credentials "$T/nonexistent.json"
+is "$RC" 2 "health: an unreadable credentials file: exit 2"
+like "$OUT" '^CRITICAL: the credentials file cannot be used' "  health says so"
+chmod 644 "$T/sa.json"
+gp health --within 1m --credentials "$T/sa.json"
+is "$RC" 2 "health: a credentials file readable by others: exit 2"
+chmod 600 "$T/sa.json"
+gp stop $(reg_ids) "${GOPT[@]}"
+
+# ---- two renews at once ------------------------------------------------------------
+gp watch "$F/TWO/watch" --address "$ADDR" --ttl 10m "${GOPT[@]}"
+fault '{"path":"/watch$","action":"hang","seconds":4,"times":1}'
+pre=()
+[ "$(id -u)" -eq 0 ] && pre=(runuser -u "$RUN_USER" --)
+"${pre[@]}" timeout 60 "$TOOL" -d "$DATA" renew --timeout 10s "${GOPT[@]}" \
+    >"$T/r1.out" 2>"$T/r1.err" </dev/null &
+R1=$!
+for i in $(seq 100); do grep -q gpushReplaces "$DATA/channels.jsonl" && break; sleep 0.1; done
+gp renew "${GOPT[@]}"
+is "$RC" 0 "a second renew while one runs: exit 0"
+like "$ERR" 'another .gpush renew. is running' "  it says so"
+ok $([ "$(grep -c gpushReplaces "$DATA/channels.jsonl")" -eq 1 ]; echo $?) "  and did nothing (one replacement under way)"
+wait $R1
+is "$?" 0 "the first renew completes: exit 0"
+cat "$T/r1.out" "$T/r1.err" >>"$ALL_OUT"
+consistent 1 >"$T/c.out"
+ok $? "  one live channel" || diag <"$T/c.out"
+gp stop $(reg_ids) "${GOPT[@]}"
+
 done_testing
