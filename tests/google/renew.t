@@ -242,4 +242,151 @@ consistent 1 >"$T/c.out"
 ok $? "  one live channel" || diag <"$T/c.out"
 gp stop $(reg_ids) "${GOPT[@]}"
 
+# ---- kill -9 at random points, then runs without kills ------------------------------
+SI DELETE /_standin/faults >/dev/null
+gp watch "${URLS[@]}" --address "$ADDR" --ttl 10m "${GOPT[@]}"
+ok $RC "kill loop: five channels"
+# How long a whole run takes here: the kills fall within it.
+t0=$(date +%s%N)
+gp renew --sync-wait 5s "${GOPT[@]}"
+ok $RC "a renew without kill: exit 0"
+D=$(( ($(date +%s%N) - t0) / 1000000 ))
+note "a whole renew of five channels: $D ms"
+RUNS=0 KILLS=0 START=$SECONDS
+while [ "$KILLS" -lt 30 ] && [ $((SECONDS - START)) -lt 90 ]; do
+	"${pre[@]}" timeout 60 "$TOOL" -d "$DATA" renew --sync-wait 5s "${GOPT[@]}" \
+	    >>"$ALL_OUT" 2>&1 </dev/null &
+	KP=$!
+	RUNS=$((RUNS + 1))
+	# 0 to 1.1 runs: before, during and after the watch batch, the sync wait,
+	# the stops and the registry edits
+	sleep "$("$PYTHON" -c 'import random,sys; print(random.uniform(0, int(sys.argv[1]) * 1.1 / 1000))' "$D")"
+	if kill -0 "$KP" 2>/dev/null; then
+		pkill -KILL -P "$KP" 2>/dev/null
+		kill -KILL "$KP" 2>/dev/null
+		KILLS=$((KILLS + 1))
+	fi
+	wait "$KP" 2>/dev/null
+	collect_tokens
+done
+note "kill loop: $RUNS runs, $KILLS killed, $((SECONDS - START)) s"
+ok $([ "$KILLS" -ge 10 ]; echo $?) "renew was killed $KILLS times in $RUNS runs"
+# Runs without kills, that start nothing new (--within 1m: a 10 minute
+# channel is not due) but complete what the killed runs left.
+for i in $(seq 10); do
+	gp renew --within 1m --sync-wait 5s "${GOPT[@]}"
+	[ "$RC" -eq 0 ] && ! grep -q 'gpushReplace' "$DATA/channels.jsonl" && break
+done
+is "$RC" 0 "the runs after the kills end with exit 0 (after $i)"
+consistent 5 >"$T/c.out"
+ok $? "every resource has exactly one live channel at the stand-in and in the registry" || diag <"$T/c.out"
+ORPHANS=$(live | awk '{print $1}' | sort | comm -23 - <(reg_ids | sort) | wc -l)
+is "$ORPHANS" 0 "no orphan at the stand-in"
+note "half-made replacements the runs after a kill stopped and removed: $(grep -c '^abandon .*: ok' "$ALL_OUT")"
+note "kill loop figures: runs $RUNS, kills $KILLS, channels in the end $(reg_count), orphans $ORPHANS"
+gp check
+ok $RC "check: no problem after the kill loop" || echo "$OUT" | diag
+gp renew "${GOPT[@]}"
+ok $RC "and a full renew after it: exit 0"
+consistent 5 >"$T/c.out"
+ok $? "  still one live channel per resource" || diag <"$T/c.out"
+gp stop $(reg_ids) "${GOPT[@]}"
+
+# ---- health, problem by problem -----------------------------------------------------
+gp health
+is "$RC" 0 "health with no channel: exit 0"
+like "$OUT" '^OK: 0 channel' "  OK line"
+# expired: a Directory channel of 2 s
+gp watch "${URLS[0]}" --address "$ADDR" --ttl 2s "${GOPT[@]}"
+syncs 1 >/dev/null
+sleep 2.5
+gp health
+is "$RC" 2 "an expired channel: health exits 2"
+like "$OUT" '^CRITICAL: directory users .* expired at .* without a working replacement' "  and names it"
+gp renew --dry-run "${GOPT[@]}"
+like "$OUT" '^watch .*: planned: expires expired' "renew --dry-run plans to replace the expired channel"
+gp renew "${GOPT[@]}"
+ok $RC "renew replaces the expired channel" || echo "$ERR" | diag
+gp health --within 1m
+is "$RC" 0 "  health: OK after"
+gp stop $(reg_ids) "${GOPT[@]}"
+# due without a replacement under way (renew not run)
+gp watch "$F/DUE/watch" --address "$ADDR" --ttl 10m "${GOPT[@]}"
+gp health
+is "$RC" 1 "a channel due, no renewal under way: health exits 1"
+like "$OUT" "^WARNING: drive files .* expires in .* is 'gpush renew' scheduled" "  and asks whether renew is scheduled"
+# silence
+sleep 2
+gp health --within 1m --max-silence 1s
+is "$RC" 1 "no notification for longer than --max-silence: exit 1"
+like "$OUT" '^WARNING: .*no notification for [0-9]+ s' "  said"
+gp health --within 1m --max-silence 1h
+is "$RC" 0 "  within --max-silence: OK"
+gp stop $(reg_ids) "${GOPT[@]}"
+# a channel whose sync never arrived
+fault '{"method":"DELIVER","path":"^/_deliver/sync$","action":"drop","times":1}'
+gp watch "$F/NEVER/watch" --address "$ADDR" --ttl 10m "${GOPT[@]}"
+sleep 1.5
+gp health --within 1m --sync-wait 1s
+is "$RC" 2 "a channel whose sync never arrived: health exits 2"
+like "$OUT" '^CRITICAL: .*not even its sync' "  said"
+# the log not writable by the handler
+if [ "$(id -u)" -eq 0 ]; then
+	chmod 0400 "$DATA/notifications.ndjson"
+	gp health --within 1m --sync-wait 1h
+	is "$RC" 2 "the log not writable by the handler's user: health exits 2"
+	like "$OUT" "^CRITICAL: the handler's files: notifications.ndjson: not writable" "  said"
+	chmod 0600 "$DATA/notifications.ndjson"
+	chmod 0755 "$DATA/state"
+	gp health --within 1m --sync-wait 1h
+	is "$RC" 2 "state/ not 0700: health exits 2"
+	like "$OUT" '^CRITICAL: .*state/: mode 0755' "  said"
+	chmod 0700 "$DATA/state"
+else
+	skip "not root: the log's mode cannot be changed under the handler"
+	skip "not root"; skip "not root"; skip "not root"
+fi
+gp health --within 1m --sync-wait 1h --json
+is "$RC" 0 "health --json: OK again"
+like "$OUT" '^\{"severity":"ok","channels":1\}$' "  one ok object"
+gp stop $(reg_ids) "${GOPT[@]}"
+
+# ---- Drive changes: the stored pageToken, or --page-token-command ---------------------
+SI DELETE /_standin/faults >/dev/null
+gp watch "$B/drive/v3/changes/watch?pageToken=1" --address "$ADDR" --ttl 10m "${GOPT[@]}"
+gp renew "${GOPT[@]}"
+q=$(SI GET /_standin/requests | jq_py '[r for r in x if r["path"] == "/drive/v3/changes/watch"][-1]["query"]["pageToken"]')
+is "$q" 1 "renew reuses the stored pageToken by default"
+gp renew --page-token-command 'test -n "$GPUSH_CHANNEL_ID" && echo 4711' "${GOPT[@]}"
+ok $RC "renew --page-token-command: exit 0" || echo "$ERR" | diag
+q=$(SI GET /_standin/requests | jq_py '[r for r in x if r["path"] == "/drive/v3/changes/watch"][-1]["query"]["pageToken"]')
+is "$q" 4711 "  the replacement is watched with the command's pageToken"
+grep -q 'changes/watch?pageToken=4711"' "$DATA/channels.jsonl"
+ok $? "  and keeps it in its watch URL"
+gp renew --page-token-command 'exit 3' "${GOPT[@]}"
+is "$RC" 1 "a failing --page-token-command: exit 1"
+like "$ERR" 'page-token-command failed' "  said"
+gp stop $(reg_ids) "${GOPT[@]}"
+
+# ---- usage -----------------------------------------------------------------------------
+gp renew --within soon
+is "$RC" 2 "renew --within soon: usage error"
+gp health --max-silence x
+is "$RC" 2 "health --max-silence x: usage error"
+
+# ---- the systemd units ---------------------------------------------------------------------
+if command -v systemd-analyze >/dev/null 2>&1; then
+	mkdir -p "$T/units"
+	sed "s|/usr/local/bin/gpush|$TOOL|" "$REPO/conf/gpush-renew.service" >"$T/units/gpush-renew.service"
+	cp "$REPO/conf/gpush-renew.timer" "$T/units/"
+	systemd-analyze verify "$T/units/gpush-renew.service" "$T/units/gpush-renew.timer" >"$T/sa.out" 2>&1
+	ok $? "systemd-analyze verify accepts conf/gpush-renew.service and .timer" || diag <"$T/sa.out"
+	grep -q '^ExecStart=/usr/local/bin/gpush ' "$REPO/conf/gpush-renew.service"
+	ok $? "  the service runs gpush renew from the installed path"
+else
+	skip "no systemd-analyze"; skip "no systemd-analyze"
+fi
+
+secrets_check
+
 done_testing
