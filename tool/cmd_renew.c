@@ -706,7 +706,6 @@ watch_due(struct renew *r)
 			    gpush_strerror(e));
 			r->failed += nw;
 		} else {
-			msg("renew: watching %zu replacement(s)", nw);
 			send_group(r, A_WATCH, settle_watch);
 		}
 	}
@@ -899,8 +898,9 @@ cmd_renew(struct tool *t, int argc, char **argv)
 		r.now = gpush_now_ms();
 		watch_due(&r);
 		handover(&r);
+		/* On stdout: from cron, stderr means something went wrong. */
 		if (r.actions == 0 && !r.json)
-			msg("renew: nothing is due");
+			printf("nothing is due\n");
 		rc = r.failed > 0 ? EXIT_FAIL : 0;
 	}
 	for (size_t i = 0; i < r.n; i++) {
