@@ -126,9 +126,10 @@ static const char *
 kind(const struct hch *x, char *buf, size_t sz)
 {
 	if (x->api == NULL)
-		return "channel";
-	snprintf(buf, sz, "%s %s", gpush_api_name(x->api),
-	    gpush_api_resource(x->api));
+		snprintf(buf, sz, "channel");
+	else
+		snprintf(buf, sz, "%s %s", gpush_api_name(x->api),
+		    gpush_api_resource(x->api));
 	return buf;
 }
 
