@@ -523,7 +523,9 @@ make_replacement(struct renew *r, struct rch *o)
 	} else
 		o->url = xstrdup(url);
 	snprintf(made, sizeof(made), "%lld", (long long)r->now);
-	if (life > 0 && gpush_api_set_ttl(o->api, o->fresh, (life + 999) / 1000,
+	/* Rounded to the nearest second: a lifetime must not creep up by a
+	 * second a generation. */
+	if (life > 0 && gpush_api_set_ttl(o->api, o->fresh, (life + 500) / 1000,
 	    r->now, &capped) != GPUSH_OK)
 		die_nomem();
 	if (gpush_channel_set_extra(o->fresh, WATCH_KEY, o->url) != GPUSH_OK ||
@@ -787,7 +789,8 @@ handover(struct renew *r)
 		waiting = 0;
 		for (size_t i = 0; i < r->n; i++) {
 			struct rch *o = &r->ch[i];
-			if (!o->rep_linked || o->rep_rid == NULL || o->act != A_NONE)
+			if (!o->rep_linked || o->rep_rid == NULL || o->api == NULL ||
+			    !has_rid(o->c) || o->act != A_NONE)
 				continue;
 			if (synced(r, o->rep_id)) {
 				stop_call(o, gpush_channel_id(o->c),
