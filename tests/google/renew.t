@@ -171,7 +171,7 @@ gp watch "$F/ERR/watch" --address "$ADDR" --ttl 10m "${GOPT[@]}"
 OLD=$(reg_ids)
 # permanent: Google refuses the address, the resource is gone, the credentials
 for f in 'push.webhookUrlUnauthorized:400:verify its domain' 'notFound:404:resource is gone' \
-    'forbidden:403:gpush auth --api drive'; do
+    'forbidden:403:gpush auth --api drive' 'authError:401:gpush auth --api drive'; do
 	IFS=: read -r reason status want <<<"$f"
 	fault "{\"path\":\"/watch\$\",\"status\":$status,\"reason\":\"$reason\",\"times\":5}"
 	gp renew "${GOPT[@]}"
@@ -195,6 +195,16 @@ is "$(reg_ids)" "$OLD" "  the old channel kept, no replacement left"
 gp health --within 1m
 is "$RC" 1 "  health: exit 1 (warning)"
 like "$OUT" '^WARNING: .*renewal failed last time \(transient' "  health says so"
+fault '{"path":"/watch$","action":"hang","seconds":6,"times":1}'
+gp renew --timeout 2s --retries 1 "${GOPT[@]}"
+is "$RC" 1 "transient: a watch that times out: exit 1"
+like "$ERR" 'transient error: tried again next run' "  the message says transient"
+is "$(reg_count)" 2 "  the replacement is kept, half made (Google may have made it)"
+SI DELETE /_standin/faults >/dev/null
+gp renew "${GOPT[@]}"
+ok $RC "  the next renew stops it and makes another: exit 0" || echo "$ERR" | diag
+consistent 1 >"$T/c.out"
+ok $? "  one live channel, no orphan" || diag <"$T/c.out"
 fault '{"path":"/watch$","status":500,"times":10}'
 gp renew --retries 1 "${GOPT[@]}"
 is "$RC" 1 "transient 500: exit 1"
