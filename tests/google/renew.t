@@ -256,15 +256,56 @@ gp stop $(reg_ids) "${GOPT[@]}"
 SI DELETE /_standin/faults >/dev/null
 gp watch "${URLS[@]}" --address "$ADDR" --ttl 10m "${GOPT[@]}"
 ok $RC "kill loop: five channels"
+# kill9 PID -- kills a run started as "${pre[@]}" "$TOOL" ... & (gpush is
+# PID, or under root the child of runuser PID); 0 when its lock is free at
+# once after, i.e. gpush itself is dead, not just the process around it.
+LOCKF=$DATA/state/renew.lock
+kill9() {
+	local i
+	pkill -KILL -P "$1" 2>/dev/null
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	for i in $(seq 20); do
+		flock -n "$LOCKF" true 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# Two kills at chosen steps first: while a replacement's watch call hangs
+# (the replacements registered, none answered), and while the old
+# channel's stop hangs (the replacements synced, nothing stopped).
+for step in watch stop; do
+	case $step in
+	watch) fault '{"path":"/watch$","action":"hang","seconds":20,"times":1}' ;;
+	stop) fault '{"path":"/channels/stop$","action":"hang","seconds":20,"times":1}' ;;
+	esac
+	"${pre[@]}" "$TOOL" -d "$DATA" renew --no-batch --timeout 30s "${GOPT[@]}" \
+	    >>"$ALL_OUT" 2>&1 </dev/null &
+	KP=$!
+	for i in $(seq 100); do
+		[ "$(SI GET /_standin/faults | jq_py 'sum(f.get("used", 0) for f in x)')" -ge 1 ] && break
+		sleep 0.1
+	done
+	sleep 0.3
+	kill9 "$KP"
+	ok $? "kill -9 while the $step call hangs: renew is dead (its lock is free)"
+	SI DELETE /_standin/faults >/dev/null
+	n=$(grep -c gpushReplaces "$DATA/channels.jsonl")
+	is "$n" 5 "kill -9 while the $step call hangs: five replacements linked in the registry"
+	gp renew --within 1m "${GOPT[@]}"
+	ok $RC "  the next run completes it: exit 0" || echo "$ERR" | diag
+	consistent 5 >"$T/c.out"
+	ok $? "  one live channel per resource, none unknown to the registry" || diag <"$T/c.out"
+done
 # How long a whole run takes here: the kills fall within it.
 t0=$(date +%s%N)
 gp renew --sync-wait 5s "${GOPT[@]}"
 ok $RC "a renew without kill: exit 0"
 D=$(( ($(date +%s%N) - t0) / 1000000 ))
 note "a whole renew of five channels: $D ms"
-RUNS=0 KILLS=0 START=$SECONDS
+RUNS=0 KILLS=0 LIVE_AFTER_KILL=0 START=$SECONDS
 while [ "$KILLS" -lt 30 ] && [ $((SECONDS - START)) -lt 90 ]; do
-	"${pre[@]}" timeout 60 "$TOOL" -d "$DATA" renew --sync-wait 5s "${GOPT[@]}" \
+	"${pre[@]}" "$TOOL" -d "$DATA" renew --sync-wait 5s --timeout 20s "${GOPT[@]}" \
 	    >>"$ALL_OUT" 2>&1 </dev/null &
 	KP=$!
 	RUNS=$((RUNS + 1))
@@ -272,8 +313,7 @@ while [ "$KILLS" -lt 30 ] && [ $((SECONDS - START)) -lt 90 ]; do
 	# the stops and the registry edits
 	sleep "$("$PYTHON" -c 'import random,sys; print(random.uniform(0, int(sys.argv[1]) * 1.1 / 1000))' "$D")"
 	if kill -0 "$KP" 2>/dev/null; then
-		pkill -KILL -P "$KP" 2>/dev/null
-		kill -KILL "$KP" 2>/dev/null
+		kill9 "$KP" || LIVE_AFTER_KILL=$((LIVE_AFTER_KILL + 1))
 		KILLS=$((KILLS + 1))
 	fi
 	wait "$KP" 2>/dev/null
@@ -281,6 +321,7 @@ while [ "$KILLS" -lt 30 ] && [ $((SECONDS - START)) -lt 90 ]; do
 done
 note "kill loop: $RUNS runs, $KILLS killed, $((SECONDS - START)) s"
 ok $([ "$KILLS" -ge 10 ]; echo $?) "renew was killed $KILLS times in $RUNS runs"
+is "$LIVE_AFTER_KILL" 0 "  every kill ended gpush itself (its lock was free at once)"
 # Runs without kills, that start nothing new (--within 1m: a 10 minute
 # channel is not due) but complete what the killed runs left.
 for i in $(seq 10); do
