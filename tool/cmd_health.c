@@ -75,12 +75,14 @@ problem(struct health *h, int sev, const char *what, const char *id,
 		printf("%s: %s\n", sev == H_CRITICAL ? "CRITICAL" : "WARNING", text);
 }
 
+/* check_handler_files()'s problems are critical: the handler fails. */
 static void
 file_problem(void *ctx, const char *line)
 {
 	problem(ctx, H_CRITICAL, "files", NULL, "the handler's files: %s", line);
 }
 
+/* gpush_registry_foreach callback: a copy of each channel and its API. */
 static int
 load_one(void *ctx, size_t lineno, const char *line,
     const struct gpush_channel *c, enum gpush_err e)
@@ -112,6 +114,7 @@ load_one(void *ctx, size_t lineno, const char *line,
 	return 0;
 }
 
+/* The loaded channel id, or NULL. */
 static const struct hch *
 find(const struct health *h, const char *id)
 {
@@ -133,6 +136,8 @@ kind(const struct hch *x, char *buf, size_t sz)
 	return buf;
 }
 
+/* 1 when the handler accepted a message (the sync first) on id; *st is
+ * its dedup state, zero when none. */
 static int
 got_sync(struct health *h, const char *id, struct gpush_channel_stats *st)
 {
@@ -164,6 +169,8 @@ check_replacement(struct health *h, const struct hch *x, const char *old)
 		    old, gpush_channel_address(x->c));
 }
 
+/* The problems of one channel, most serious first: expired, a failed
+ * renewal, due without renewal, half made, sync never came, silence. */
 static void
 check_channel(struct health *h, const struct hch *x)
 {
@@ -259,6 +266,8 @@ check_credentials(struct health *h, const char *path)
 	gpush_credentials_free(c);
 }
 
+/* gpush health: see the file's comment; the exit code is the worst
+ * severity found. */
 int
 cmd_health(struct tool *t, int argc, char **argv)
 {

@@ -117,6 +117,8 @@ say(struct renew *r, const char *action, const struct rch *o,
 /* ---- the registry as renew sees it ------------------------------------------------ */
 
 
+/* gpush_registry_foreach callback: a copy of each channel, with the API
+ * of its watch URL.  Lines that do not parse are check's business. */
 static int
 load_one(void *ctx, size_t lineno, const char *line,
     const struct gpush_channel *c, enum gpush_err e)
@@ -148,6 +150,7 @@ load_one(void *ctx, size_t lineno, const char *line,
 	return 0;
 }
 
+/* The loaded channel id, or NULL. */
 static struct rch *
 find(struct renew *r, const char *id)
 {
@@ -218,6 +221,7 @@ mark(struct renew *r, const struct rch *o, const char *state, const char *why)
 
 /* ---- the calls, one group per API ------------------------------------------------- */
 
+/* The channel whose call c is. */
 static struct rch *
 rch_of(struct renew *r, struct call *c)
 {
@@ -294,6 +298,8 @@ stopped_ok(const struct call *c)
 
 /* ---- abandon: stop and remove a replacement that will not do --------------------- */
 
+/* A replacement's stop answered: 2xx or 404 drops it and O's link (and
+ * marks O when its sync never came); else it stays for the next run. */
 static void
 settle_abandon(void *ctx, struct call *c)
 {
@@ -586,6 +592,8 @@ watch_fix(const struct rch *o, const struct call *c)
 	return "fix: see Google's reason above";
 }
 
+/* A replacement's watch answered: merged (O's failure mark cleared), or
+ * the failure taken as watch_failure() says and recorded on O. */
 static void
 settle_watch(void *ctx, struct call *c)
 {
@@ -718,6 +726,8 @@ watch_due(struct renew *r)
 
 /* ---- the handover --------------------------------------------------------------------- */
 
+/* 1 when the handler has accepted channel id's sync (its dedup state,
+ * read-only). */
 static int
 synced(struct renew *r, const char *id)
 {
@@ -727,6 +737,8 @@ synced(struct renew *r, const char *id)
 	    (st.last_number >= 1 || st.accepted >= 1);
 }
 
+/* An old channel's stop answered: 2xx or 404 (or a failure once it has
+ * expired) drops it and the replacement's back link; else both stay. */
 static void
 settle_handover(void *ctx, struct call *c)
 {
@@ -845,6 +857,9 @@ take_lock(struct renew *r)
 	return fd;
 }
 
+/* gpush renew: see the file's comment.  Exit 0 when everything due was
+ * renewed or is under way (or another run holds the lock), 1 when
+ * something failed, 2 on a usage error. */
 int
 cmd_renew(struct tool *t, int argc, char **argv)
 {
