@@ -305,7 +305,7 @@ settle_abandon(void *ctx, struct call *c)
 {
 	struct renew *r = ctx;
 	struct rch *o = rch_of(r, c);
-	char why[GPUSH_WHY_MAX + 600];
+	char why[GPUSH_WHY_MAX + 600], at[24];
 	struct reg_op ops[5];
 	size_t k = 0;
 
@@ -322,7 +322,7 @@ settle_abandon(void *ctx, struct call *c)
 	ops[k++] = (struct reg_op){ gpush_channel_id(o->c), 0, REPLACED_BY_KEY,
 	    NULL, NULL, 0 };
 	if (o->nosync) {
-		char at[24];
+		/* at[] lives as long as ops[], up to the edit. */
 		snprintf(at, sizeof(at), "%lld", (long long)gpush_now_ms());
 		ops[k++] = (struct reg_op){ gpush_channel_id(o->c), 0,
 		    RENEW_STATE_KEY, "nosync", NULL, 0 };
@@ -540,6 +540,8 @@ make_replacement(struct renew *r, struct rch *o)
 	    gpush_channel_id(o->c)) != GPUSH_OK)
 		die_nomem();
 	call_clear(&o->call);
+	free(o->call.body);         /* an earlier stop's, this run */
+	o->call.body = NULL;
 	if (gpush_channel_json(o->fresh, GPUSH_CHANNEL_BODY, &o->call.body) !=
 	    GPUSH_OK)
 		die_nomem();
