@@ -28,6 +28,9 @@ struct check_ctx {
 	struct seen_id *ids;     /* every parsed channel, for duplicates */
 	size_t  nids, cap;
 	int     nomem;
+	/* check_handler_files(): problems go here instead of stdout. */
+	void  (*say)(void *ctx, const char *line);
+	void   *say_ctx;
 };
 
 static void problem(struct check_ctx *cc, const char *fmt, ...)
@@ -40,9 +43,15 @@ problem(struct check_ctx *cc, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	if (cc->say != NULL) {
+		char line[1024];
+		vsnprintf(line, sizeof(line), fmt, ap);
+		cc->say(cc->say_ctx, line);
+	} else {
+		vprintf(fmt, ap);
+		putchar('\n');
+	}
 	va_end(ap);
-	putchar('\n');
 	cc->problems++;
 }
 
@@ -124,8 +133,14 @@ check_line(void *ctx, size_t lineno, const char *line,
 		problem(cc, "%s:%zu: channel %s has no token: the handler accepts "
 		    "anyone who knows its id", tool_registry_name(cc->s), lineno,
 		    gpush_channel_id(c));
-	/* issue 10: killed between the registry write and Google's answer */
-	if (half_made(c))
+	/* issue 10: killed between the registry write and Google's answer;
+	 * issue 11: a replacement of renew's is cleared by the next renew */
+	if (half_made(c) && gpush_channel_extra(c, REPLACES_KEY) != NULL)
+		problem(cc, "%s:%zu: channel %s is a half-made replacement of "
+		    "channel %s: the next 'gpush renew' clears it",
+		    GPUSH_REGISTRY_FILE, lineno, gpush_channel_id(c),
+		    gpush_channel_extra(c, REPLACES_KEY));
+	else if (half_made(c))
 		problem(cc, "%s:%zu: channel %s is half made: 'gpush watch' "
 		    "registered it but never recorded Google's answer (no "
 		    "resourceId); clear it with 'gpush stop %s' (or 'gpush "
@@ -248,6 +263,52 @@ free_ids(struct check_ctx *cc)
 	for (size_t i = 0; i < cc->nids; i++)
 		free(cc->ids[i].id);
 	free(cc->ids);
+}
+
+/* gpush_registry_foreach callback: remembers the ids only. */
+static int
+id_only(void *ctx, size_t lineno, const char *line,
+    const struct gpush_channel *c, enum gpush_err e)
+{
+	struct check_ctx *cc = ctx;
+
+	(void)line;
+	(void)e;
+	if (c != NULL && remember_id(cc, gpush_channel_id(c), lineno) < 0) {
+		cc->nomem = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* For gpush health (issue 11): what the handler needs to write -- the
+ * log, state/ (0700, and writable by whoever runs this, which should be
+ * the handler's user) -- and every channel's state; problems to say(). */
+size_t
+check_handler_files(const char *dir, struct gpush_store *s,
+    void (*say)(void *ctx, const char *line), void *ctx)
+{
+	struct check_ctx cc;
+	char *p;
+	int stopped;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.dir = dir;
+	cc.s = s;
+	cc.say = say;
+	cc.say_ctx = ctx;
+	check_state_dir(&cc);
+	if ((p = path_join(dir, GPUSH_STATE_DIR)) != NULL) {
+		if (access(p, W_OK | X_OK) < 0 && errno != ENOENT)
+			problem(&cc, "%s/: not writable: %s", GPUSH_STATE_DIR,
+			    strerror(errno));
+		free(p);
+	}
+	check_log(&cc);
+	if (gpush_registry_foreach(dir, id_only, &cc, &stopped) == GPUSH_OK)
+		check_states(&cc);
+	free_ids(&cc);
+	return cc.problems;
 }
 
 /* gpush check: every check, one line per problem on stdout.  Returns

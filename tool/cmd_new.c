@@ -15,7 +15,6 @@
 #include "gpush_tool.h"
 
 /* 9999-12-31T23:59:59.999Z in ms since the epoch. */
-#define MAX_EXPIRATION INT64_C(253402300799999)
 
 /* 32 random bytes: 256 bits, and 43 base64url characters. */
 #define TOKEN_BYTES 32

@@ -111,6 +111,11 @@ list_json(const struct list_ctx *lc, const struct gpush_channel *c,
 	    lc->now_ms >= x));
 	rc |= put(o, "token_set", json_object_new_boolean(
 	    gpush_channel_token(c) != NULL));
+	rc |= put(o, "replacedBy", str_or_null(gpush_channel_extra(c,
+	    REPLACED_BY_KEY)));
+	rc |= put(o, "replaces", str_or_null(gpush_channel_extra(c, REPLACES_KEY)));
+	rc |= put(o, "renewFailed", str_or_null(gpush_channel_extra(c,
+	    RENEW_STATE_KEY)));
 	json_object_object_foreach(stats, k, v)
 		rc |= put(o, k, json_object_get(v));
 	json_object_put(stats);
@@ -148,12 +153,20 @@ list_one(void *ctx, size_t lineno, const char *line,
 	rid = gpush_channel_resource_id(c);
 	format_expiry(gpush_channel_expiration(c), lc->now_ms, exp, sizeof(exp));
 	if (known)
-		printf("%s resource=%s expires=%s last=%lld accepted=%llu\n",
+		printf("%s resource=%s expires=%s last=%lld accepted=%llu",
 		    gpush_channel_id(c), rid != NULL && *rid ? rid : "-", exp,
 		    (long long)st.last_number, (unsigned long long)st.accepted);
 	else
-		printf("%s resource=%s expires=%s last=? accepted=?\n",
+		printf("%s resource=%s expires=%s last=? accepted=?",
 		    gpush_channel_id(c), rid != NULL && *rid ? rid : "-", exp);
+	/* renew's link between a channel and its replacement (issue 11) */
+	if (gpush_channel_extra(c, REPLACED_BY_KEY) != NULL)
+		printf(" replaced-by=%s", gpush_channel_extra(c, REPLACED_BY_KEY));
+	if (gpush_channel_extra(c, REPLACES_KEY) != NULL)
+		printf(" replaces=%s", gpush_channel_extra(c, REPLACES_KEY));
+	if (gpush_channel_extra(c, RENEW_STATE_KEY) != NULL)
+		printf(" renew-failed=%s", gpush_channel_extra(c, RENEW_STATE_KEY));
+	putchar('\n');
 	return 0;
 }
 

@@ -37,24 +37,6 @@ struct stop_run {
 	int out_errno;              /* first failed write to stdout, or 0 */
 };
 
-/* The stop body {"id","resourceId"}; NULL when out of memory. */
-static char *
-stop_body(const char *id, const char *rid)
-{
-	struct json_object *o = json_object_new_object();
-	char *s = NULL;
-
-	if (o != NULL && json_object_object_add(o, "id",
-	    json_object_new_string(id)) == 0 && json_object_object_add(o,
-	    "resourceId", json_object_new_string(rid)) == 0) {
-		const char *t = json_object_to_json_string_ext(o,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-		s = t != NULL ? strdup(t) : NULL;
-	}
-	json_object_put(o);
-	return s;
-}
-
 /*
  * The resourceId of channel id from the current log's lines (the sync
  * message, or any later one), for a half-made channel.  A malloc'ed copy

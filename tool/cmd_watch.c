@@ -23,9 +23,7 @@
 
 #include "gpush_tool.h"
 
-#define TOKEN_BYTES 32              /* as gpush new */
 #define WATCH_MAX   10000           /* channels in one run */
-#define MAX_EXPIRATION INT64_C(253402300799999)
 
 /* What the command line asked for. */
 struct watch_args {
@@ -127,46 +125,6 @@ register_all(struct watch_run *w)
 	return 0;
 }
 
-/* Merges the answer into its line (Channel.update()). */
-struct merge_edit {
-	const char *id;
-	const char *resp;
-	size_t len;
-	int matched;
-};
-
-static enum gpush_err
-merge_line(void *ctx, const char *line, const struct gpush_channel *c,
-    char **keep)
-{
-	struct merge_edit *me = ctx;
-	struct gpush_channel *copy = NULL;
-	enum gpush_err e;
-
-	if (c == NULL || strcmp(gpush_channel_id(c), me->id) != 0) {
-		*keep = xstrdup(line);
-		return GPUSH_OK;
-	}
-	me->matched++;
-	/* Only resourceId, resourceUri and expiration are taken, and only
-	 * from an answer that matches what was sent (answer_problem). */
-	const char *prob;
-	if ((e = gpush_channel_parse(line, strlen(line), &copy)) == GPUSH_OK &&
-	    (e = gpush_channel_take_answer(copy, me->resp, me->len,
-	    gpush_now_ms(), MAX_EXPIRATION, &prob)) == GPUSH_OK)
-		e = gpush_channel_json(copy, GPUSH_CHANNEL_RECORD, keep);
-	gpush_channel_free(copy);
-	return e;
-}
-
-static enum gpush_err
-merge_end(void *ctx, char **line)
-{
-	*line = NULL;
-	return ((struct merge_edit *)ctx)->matched > 0 ? GPUSH_OK :
-	    GPUSH_ERR_NOTFOUND;
-}
-
 struct drop_edit {
 	const char *const *ids;
 	size_t n;
@@ -208,31 +166,6 @@ registry_drop(struct gpush_store *s, const char *const *ids, size_t n)
 
 /* ---- the answer --------------------------------------------------------------- */
 
-/*
- * Checks a watch answer as gpush_channel_take_answer does, on a scratch
- * copy of the channel: a JSON object whose id, token and address (when
- * present) are the ones sent, with a sane resourceId (stop needs it), a
- * sane resourceUri, and an expiration in the future and not past
- * MAX_EXPIRATION.  Returns NULL when good, else what is wrong.
- */
-static const char *
-answer_problem(const struct wchan *wc)
-{
-	struct gpush_channel *r = NULL;
-	const char *p = "out of memory";
-	char *line;
-
-	if (gpush_channel_json(wc->c, GPUSH_CHANNEL_RECORD, &line) != GPUSH_OK)
-		return p;
-	if (gpush_channel_parse(line, strlen(line), &r) == GPUSH_OK &&
-	    gpush_channel_take_answer(r, wc->call.resp, wc->call.resp_len,
-	    gpush_now_ms(), MAX_EXPIRATION, &p) == GPUSH_OK)
-		p = NULL;
-	gpush_channel_free(r);
-	free(line);
-	return p;
-}
-
 /* Called once per settled call: record it (merge or drop), say so. */
 static void
 settle(void *ctx, struct call *call)
@@ -246,9 +179,9 @@ settle(void *ctx, struct call *call)
 	w->done++;
 	call->done = 1;
 	if (call->err == GPUSH_OK && call->status >= 200 && call->status <= 299 &&
-	    (prob = answer_problem(wc)) == NULL) {
-		struct merge_edit me = { id, call->resp, call->resp_len, 0 };
-		if ((e = gpush_store_edit(w->s, merge_line, merge_end, &me)) == GPUSH_OK) {
+	    (prob = watch_answer_problem(wc->c, call)) == NULL) {
+		if ((e = registry_merge(w->s, id, call->resp, call->resp_len)) ==
+		    GPUSH_OK) {
 			const struct gpush_channel *c;
 			int64_t x = 0;
 			if (tool_lookup(w->s, id, &c) == GPUSH_OK)
@@ -491,25 +424,19 @@ static int
 make_channel(struct tool *t, struct wchan *wc, const struct watch_args *a,
     int64_t ttl, int64_t exp_ms, int64_t now_ms)
 {
-	char uuid[37], tok[TOKEN_BYTES * 2];
-	unsigned char raw[TOKEN_BYTES];
+	char uuid[37], tok[FRESH_TOKEN_SIZE], made[24];
 	const char *id = a->id, *token = a->token;
 	int capped;
 	enum gpush_err e;
 
 	if ((wc->c = gpush_channel_new()) == NULL)
 		return fail("out of memory");
-	if (id == NULL) {
-		if (uuid_v4(uuid) < 0)
-			return fail("getrandom: %s", strerror(errno));
+	if (fresh_id_token(uuid, tok) < 0)
+		return fail("getrandom: %s", strerror(errno));
+	if (id == NULL)
 		id = uuid;
-	}
-	if (token == NULL) {
-		if (random_bytes(raw, sizeof(raw)) < 0)
-			return fail("getrandom: %s", strerror(errno));
-		base64url(raw, sizeof(raw), tok);
+	if (token == NULL)
 		token = tok;
-	}
 	if (gpush_channel_set(wc->c, "id", id) != GPUSH_OK ||
 	    gpush_channel_set(wc->c, "token", token) != GPUSH_OK)
 		return usage_error(t, "--token must be UTF-8 text without control "
@@ -543,7 +470,10 @@ make_channel(struct tool *t, struct wchan *wc, const struct watch_args *a,
 	} else if (exp_ms > 0 && gpush_channel_set_expiration(wc->c, exp_ms) !=
 	    GPUSH_OK)
 		return fail("out of memory");
-	if (gpush_channel_set_extra(wc->c, WATCH_KEY, wc->url) != GPUSH_OK)
+	/* When it was made: renew takes its lifetime from it (issue 11). */
+	snprintf(made, sizeof(made), "%lld", (long long)now_ms);
+	if (gpush_channel_set_extra(wc->c, WATCH_KEY, wc->url) != GPUSH_OK ||
+	    gpush_channel_set_extra(wc->c, MADE_KEY, made) != GPUSH_OK)
 		return fail("out of memory");
 	/* The body Google gets: Channel.body(), without gpush's own keys. */
 	if (gpush_channel_json(wc->c, GPUSH_CHANNEL_BODY, &wc->call.body) !=

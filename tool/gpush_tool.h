@@ -98,6 +98,9 @@ int random_bytes(void *buf, size_t n);
 int uuid_v4(char out[37]);
 /* base64url of in[0..n) without padding into out (>= 4*n/3+2 bytes). */
 void base64url(const unsigned char *in, size_t n, char *out);
+/* The latest expiration the tool takes or keeps: 9999-12-31T23:59:59.999Z
+ * in ms, so that every one prints as an RFC 3339 date. */
+#define MAX_EXPIRATION INT64_C(253402300799999)
 /* A channel id Google accepts ("[A-Za-z0-9\-_\+/=]+", 1..64): 1 or 0. */
 int channel_id_ok(const char *id);
 /* An https:// address with a host and no white space: 1 or 0. */
@@ -265,5 +268,65 @@ int half_made(const struct gpush_channel *c);
 int registry_drop(struct gpush_store *s, const char *const *ids, size_t n);
 int cmd_watch(struct tool *t, int argc, char **argv);       /* cmd_watch.c */
 int cmd_stop(struct tool *t, int argc, char **argv);        /* cmd_stop.c */
+
+/* ==== renew and health (issue 11): channel_edit.c, cmd_renew.c, cmd_health.c */
+/* gpush's registry keys of renewal (documented in gpush(1); the handler
+ * ignores them): when a channel was watched (ms), the replacement of a
+ * channel and what it replaces, and the last failed renewal. */
+#define MADE_KEY        "gpushMade"
+#define REPLACED_BY_KEY "gpushReplacedBy"
+#define REPLACES_KEY    "gpushReplaces"
+#define RENEW_STATE_KEY "gpushRenewState"  /* transient, permanent, nosync */
+#define RENEW_ERROR_KEY "gpushRenewError"
+#define RENEW_AT_KEY    "gpushRenewAt"
+/* A fresh random id (UUID v4) and token (32 bytes, base64url); 0 or
+ * -1/errno. */
+#define FRESH_TOKEN_SIZE 48
+int fresh_id_token(char id[37], char token[FRESH_TOKEN_SIZE]);
+/* NULL when call's answer is a channel resource for c with a resourceId,
+ * else what is wrong (static). */
+const char *watch_answer_problem(const struct gpush_channel *c,
+    const struct call *call);
+/* Merges a watch answer into channel id's registry entry (one edit);
+ * NOTFOUND when there is none. */
+enum gpush_err registry_merge(struct gpush_store *s, const char *id,
+    const char *resp, size_t len);
+/* The channels.stop body {"id","resourceId"}, malloc'ed; NULL when out of
+ * memory. */
+char *stop_body(const char *id, const char *rid);
+/* One change of registry_patch(): add a channel (add set), drop the entry
+ * id (drop set; its dedup state goes too), or set (value) / remove (NULL)
+ * the extra key of entry id -- which must exist unless optional. */
+struct reg_op {
+	const char *id;
+	int drop;
+	const char *key, *value;
+	const struct gpush_channel *add;
+	int optional;
+};
+/* All of ops[0..n) in one atomic registry edit, or none of them. */
+enum gpush_err registry_patch(struct gpush_store *s, const struct reg_op *ops,
+    size_t n);
+/* cmd_check.c: the handler's files (log appendable, state/ 0700 and
+ * writable, each channel's state consistent); say(ctx, line) once per
+ * problem.  Returns the number of problems. */
+size_t check_handler_files(const char *dir, struct gpush_store *s,
+    void (*say)(void *ctx, const char *line), void *ctx);
+/* An extra key holding ms as decimal; 0 when absent or not a number. */
+int64_t extra_ms(const struct gpush_channel *c, const char *key);
+/* 1 when c has a resourceId (Google's answer was recorded). */
+int has_rid(const struct gpush_channel *c);
+/* c's lifetime in ms: gpushMade to its expiration, else api's default
+ * lifetime (api may be NULL: 0). */
+int64_t channel_lifetime_ms(const struct gpush_channel *c,
+    const struct gpush_api *api);
+/* 1 when c's remaining life (*left_ms) is below within_ms, or when that
+ * is 0 below a quarter of its lifetime and at least 15 minutes; never
+ * for a channel without expiration. */
+#define RENEW_MIN_WITHIN_MS (15 * 60 * INT64_C(1000))
+int channel_due(const struct gpush_channel *c, const struct gpush_api *api,
+    int64_t within_ms, int64_t now_ms, int64_t *left_ms);
+int cmd_renew(struct tool *t, int argc, char **argv);       /* cmd_renew.c */
+int cmd_health(struct tool *t, int argc, char **argv);      /* cmd_health.c */
 
 #endif /* GPUSH_TOOL_H */

@@ -176,6 +176,57 @@ static const struct command commands[] = {
 	  "remove.\n\n"
 	  "  --no-batch         one HTTP call per channel\n"
 	  GOOGLE_HELP },
+	/* ---- keeping channels alive (issue 11) ---- */
+	{ "renew", cmd_renew,
+	  "renew [--within DURATION] [--sync-wait DURATION] [--dry-run] [--json]\n"
+	  "       [--page-token-command CMD] [--no-batch] [--credentials FILE | ...]",
+	  "replace channels that expire soon, without a gap (for cron)",
+	  "For each channel made by watch (it has a watch URL) whose remaining\n"
+	  "life is below --within, watches a replacement (new id and token, the\n"
+	  "same watch URL, address, params and lifetime), waits until the\n"
+	  "handler has accepted its sync message, then stops the old channel\n"
+	  "and removes it.  Until then both are valid: nothing is refused.  A\n"
+	  "replacement whose sync never comes is stopped and removed, the old\n"
+	  "channel kept, and a later run tries again.  Every step is recorded\n"
+	  "in the registry before it is taken (gpushReplacedBy, gpushReplaces),\n"
+	  "so a run killed anywhere is completed by the next one.  One run at a\n"
+	  "time (state/renew.lock): a second one exits 0 at once.  Transient\n"
+	  "errors (429, 5xx, timeouts) are retried by the next run; permanent\n"
+	  "ones are explained and recorded for 'gpush health'.  Exit 0 when\n"
+	  "everything due was renewed or is in progress, 1 when something\n"
+	  "failed.\n\n"
+	  "  --within DURATION  renew what expires within DURATION (default: a\n"
+	  "                     quarter of each channel's lifetime, >= 15m)\n"
+	  "  --sync-wait DUR    how long a replacement's sync may take (30s)\n"
+	  "  -n, --dry-run      say what would be done; change nothing\n"
+	  "  --json             one JSON object per action on stdout\n"
+	  "  --page-token-command CMD\n"
+	  "                     for Drive changes channels: run CMD (sh -c,\n"
+	  "                     with GPUSH_CHANNEL_ID and GPUSH_WATCH_URL set)\n"
+	  "                     for a current pageToken (default: the stored one)\n"
+	  "  --no-batch         one HTTP call per channel\n"
+	  GOOGLE_HELP },
+	{ "health", cmd_health, "health [--max-silence DURATION] [--within DURATION]\n"
+	  "       [--sync-wait DURATION] [--credentials FILE] [--json]",
+	  "report problems for monitoring (exit 0 OK, 1 warning, 2 critical)",
+	  "One line per problem, each starting with CRITICAL or WARNING, in the\n"
+	  "manner of a Nagios/Icinga plugin; \"OK: N channel(s)\" when there is\n"
+	  "none.  Critical: a channel expired, a renewal that failed\n"
+	  "permanently or whose replacement's sync never came, a channel whose\n"
+	  "sync never arrived, a log or state/ the handler cannot write, a\n"
+	  "credentials file that cannot be read.  Warning: a channel due with no\n"
+	  "replacement under way (is renew scheduled?), a transient renewal\n"
+	  "failure, a half-made channel, no notification for longer than\n"
+	  "--max-silence.  Nothing secret is printed.  Exit 0 OK, 1 warning,\n"
+	  "2 critical, 3 unknown (health itself failed).\n\n"
+	  "  --max-silence DUR  warn when a channel had no notification for\n"
+	  "                     this long (default: no such check)\n"
+	  "  --within DURATION  'due' as renew counts it (default as renew)\n"
+	  "  --sync-wait DUR    a channel's sync may take this long after its\n"
+	  "                     watch before it counts as never arrived (2m)\n"
+	  "  --credentials FILE the credentials file to check (default\n"
+	  "                     $GOOGLE_APPLICATION_CREDENTIALS when set)\n"
+	  "  --json             one JSON object per problem\n" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -398,6 +398,19 @@ class Standin:
                     return dict(f)
         return None
 
+    def take_delivery_fault(self, state):
+        """A fault with "method": "DELIVER" whose path regex matches
+        "/_deliver/STATE": that delivery is dropped (recorded, not sent), as
+        when Google cannot reach the address.  Only such faults apply."""
+        with self.lock:
+            for f in self.faults:
+                if f["times"] > 0 and (f.get("method") or "").upper() == "DELIVER" \
+                        and re.search(f["path"], "/_deliver/" + state):
+                    f["times"] -= 1
+                    f["used"] = f.get("used", 0) + 1
+                    return dict(f)
+        return None
+
     def fault_resp(self, f, path, body_json):
         if f.get("action"):
             r = Resp(200)
@@ -706,7 +719,10 @@ class Standin:
         rec = {"id": c["id"], "state": state, "number": number, "status": None,
                "address": c["address"]}
         url = self.route(c["address"])
-        if url is None:
+        drop = self.take_delivery_fault(state)
+        if drop is not None:
+            rec["error"] = "dropped by a DELIVER fault (not contacted)"
+        elif url is None:
             rec["error"] = "no --deliver route for the address (not contacted)"
         else:
             rec["url"] = url
@@ -780,8 +796,11 @@ class Standin:
                     if not isinstance(f, dict) or not isinstance(f.get("path"), str):
                         return Resp(400, {"error": "each fault needs a \"path\" regex"})
                     re.compile(f["path"])
-                    if f.get("action") not in (None, "hang", "close", "made-close", "huge",
-                                                   "notjson"):
+                    if (f.get("method") or "").upper() == "DELIVER" and \
+                            f.get("action") != "drop":
+                        return Resp(400, {"error": "a DELIVER fault's action is \"drop\""})
+                    if f.get("action") not in (None, "hang", "close", "made-close",
+                                               "huge", "notjson", "drop"):
                         return Resp(400, {"error": "unknown action %r" % f.get("action")})
                     if not f.get("action") and "status" not in f:
                         return Resp(400, {"error": "a fault needs \"status\" or \"action\""})

@@ -20,66 +20,15 @@ lighttpd_setup 2
 # handler's (tests/lib/stage.py's rule: what runs as another user is
 # copied out of the clone).
 cp "$TOOL" "$T/bin/gpush" && chmod 755 "$T/bin/gpush" && TOOL=$T/bin/gpush
-LPORT=$PORT
 lighttpd_start
+. "$REPO/tests/lib/google.sh"     # start_standin, SI, jq_py, gp, reg_ids, ...
 
-# ---- the stand-in ------------------------------------------------------------
-# start_standin DIR [ARGS] -- sets B (its base URL) and SPID
-start_standin() {
-	local d=$1 i
-	shift
-	rm -f "$d/base"
-	"$PYTHON" "$REPO/tests/google/standin.py" --dir "$d" --max-seconds 500 \
-	    --deliver "https://hooks.example.com=http://127.0.0.1:$LPORT" "$@" \
-	    >"$d.out" 2>&1 &
-	SPID=$!
-	on_exit "kill -TERM $SPID 2>/dev/null"
-	for i in $(seq 150); do [ -s "$d/base" ] && break; sleep 0.2; done
-	B=$(cat "$d/base" 2>/dev/null)
-}
 G=$T/google
 start_standin "$G"
 [ -n "$B" ]
 ok $? "the stand-in listens ($B)" || done_testing
-SI() {          # SI METHOD PATH [JSON] -- the stand-in's control paths
-	curl -s --max-time 10 --cacert "$G/ca.pem" -X "$1" \
-	    -H 'Content-Type: application/json' ${3:+--data "$3"} "$B$2"
-}
-jq_py() {       # jq_py EXPR < JSON -- a python expression over x
-	"$PYTHON" -c "import json,sys; x=json.load(sys.stdin); print($1)"
-}
-
-# gp ARGS -- gpush as the handler's user (the registry must stay readable
-# by the handler), bounded; sets OUT, ERR, RC.  Everything is kept for the
-# secrets check at the end.
-ALL_OUT=$T/all-output
-gp() {
-	local pre=()
-	[ "$(id -u)" -eq 0 ] && pre=(runuser -u "$RUN_USER" --)
-	"${pre[@]}" timeout 120 "$TOOL" -d "$DATA" "$@" >"$T/out" 2>"$T/err" </dev/null
-	RC=$?
-	OUT=$(cat "$T/out")
-	ERR=$(cat "$T/err")
-	cat "$T/out" "$T/err" >>"$ALL_OUT"
-	# The access tokens issued so far, from the auth layer's cache (which
-	# holds them by design, 0600 in state/): for the secrets check.
-	cat "$DATA"/state/token-*.json 2>/dev/null |
-	    grep -o '"access_token" *: *"[^"]*"' | cut -d'"' -f4 >>"$T/access-tokens"
-	grep -o '"token":"[^"]*"' "$DATA/channels.jsonl" 2>/dev/null | cut -d'"' -f4 \
-	    >>"$T/channel-tokens"
-}
-cp "$G/sa.json" "$T/sa.json"
-chown "$RUN_USER" "$T/sa.json"
-chmod 600 "$T/sa.json"
-cp "$G/ca.pem" "$T/ca.pem"
-chmod 644 "$T/ca.pem"
-GOPT=(--credentials "$T/sa.json" --cacert "$T/ca.pem" --subject admin@example.com)
+google_creds
 ADDR=https://hooks.example.com/notifications
-reg_ids() { "$PYTHON" -c 'import json,sys
-for l in open(sys.argv[1]):
-    l = l.strip()
-    if l: print(json.loads(l)["id"])' "$DATA/channels.jsonl" 2>/dev/null; }
-reg_count() { reg_ids | wc -l; }
 
 # ---- end to end: the five URL kinds ---------------------------------------------
 URLS=("$B/admin/directory/v1/users/watch?domain=example.com&event=add"
@@ -365,33 +314,6 @@ like "$ERR" 'stop-body.*remove' "  the message says to use stop-body and remove"
 gp remove "$NID"
 
 # ---- secrets ----------------------------------------------------------------------------
-SECRETS=$T/secrets
-"$PYTHON" - "$T/sa.json" "$T"/google* >"$SECRETS" <<'EOF'
-import json, sys, re, glob, os
-sa = json.load(open(sys.argv[1]))
-key = "".join(l for l in sa["private_key"].splitlines() if "-----" not in l)
-print(key[40:100])
-for d in [d for d in sys.argv[2:] if os.path.isdir(d)]:
-    for f in ("authorized_user.json",):
-        p = os.path.join(d, f)
-        if os.path.exists(p):
-            u = json.load(open(p))
-            print(u["refresh_token"]); print(u["client_secret"])
-EOF
-leak=0
-while read -r s; do
-	[ -n "$s" ] || continue
-	if grep -rqF -- "$s" "$ALL_OUT" "$DATA" 2>/dev/null; then leak=1; echo "leaked: ${s:0:8}..." | diag; fi
-done <"$SECRETS"
-ok $leak "no private key, refresh token or client secret on any output or in the data directory"
-leak=0
-n=$(sort -u "$T/access-tokens" 2>/dev/null | grep -c .)
-while read -r s; do
-	[ -n "$s" ] || continue
-	grep -qF -- "$s" "$ALL_OUT" && leak=1
-	# anywhere in the data directory but the token cache itself
-	[ -z "$(grep -rlF --exclude='token-*.json' -- "$s" "$DATA")" ] || leak=1
-done < <(sort -u "$T/access-tokens" 2>/dev/null)
-ok $([ "$leak" -eq 0 ] && [ "$n" -ge 1 ]; echo $?) "none of the $n access tokens issued on any output, nor in the data directory outside the token cache"
+secrets_check
 
 done_testing

@@ -26,12 +26,13 @@ else
 	skip "no man"
 fi
 
-for c in new update list show remove stop-body due expire rotate check tail auth; do
+for c in new update list show remove stop-body due expire rotate check tail auth watch stop renew health; do
 	like "$TEXT" "^     $c( |$)" "documents the command $c"
 done
 for o in --address --id --token --ttl --expiration --param --json --within \
     --keep --follow --cursor --dir --help --version --credentials --token-command \
-    --subject --scope --cacert --proxy --timeout --retries --api; do
+    --subject --scope --cacert --proxy --timeout --retries --api \
+    --sync-wait --dry-run --page-token-command --max-silence; do
 	like "$TEXT" "$o" "documents $o"
 done
 for f in channels.jsonl notifications.ndjson state/ GPUSH_DIR; do
