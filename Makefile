@@ -23,8 +23,11 @@ FCGI_LIBS   ?= -lfcgi
 # Talking to Google (libgpush.so and the tool; never the handler).
 NET_CFLAGS  := $(shell $(PKG_CONFIG) --cflags libcurl libcrypto 2>/dev/null)
 NET_LIBS    := $(shell $(PKG_CONFIG) --libs libcurl libcrypto 2>/dev/null || echo -lcurl -lcrypto)
+# The PostgreSQL store (issue 14): libpq.
+PQ_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+PQ_LIBS     := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null || echo -lpq)
 
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) $(NET_CFLAGS) -Ilib \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) $(NET_CFLAGS) $(PQ_CFLAGS) -Ilib \
              -DGPUSH_VERSION='"$(VERSION)"'
 # Every object also records the headers it includes (x.d, read below), so
 # that a change of any of them -- lib/gpush_private.h under tool/, say --
@@ -38,7 +41,8 @@ SOVERSION  = 0
 LIB_SRCS = lib/err.c lib/text.c lib/date.c lib/fileio.c lib/json.c \
            lib/channel.c lib/notification.c lib/dedup.c lib/registry.c \
            lib/registry_index.c lib/registry_edit.c lib/store.c \
-           lib/commit.c lib/logfile.c lib/logfollow.c lib/logshare.c
+           lib/commit.c lib/logfile.c lib/logfollow.c lib/logshare.c \
+           lib/dbfollow.c
 # issue 10: the Google side (the channel's API, batch bodies)
 LIB_SRCS += lib/api.c lib/batch.c
 # The files that use libcurl/libcrypto: the handler must reference none.
@@ -65,7 +69,7 @@ lib/libgpush.a: $(LIB_OBJS)
 
 lib/libgpush.so: $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libgpush.so.$(SOVERSION) $(LDFLAGS) -o $@ \
-	    $(LIB_OBJS) $(JSON_LIBS) $(NET_LIBS)
+	    $(LIB_OBJS) $(JSON_LIBS) $(NET_LIBS) $(PQ_LIBS)
 
 lib/gpush.pc: lib/gpush.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
@@ -75,7 +79,7 @@ lib/gpush.pc: lib/gpush.pc.in Makefile
 
 cgi/gpush.fcgi: cgi/gpush_fcgi.c lib/gpush.h lib/libgpush.a
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
-	    cgi/gpush_fcgi.c -o $@ $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) $(FCGI_LIBS)
+	    cgi/gpush_fcgi.c -o $@ $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) $(FCGI_LIBS) $(PQ_LIBS)
 
 tool/%.o: tool/%.c lib/gpush.h lib/gpush_private.h $(wildcard tool/*.h)
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
@@ -83,24 +87,24 @@ tool/%.o: tool/%.c lib/gpush.h lib/gpush_private.h $(wildcard tool/*.h)
 
 tool/gpush: $(TOOL_OBJS) lib/libgpush.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJS) $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) \
-	    $(NET_LIBS)
+	    $(NET_LIBS) $(PQ_LIBS)
 
 tests/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/lib_all.h $(LIB_SRCS) \
     lib/gpush.h lib/gpush_private.h
-	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(PQ_LIBS)
 
 # The unit test of the Google side includes NET_SRCS too, so it links more.
 tests/unit/t_auth: tests/unit/t_auth.c tests/unit/tap.h tests/unit/lib_all.h $(LIB_SRCS) \
     lib/gpush.h lib/gpush_private.h
-	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(NET_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(NET_LIBS) $(PQ_LIBS)
 
 # Sanitizer build of the handler, used by tests/cgi-sanitized.t.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 HANDLER_SRCS = $(filter-out $(NET_SRCS),$(LIB_SRCS))
 tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(HANDLER_SRCS) lib/gpush.h lib/gpush_private.h
 	@mkdir -p tests/san
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) $(JSON_CFLAGS) -Ilib \
-	    cgi/gpush_fcgi.c $(HANDLER_SRCS) -o $@ $(JSON_LIBS) $(FCGI_LIBS)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) $(JSON_CFLAGS) $(PQ_CFLAGS) -Ilib \
+	    cgi/gpush_fcgi.c $(HANDLER_SRCS) -o $@ $(JSON_LIBS) $(FCGI_LIBS) $(PQ_LIBS)
 
 -include $(wildcard lib/*.d tool/*.d cgi/*.d)
 -include mk/server.mk

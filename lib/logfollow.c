@@ -66,6 +66,7 @@ struct gpush_log_follow {
 	int          at;            /* reading .at (>0), the log (0), done (-1) */
 	char         name[64];      /* the file being read, for messages */
 	struct snapshot sn;
+	struct gpush__dbfollow *db; /* a database's rows instead (dbfollow.c) */
 };
 
 static void
@@ -574,6 +575,29 @@ gpush_log_follow_new(const char *dir, const char *cursor_path,
 	return GPUSH_OK;
 }
 
+enum gpush_err
+gpush_log_follow_new_db(const char *conninfo, const char *cursor_path,
+    struct gpush_log_follow **out)
+{
+	struct gpush_log_follow *f;
+	enum gpush_err e;
+
+	*out = NULL;
+	if (conninfo == NULL || (cursor_path != NULL && cursor_path[0] == '\0'))
+		return GPUSH_ERR_ARG;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return GPUSH_ERR_NOMEM;
+	f->dirfd = f->sn.cfd = -1;
+	if ((e = gpush__dbf_new(conninfo, cursor_path, &f->db)) != GPUSH_OK) {
+		int saved = errno;
+		free(f);
+		errno = saved;
+		return e;
+	}
+	*out = f;
+	return GPUSH_OK;
+}
+
 void
 gpush_log_follow_set_warn(struct gpush_log_follow *f, gpush_warn_fn fn,
     void *ctx)
@@ -585,6 +609,8 @@ gpush_log_follow_set_warn(struct gpush_log_follow *f, gpush_warn_fn fn,
 const char *
 gpush_log_follow_name(const struct gpush_log_follow *f)
 {
+	if (f->db != NULL)
+		return gpush__dbf_why(f->db);
 	return f->name;
 }
 
@@ -607,6 +633,8 @@ gpush_log_follow_next(struct gpush_log_follow *f, size_t max_lines,
 	*len = *nlines = 0;
 	if (f == NULL || max_lines == 0)
 		return GPUSH_ERR_ARG;
+	if (f->db != NULL)
+		return gpush__dbf_next(f->db, max_lines, data, len, nlines);
 	f->batch = 0;
 	if (!f->in_pass && (e = pass_start(f)) != GPUSH_OK) {
 		if (f->in_pass)
@@ -670,6 +698,8 @@ gpush_log_follow_done(struct gpush_log_follow *f, size_t len)
 	uint64_t h;
 	int fd;
 
+	if (f != NULL && f->db != NULL)
+		return gpush__dbf_done(f->db, len);
 	if (f == NULL || len > f->batch || !f->in_pass || f->at < 0 ||
 	    (len > 0 && f->buf[len - 1] != '\n'))
 		return GPUSH_ERR_ARG;
@@ -694,6 +724,8 @@ gpush_log_follow_commit(struct gpush_log_follow *f)
 {
 	if (f == NULL)
 		return GPUSH_ERR_ARG;
+	if (f->db != NULL)
+		return gpush__dbf_commit(f->db);
 	if (f->cursor_path == NULL || !f->moved)
 		return GPUSH_OK;
 	if (lf_save_cursor(f->cursor_path, &f->cur) < 0)
@@ -707,6 +739,7 @@ gpush_log_follow_free(struct gpush_log_follow *f)
 {
 	if (f == NULL)
 		return;
+	gpush__dbf_free(f->db);
 	if (f->in_pass)
 		snapshot_close(f);
 	if (f->dirfd >= 0)

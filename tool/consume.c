@@ -225,6 +225,9 @@ follow_fail(struct gpush_log_follow *f, enum gpush_err e)
 		return fail("%s: rotated too often to follow", GPUSH_LOG_FILE);
 	if (e == GPUSH_ERR_NOMEM)
 		return fail("out of memory");
+	/* A database reader's name is its whole message ("database: ..."). */
+	if (strncmp(gpush_log_follow_name(f), "database", 8) == 0)
+		return fail("%s", gpush_log_follow_name(f));
 	return fail("reading %s: %s", gpush_log_follow_name(f), strerror(errno));
 }
 

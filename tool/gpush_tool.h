@@ -43,6 +43,9 @@ int cmd_help(const struct command *cmd);
 /* The data directory: -d, else $GPUSH_DIR, else the compiled-in one.
  * NULL (after saying why on stderr) when there is none. */
 const char *tool_dir(const struct tool *t);
+/* The PostgreSQL store's connection string: --database, else
+ * $GPUSH_DATABASE; NULL when neither is set (the data directory then). */
+const char *tool_database(const struct tool *t);
 /* Opens the store of tool_dir(); returns 0 with *s (the caller frees), or
  * EXIT_FAIL after the message. */
 int tool_store(const struct tool *t, struct gpush_store **s);
@@ -125,6 +128,8 @@ int cmd_due(struct tool *t, int argc, char **argv);
 int cmd_check(struct tool *t, int argc, char **argv);      /* cmd_check.c */
 int cmd_tail(struct tool *t, int argc, char **argv);       /* cmd_log.c */
 int cmd_rotate(struct tool *t, int argc, char **argv);
+int cmd_import(struct tool *t, int argc, char **argv);     /* cmd_move.c */
+int cmd_export(struct tool *t, int argc, char **argv);
 
 /* ---- consume.c: tail --exec, the at-least-once consumer ------------------ */
 struct consume_opts {
