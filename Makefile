@@ -23,11 +23,12 @@ FCGI_LIBS   ?= -lfcgi
 # Talking to Google (libgpush.so and the tool; never the handler).
 NET_CFLAGS  := $(shell $(PKG_CONFIG) --cflags libcurl libcrypto 2>/dev/null)
 NET_LIBS    := $(shell $(PKG_CONFIG) --libs libcurl libcrypto 2>/dev/null || echo -lcurl -lcrypto)
-# The PostgreSQL store (issue 14): libpq.
-PQ_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-PQ_LIBS     := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null || echo -lpq)
+# The PostgreSQL store (issue 14; Debian libpq-dev): the handler, the tool
+# and libgpush.so link it.
+PG_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+PG_LIBS     := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null || echo -lpq)
 
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) $(NET_CFLAGS) $(PQ_CFLAGS) -Ilib \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) $(NET_CFLAGS) $(PG_CFLAGS) -Ilib \
              -DGPUSH_VERSION='"$(VERSION)"'
 # Every object also records the headers it includes (x.d, read below), so
 # that a change of any of them -- lib/gpush_private.h under tool/, say --
@@ -45,6 +46,8 @@ LIB_SRCS = lib/err.c lib/text.c lib/date.c lib/fileio.c lib/json.c \
            lib/dbfollow.c
 # issue 10: the Google side (the channel's API, batch bodies)
 LIB_SRCS += lib/api.c lib/batch.c
+# issue 14: the PostgreSQL store
+LIB_SRCS += lib/pgstore.c lib/pgschema.c
 # The files that use libcurl/libcrypto: the handler must reference none.
 NET_SRCS = lib/credentials.c lib/jwt.c lib/http.c lib/oauth.c
 LIB_SRCS += $(NET_SRCS)
@@ -69,17 +72,23 @@ lib/libgpush.a: $(LIB_OBJS)
 
 lib/libgpush.so: $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libgpush.so.$(SOVERSION) $(LDFLAGS) -o $@ \
-	    $(LIB_OBJS) $(JSON_LIBS) $(NET_LIBS) $(PQ_LIBS)
+	    $(LIB_OBJS) $(JSON_LIBS) $(NET_LIBS) $(PG_LIBS)
+
+# The schema and the roles' SQL, embedded as C strings (pgschema.c).
+lib/%_sql.h: lib/%.sql
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+lib/pgschema.o: lib/schema_sql.h lib/roles_sql.h
 
 lib/gpush.pc: lib/gpush.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@NET_LIBS@|$(NET_LIBS)|' \
+	    -e 's|@NET_LIBS@|$(NET_LIBS) $(PG_LIBS)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    lib/gpush.pc.in > $@
 
 cgi/gpush.fcgi: cgi/gpush_fcgi.c lib/gpush.h lib/libgpush.a
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
-	    cgi/gpush_fcgi.c -o $@ $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) $(FCGI_LIBS) $(PQ_LIBS)
+	    cgi/gpush_fcgi.c -o $@ $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) $(PG_LIBS) \
+	    $(FCGI_LIBS)
 
 tool/%.o: tool/%.c lib/gpush.h lib/gpush_private.h $(wildcard tool/*.h)
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
@@ -87,24 +96,25 @@ tool/%.o: tool/%.c lib/gpush.h lib/gpush_private.h $(wildcard tool/*.h)
 
 tool/gpush: $(TOOL_OBJS) lib/libgpush.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJS) $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) \
-	    $(NET_LIBS) $(PQ_LIBS)
+	    $(NET_LIBS) $(PG_LIBS)
 
 tests/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/lib_all.h $(LIB_SRCS) \
-    lib/gpush.h lib/gpush_private.h
-	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(PQ_LIBS)
+    lib/gpush.h lib/gpush_private.h lib/schema_sql.h lib/roles_sql.h
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(PG_LIBS)
 
 # The unit test of the Google side includes NET_SRCS too, so it links more.
 tests/unit/t_auth: tests/unit/t_auth.c tests/unit/tap.h tests/unit/lib_all.h $(LIB_SRCS) \
-    lib/gpush.h lib/gpush_private.h
-	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(NET_LIBS) $(PQ_LIBS)
+    lib/gpush.h lib/gpush_private.h lib/schema_sql.h lib/roles_sql.h
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(NET_LIBS) $(PG_LIBS)
 
 # Sanitizer build of the handler, used by tests/cgi-sanitized.t.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 HANDLER_SRCS = $(filter-out $(NET_SRCS),$(LIB_SRCS))
-tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(HANDLER_SRCS) lib/gpush.h lib/gpush_private.h
+tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(HANDLER_SRCS) lib/gpush.h lib/gpush_private.h \
+    lib/schema_sql.h lib/roles_sql.h
 	@mkdir -p tests/san
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) $(JSON_CFLAGS) $(PQ_CFLAGS) -Ilib \
-	    cgi/gpush_fcgi.c $(HANDLER_SRCS) -o $@ $(JSON_LIBS) $(FCGI_LIBS) $(PQ_LIBS)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) $(JSON_CFLAGS) $(PG_CFLAGS) -Ilib \
+	    cgi/gpush_fcgi.c $(HANDLER_SRCS) -o $@ $(JSON_LIBS) $(PG_LIBS) $(FCGI_LIBS)
 
 -include $(wildcard lib/*.d tool/*.d cgi/*.d)
 -include mk/server.mk
@@ -150,7 +160,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBEXECDIR)
 
 clean:
-	rm -f lib/*.o lib/*.a lib/*.so lib/gpush.pc cgi/gpush.fcgi tool/*.o \
+	rm -f lib/*.o lib/*.a lib/*.so lib/gpush.pc lib/*_sql.h cgi/gpush.fcgi tool/*.o \
 	    lib/*.d tool/*.d cgi/*.d \
 	    tool/gpush $(UNIT_BINS)
 	rm -rf tests/san tests/tmp

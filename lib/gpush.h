@@ -98,6 +98,9 @@ enum gpush_err {
 	GPUSH_ERR_TIMEOUT,      /* a call, or its retries, ran out of time */
 	GPUSH_ERR_REMOTE,       /* Google answered with an error status */
 	GPUSH_ERR_RESPONSE,     /* an answer too large, or not the JSON due */
+	/* ---- the kind of store ---- */
+	GPUSH_ERR_NOTSUP,       /* not done by this kind of store (rotate on
+	                         * a database store) */
 	GPUSH_ERR__MAX
 };
 
@@ -746,6 +749,109 @@ GPUSH_API enum gpush_err gpush_log_follow_commit(struct gpush_log_follow *f);
 
 /* The name of the log file read last (for messages); never NULL. */
 GPUSH_API const char *gpush_log_follow_name(const struct gpush_log_follow *f);
+
+/* ==== A PostgreSQL database as the store (pgstore.c, pgschema.c; issue 14)
+ *
+ * Several hosts behind a load balancer share one database instead of a
+ * data directory.  The same struct gpush_store, the same calls and the
+ * same contract (README's status table): gpush_store_channel() reads the
+ * channels table, gpush_store_accept() inserts one row into notifications
+ * and returns OK only after the transaction committed with
+ * synchronous_commit on (off when gpush_store_set_sync(s, 0)); a
+ * duplicate -- same channel and number, whichever host saw it first, also
+ * at the same moment -- is OK with *duplicate 1 and nothing new (the
+ * unique key and INSERT ... ON CONFLICT DO NOTHING decide); REPLAY when
+ * the number is older than each of the channel's 1024 newest numbers; IO
+ * (503: Google retries) when the connection is lost, the server shuts
+ * down or fails over, or a privilege is missing -- the next call
+ * reconnects; LOCK when a statement ran past 10 s.  The schema is
+ * lib/schema.sql (tables, roles and why), made by gpush_db_migrate()
+ * (`gpush db init`); the handler never creates or alters a table.
+ *
+ * Connection strings are libpq's (key=value or postgresql:// URI).
+ * Passwords come from libpq's own means (PGPASSFILE/.pgpass, PGPASSWORD,
+ * or the string itself); no message of this library ever holds a
+ * password: they name the database by gpush_conninfo_redact().
+ *
+ * gpush_store_dir() is NULL for a database store; gpush_store_rotate()
+ * is NOTSUP; gpush_store_forget() has nothing to do (a channel made again
+ * gets a new generation: its dedup starts afresh, its old rows stay);
+ * gpush_store_set_log_group() is ignored.
+ */
+
+/* The schema version this library reads and writes (schema_version). */
+#define GPUSH_SCHEMA_VERSION 1
+
+/*
+ * Opens a store on the database conninfo (copied): connects (libpq's
+ * connect_timeout defaults to 5 s here unless conninfo sets it), sets
+ * synchronous_commit on and statement_timeout 10 s for the session, and
+ * checks that the schema is there at GPUSH_SCHEMA_VERSION.  On success
+ * *out is a new store the caller frees with gpush_store_free(); on error
+ * *out is NULL and why (NUL-terminated, truncated to whysz; never a
+ * password) says what failed: CONFIG for a connection string that does
+ * not parse, or a schema that is missing or of another version (run
+ * `gpush db init` / `db upgrade`); IO when the server cannot be reached
+ * or refused the login.
+ */
+GPUSH_API enum gpush_err gpush_store_open_database(const char *conninfo,
+    struct gpush_store **out, char *why, size_t whysz);
+
+/* 1 when s is a database store, 0 for a data directory. */
+GPUSH_API int gpush_store_is_database(const struct gpush_store *s);
+
+/*
+ * What the last failed call of s was told by the database, one line for
+ * a person (the server's message and SQLSTATE, or libpq's); "" when
+ * none.  Borrowed from s, valid until the next call on s.  Never a
+ * password; always "" for a data directory.
+ */
+GPUSH_API const char *gpush_store_error(const struct gpush_store *s);
+
+/*
+ * The libpq connection of a database store (a PGconn *: include
+ * <libpq-fe.h>), for the tool's own queries (tail, export, import);
+ * borrowed, NULL for a data directory or while disconnected.  Leave the
+ * session as you found it: no open transaction, the same settings.
+ */
+struct pg_conn;
+GPUSH_API struct pg_conn *gpush_store_pg(struct gpush_store *s);
+
+/*
+ * Calls fn for each channel of s's registry, like gpush_registry_foreach()
+ * (which it is for a data directory): for a database in creation order,
+ * line the channels row's registry line, lineno counting from 1.  Returns
+ * as gpush_registry_foreach(); IO when the database failed.
+ */
+GPUSH_API enum gpush_err gpush_store_foreach(struct gpush_store *s,
+    gpush_each_fn fn, void *ctx, int *stopped);
+
+/*
+ * Writes a form of conninfo fit for messages into buf (NUL-terminated,
+ * truncated to sz): its host, hostaddr, port, dbname and user as
+ * key=value pairs, never the password nor anything else.  ARG (and buf
+ * "(a connection string that does not parse)") when libpq cannot parse
+ * it.
+ */
+GPUSH_API enum gpush_err gpush_conninfo_redact(const char *conninfo, char *buf,
+    size_t sz);
+
+/*
+ * Creates the schema on database conninfo, or upgrades it to
+ * GPUSH_SCHEMA_VERSION, in one transaction under an advisory lock (two
+ * runs at once do it once).  create 1 (`db init`): makes the schema when
+ * absent; create 0 (`db upgrade`): an absent schema is CONFIG.  A schema
+ * newer than this library is CONFIG.  *from is the version found (0: none),
+ * *to the version now.  Grants to the roles gpush_handler and gpush_tool
+ * when they exist (lib/roles.sql makes them).  IO when the server failed;
+ * why says what (never a password).
+ */
+GPUSH_API enum gpush_err gpush_db_migrate(const char *conninfo, int create,
+    int *from, int *to, char *why, size_t whysz);
+
+/* The SQL of lib/roles.sql (static): the two roles and their grants, for
+ * `gpush db roles` to print and an administrator to run. */
+GPUSH_API const char *gpush_db_roles_sql(void);
 
 /* Group-readable log: when on, the handler makes notifications.ndjson
  * (and so its rotated files) mode 0640 (GPUSH_LOG_GROUP=1). Default off. */

@@ -162,6 +162,7 @@ struct gpush_commit {
 	uint32_t log_waiters;
 };
 
+struct gpush__pg;
 struct gpush_store {
 	char    *dir;
 	char    *statepath;
@@ -179,6 +180,7 @@ struct gpush_store {
 	void    *wctx;
 	struct gpush_registry *reg;
 	char     boot[40];
+	struct gpush__pg *pg;     /* a database store (pgstore.c); NULL: files */
 };
 
 #define LOAD(p)     __atomic_load_n(&(p), __ATOMIC_SEQ_CST)

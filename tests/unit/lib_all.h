@@ -18,3 +18,5 @@
 #include "../../lib/logshare.c"
 #include "../../lib/api.c"
 #include "../../lib/batch.c"
+#include "../../lib/pgstore.c"
+#include "../../lib/pgschema.c"
