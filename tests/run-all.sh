@@ -10,7 +10,7 @@ for c in tests/unit/t_*.c; do
 	[ -f "$c" ] && set -- "$@" "${c%.c}"
 done
 set -- "$@" tests/*.t
-for d in tests/tool tests/sender tests/server tests/google; do
+for d in tests/tool tests/sender tests/server tests/google tests/pg; do
 	for t in "$d"/*.t; do [ -f "$t" ] && set -- "$@" "$t"; done
 done
 exec prove --timer "$@"
