@@ -10,7 +10,8 @@
  *
  * Environment read, and nothing else: REQUEST_METHOD, CONTENT_LENGTH,
  * HTTP_TRANSFER_ENCODING, HTTP_X_GOOG_* (through gpush_header_cgi),
- * GPUSH_DIR and GPUSH_SYNC.  HTTP_PROXY and the rest are never looked at.
+ * GPUSH_DATABASE, GPUSH_DIR and GPUSH_SYNC.  HTTP_PROXY and the rest are
+ * never looked at.
  */
 #include <errno.h>
 #include <poll.h>
@@ -48,7 +49,9 @@ struct request {
 };
 
 static struct gpush_store *store;
-static char *store_dir;
+static char *store_dir;         /* the directory, or the connection string */
+static int store_db;            /* store_dir is a database's */
+static char store_why[512];     /* why the database did not open */
 static volatile sig_atomic_t stopping, busy;
 
 static void
@@ -255,19 +258,41 @@ static enum gpush_err
 open_store(char **envp)
 {
 	const char *dir = env(envp, "GPUSH_DIR");
+	const char *db = env(envp, "GPUSH_DATABASE");
 	enum gpush_err e;
 
+	/* GPUSH_DATABASE (a libpq connection string), looked for like
+	 * GPUSH_DIR, selects the PostgreSQL store; it is never logged as is
+	 * (it may hold a password): messages use gpush_conninfo_redact(). */
+	if (db == NULL || db[0] == '\0')
+		db = getenv("GPUSH_DATABASE");
+	if (db != NULL && db[0] != '\0') {
+		if (store != NULL && store_db && strcmp(store_dir, db) == 0)
+			return GPUSH_OK;
+		gpush_store_free(store);
+		free(store_dir);
+		store = NULL;
+		store_db = 1;
+		if ((store_dir = strdup(db)) == NULL)
+			return GPUSH_ERR_NOMEM;
+		e = gpush_store_open_database(db, &store, store_why,
+		    sizeof(store_why));
+		if (e == GPUSH_OK)
+			gpush_store_set_warn(store, warn_cb, NULL);
+		return e;
+	}
 	if (dir == NULL || dir[0] == '\0')
 		dir = getenv("GPUSH_DIR");
 	if (dir == NULL || dir[0] == '\0')
 		dir = GPUSH_DEFAULT_DIR;
 	if (dir[0] == '\0')
 		return GPUSH_ERR_CONFIG;
-	if (store != NULL && strcmp(store_dir, dir) == 0)
+	if (store != NULL && !store_db && strcmp(store_dir, dir) == 0)
 		return GPUSH_OK;
 	gpush_store_free(store);
 	free(store_dir);
 	store = NULL;
+	store_db = 0;
 	if ((store_dir = strdup(dir)) == NULL)
 		return GPUSH_ERR_NOMEM;
 	if ((e = gpush_store_open(dir, &store)) != GPUSH_OK)
@@ -318,7 +343,9 @@ handle(struct io *io, int cache)
 	r.io = io;
 	if ((e = open_store(io->envp)) != GPUSH_OK) {
 		int saved = errno;
-		if (e == GPUSH_ERR_CONFIG)
+		if (store_db)
+			logmsg("database: %s", store_why);
+		else if (e == GPUSH_ERR_CONFIG)
 			logmsg("%s", gpush_strerror(e));
 		else
 			logmsg("data directory %s: %s (%s; running as uid %ld)",
@@ -335,8 +362,10 @@ handle(struct io *io, int cache)
 				break;
 	}
 	if (gpush_http_status(e) >= 500 && r.n != NULL)
-		logmsg("channel %s: %s", gpush_notification_channel_id(r.n),
-		    gpush_strerror(e));
+		logmsg("channel %s: %s%s%s", gpush_notification_channel_id(r.n),
+		    gpush_strerror(e), store_db && store != NULL &&
+		    gpush_store_error(store)[0] != '\0' ? ": " : "",
+		    store_db && store != NULL ? gpush_store_error(store) : "");
 	(void)answer(io, e, r.duplicate);
 	gpush_notification_free(r.n);
 	free(r.body);

@@ -37,6 +37,7 @@ static const char *const gpush_errs[GPUSH_ERR__MAX] = {
 	[GPUSH_ERR_TIMEOUT]  = "Google did not answer in time",
 	[GPUSH_ERR_REMOTE]   = "Google answered with an error",
 	[GPUSH_ERR_RESPONSE] = "Google's answer is too large or not the JSON expected",
+	[GPUSH_ERR_NOTSUP]   = "not for a database store",
 };
 
 const char *

@@ -27,6 +27,10 @@ enum gpush_err gpush__pg_edit(struct gpush__pg *pg, gpush_edit_fn fn,
 enum gpush_err gpush__pg_foreach(struct gpush__pg *pg, gpush_each_fn fn,
     void *ctx, int *stopped);
 
+struct pg_conn;
+int gpush__pg_schema_version(struct pg_conn *c, char *why, size_t whysz,
+    enum gpush_err *e);
+
 /* pgschema.c: the embedded lib/schema.sql and lib/roles.sql */
 extern const char gpush__schema_sql[];
 extern const char gpush__roles_sql[];

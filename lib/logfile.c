@@ -297,6 +297,7 @@ gpush_store_rotate(struct gpush_store *s, int keep)
 
 	if (s == NULL || keep < 1 || keep > 1000)
 		return GPUSH_ERR_ARG;
+	if (s->pg != NULL) return GPUSH_ERR_NOTSUP; /* a database store */
 	if ((e = gpush__log_lock(s)) != GPUSH_OK)
 		return e;
 	if (faccessat(s->dirfd, GPUSH_LOG_FILE, F_OK, AT_SYMLINK_NOFOLLOW) < 0)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "gpush_private.h"
+#include "gpush_pg.h"
 
 /* Writes one line and its newline; OK or the errno's error. */
 static enum gpush_err
@@ -93,6 +94,7 @@ gpush_store_edit(struct gpush_store *s, gpush_edit_fn fn, gpush_more_fn more,
 
 	if (s == NULL || fn == NULL)
 		return GPUSH_ERR_ARG;
+	if (s->pg != NULL) return gpush__pg_edit(s->pg, fn, more, ctx);
 	dirfd = s->dirfd;
 	lfd = openat(s->statefd, "registry.lock", O_RDWR | O_CREAT |
 	    O_CLOEXEC | O_NOFOLLOW, 0600);

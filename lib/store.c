@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "gpush_private.h"
+#include "gpush_pg.h"
 
 /* Passes "what: strerror(e)" to the store's warning callback, if any;
  * errno is kept, as the caller's result may be IO (gpush.h). */
@@ -69,6 +70,7 @@ gpush_store_free(struct gpush_store *s)
 {
 	if (s == NULL)
 		return;
+	gpush__pg_free(s->pg);
 	if (s->page != NULL)
 		munmap(s->page, 4096);
 	if (s->logfd >= 0) close(s->logfd);
@@ -125,12 +127,18 @@ gpush_store_open(const char *dir, struct gpush_store **out)
 }
 
 const char *gpush_store_dir(const struct gpush_store *s) { return s->dir; }
-void gpush_store_set_sync(struct gpush_store *s, int on) { s->sync_on = on != 0; }
+void
+gpush_store_set_sync(struct gpush_store *s, int on)
+{
+	if (s->pg != NULL) gpush__pg_set_sync(s->pg, on);
+	s->sync_on = on != 0;
+}
 void gpush_store_set_log_group(struct gpush_store *s, int on) { s->log_group = on != 0; }
 
 void
 gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx)
 {
+	if (s->pg != NULL) gpush__pg_set_warn(s->pg, fn, ctx);
 	s->warn = fn;
 	s->wctx = ctx;
 }
@@ -142,6 +150,7 @@ gpush_store_set_cache(struct gpush_store *s, int on)
 {
 	struct gpush_registry *r;
 
+	if (s->pg != NULL) { gpush__pg_set_cache(s->pg, on); return; }
 	if (gpush__registry_cached(s->reg) == (on != 0))
 		return; /* keep what is cached */
 	if ((r = gpush__registry_new(on != 0)) == NULL)
@@ -160,6 +169,7 @@ gpush_store_channel(struct gpush_store *s, const char *id,
 	/* No registry id is longer (gpush_channel_set refuses it). */
 	if (strnlen(id, GPUSH_ID_MAX + 1) > GPUSH_ID_MAX)
 		return GPUSH_ERR_CHANNEL;
+	if (s->pg != NULL) return gpush__pg_channel(s->pg, id, out);
 	return gpush__registry_find(s->reg, s->dirfd, s->statefd, id, out,
 	    s->warn, s->wctx);
 }
@@ -262,6 +272,7 @@ gpush_store_accept(struct gpush_store *s, const struct gpush_notification *n,
 	*duplicate = 0;
 	if (s == NULL || n == NULL)
 		return GPUSH_ERR_ARG;
+	if (s->pg != NULL) return gpush__pg_accept(s->pg, n, now_ms, duplicate);
 	if ((e = gpush_notification_record(n, now_ms, &line, &len)) != GPUSH_OK)
 		return e;
 	if ((e = gpush__log_lock(s)) != GPUSH_OK) {
@@ -313,6 +324,7 @@ gpush_store_forget(struct gpush_store *s, const char *id)
 
 	if (s == NULL || id == NULL || strnlen(id, GPUSH_ID_MAX + 1) > GPUSH_ID_MAX)
 		return GPUSH_ERR_ARG;
+	if (s->pg != NULL) return gpush__pg_forget(s->pg, id);
 	gpush__seen_name(id, name, sizeof(name));
 	if ((e = gpush__log_lock(s)) != GPUSH_OK)
 		return e;
@@ -354,6 +366,7 @@ gpush_store_stats(struct gpush_store *s, const char *id,
 	memset(st, 0, sizeof(*st));
 	if (s == NULL || id == NULL)
 		return GPUSH_ERR_ARG;
+	if (s->pg != NULL) return gpush__pg_stats(s->pg, id, st);
 	e = load_seen(s, id, &seen);
 	if (e == GPUSH_OK || e == GPUSH_ERR_PARSE) {
 		st->last_number = seen.last;
@@ -374,6 +387,7 @@ gpush_store_check_state(struct gpush_store *s, const char *id)
 
 	if (s == NULL || id == NULL)
 		return GPUSH_ERR_ARG;
+	if (s->pg != NULL) return gpush__pg_check_state(s->pg, id);
 	e = load_seen(s, id, &seen);
 	if (e == GPUSH_OK && (seen.bad > 0 || seen.torn))
 		e = GPUSH_ERR_PARSE;

@@ -261,6 +261,18 @@ cmd_check(struct tool *t, int argc, char **argv)
 	if ((rc = tool_options(t, argc, argv, NULL, 0, 0, &first)) != 0)
 		return rc < 0 ? 0 : rc;
 	memset(&cc, 0, sizeof(cc));
+	if (tool_database(t) != NULL) {
+		/* A database: the channels' rows and their dedup state; the
+		 * files' modes and the log's access have no meaning there. */
+		if ((rc = tool_store(t, &cc.s)) != 0)
+			return rc;
+		if (gpush_store_foreach(cc.s, check_line, &cc, &stopped) != GPUSH_OK)
+			problem(&cc, "channels: cannot be read: %s",
+			    gpush_store_error(cc.s));
+		check_duplicates(&cc);
+		check_states(&cc);
+		goto done;
+	}
 	if ((cc.dir = tool_dir(t)) == NULL)
 		return EXIT_FAIL;
 	/* Before the store is opened: opening creates state/ when missing. */
@@ -274,6 +286,7 @@ cmd_check(struct tool *t, int argc, char **argv)
 	check_duplicates(&cc);
 	check_log(&cc);
 	check_states(&cc);
+done:
 	free_ids(&cc);
 	gpush_store_free(cc.s);
 	if (cc.nomem)

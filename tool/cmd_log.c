@@ -290,6 +290,12 @@ cmd_rotate(struct tool *t, int argc, char **argv)
 		return usage_error(t, "--keep must be a number from 1 to 1000");
 	if ((rc = tool_store(t, &s)) != 0)
 		return rc;
+	if (gpush_store_is_database(s)) {
+		gpush_store_free(s);
+		return fail("rotate: not for a database store (its notifications "
+		    "are rows of gpush.notifications; archive or delete old rows "
+		    "with SQL)");
+	}
 	/* No log: no notification since the last rotation.  The library
 	 * would create an empty log and rotate that, pushing a real one out
 	 * past --keep; there is nothing to do. */

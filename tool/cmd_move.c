@@ -32,15 +32,6 @@
 
 #include "gpush_tool.h"
 
-const char *
-tool_database(const struct tool *t)
-{
-	const char *d = getenv("GPUSH_DATABASE");
-
-	(void)t;
-	return d != NULL && d[0] != '\0' ? d : NULL;
-}
-
 /* ---- a record back into its notification --------------------------------- */
 
 /* "2026-11-22T05:00:00.123Z" -> ms since the epoch; 0 or -1. */

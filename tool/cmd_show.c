@@ -171,9 +171,10 @@ cmd_list(struct tool *t, int argc, char **argv)
 	if ((rc = tool_store(t, &lc.s)) != 0)
 		return rc;
 	lc.now_ms = gpush_now_ms();
-	if (gpush_registry_foreach(gpush_store_dir(lc.s), list_one, &lc,
-	    &stopped) != GPUSH_OK)
-		rc = fail("%s: %s", GPUSH_REGISTRY_FILE, strerror(errno));
+	if (gpush_store_foreach(lc.s, list_one, &lc, &stopped) != GPUSH_OK)
+		rc = gpush_store_is_database(lc.s) ? fail("reading the channels: %s",
+		    gpush_store_error(lc.s)) : fail("%s: %s", GPUSH_REGISTRY_FILE,
+		    strerror(errno));
 	else if (stopped != 0)
 		rc = fail("out of memory");
 	gpush_store_free(lc.s);
@@ -331,10 +332,19 @@ cmd_due(struct tool *t, int argc, char **argv)
 	if (within != NULL && !parse_duration(within, &secs))
 		return usage_error(t, "--within needs a duration like 90s, 30m, "
 		    "2h, 1d");
-	if ((dir = tool_dir(t)) == NULL)
-		return EXIT_FAIL;
 	dc.now_ms = gpush_now_ms();
 	dc.until_ms = dc.now_ms + secs * 1000;
+	if (tool_database(t) != NULL) {
+		struct gpush_store *s;
+		if ((rc = tool_store(t, &s)) != 0)
+			return rc;
+		if (gpush_store_foreach(s, due_one, &dc, &stopped) != GPUSH_OK)
+			rc = fail("reading the channels: %s", gpush_store_error(s));
+		gpush_store_free(s);
+		return rc;
+	}
+	if ((dir = tool_dir(t)) == NULL)
+		return EXIT_FAIL;
 	if (gpush_registry_foreach(dir, due_one, &dc, &stopped) != GPUSH_OK)
 		return fail("%s/%s: %s", dir, GPUSH_REGISTRY_FILE, strerror(errno));
 	return 0;

@@ -24,6 +24,7 @@
 struct tool {
 	const char *dir_opt;          /* -d DIR, or NULL */
 	const struct command *cmd;    /* for usage errors */
+	const char *db_opt;           /* --database CONNINFO, or NULL */
 };
 
 struct command {
@@ -43,11 +44,12 @@ int cmd_help(const struct command *cmd);
 /* The data directory: -d, else $GPUSH_DIR, else the compiled-in one.
  * NULL (after saying why on stderr) when there is none. */
 const char *tool_dir(const struct tool *t);
-/* The PostgreSQL store's connection string: --database, else
- * $GPUSH_DATABASE; NULL when neither is set (the data directory then). */
+/* The database: --database, else $GPUSH_DATABASE; NULL when neither
+ * (then the data directory is the store). */
 const char *tool_database(const struct tool *t);
-/* Opens the store of tool_dir(); returns 0 with *s (the caller frees), or
- * EXIT_FAIL after the message. */
+/* Opens the store: the database when tool_database() names one, else the
+ * data directory of tool_dir().  Returns 0 with *s (the caller frees), or
+ * EXIT_FAIL after the message (never a password). */
 int tool_store(const struct tool *t, struct gpush_store **s);
 
 /*
@@ -130,6 +132,7 @@ int cmd_tail(struct tool *t, int argc, char **argv);       /* cmd_log.c */
 int cmd_rotate(struct tool *t, int argc, char **argv);
 int cmd_import(struct tool *t, int argc, char **argv);     /* cmd_move.c */
 int cmd_export(struct tool *t, int argc, char **argv);
+int cmd_db(struct tool *t, int argc, char **argv);         /* cmd_db.c */
 
 /* ---- consume.c: tail --exec, the at-least-once consumer ------------------ */
 struct consume_opts {

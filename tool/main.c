@@ -94,6 +94,18 @@ static const struct command commands[] = {
 	  "  --batch N        lines in a batch at most (default 1000)\n"
 	  "  --batch-wait DUR let a batch fill this long after its first line\n"
 	  "                   (0, 500ms, 2s, ...; default 0)\n" },
+	{ "db", cmd_db, "--database CONNINFO db init|upgrade|roles",
+	  "make or upgrade the PostgreSQL schema",
+	  "The PostgreSQL store (more than one host; see gpush(1) and INSTALL):\n"
+	  "  init     create the schema gpush (tables channels, notifications,\n"
+	  "           registry_version, schema_version) when it is not there,\n"
+	  "           and upgrade it; grants to the roles gpush_handler and\n"
+	  "           gpush_tool when they exist\n"
+	  "  upgrade  upgrade an existing schema to this gpush's version\n"
+	  "  roles    print the SQL that makes the two roles and their grants\n"
+	  "           (run it as an administrator: gpush db roles | psql)\n"
+	  "The database is --database CONNINFO or $GPUSH_DATABASE (a libpq\n"
+	  "connection string or URI; passwords from ~/.pgpass or PGPASSWORD).\n" },
 	/* ---- moving between a data directory and a database (issue 14) ---- */
 	{ "import", cmd_import, "import",
 	  "copy the data directory's channels and log into the database",
@@ -216,6 +228,8 @@ main_help(void)
 	fprintf(f, "\nOptions:\n"
 	    "  -d DIR, --dir DIR   the data directory (default: $GPUSH_DIR, then\n"
 	    "                      the one built in: \"%s\")\n"
+	    "  --database CONNINFO a PostgreSQL database as the store instead\n"
+	    "                      (default: $GPUSH_DATABASE; see 'gpush db')\n"
 	    "  -h, --help          this help; 'gpush COMMAND --help' for one\n"
 	    "  -V, --version       the version\n\n"
 	    "Exit status: 0 done, 1 failed, 2 usage error.  See gpush(1).\n",
@@ -239,14 +253,31 @@ tool_dir(const struct tool *t)
 	return d;
 }
 
+const char *
+tool_database(const struct tool *t)
+{
+	const char *d = t->db_opt;
+
+	if (d == NULL || d[0] == '\0')
+		d = getenv("GPUSH_DATABASE");
+	return d != NULL && d[0] != '\0' ? d : NULL;
+}
+
 int
 tool_store(const struct tool *t, struct gpush_store **s)
 {
-	const char *dir = tool_dir(t);
+	const char *dir, *db = tool_database(t);
+	char why[GPUSH_WHY_MAX];
 	enum gpush_err e;
 
 	*s = NULL;
-	if (dir == NULL)
+	if (db != NULL) {
+		if ((e = gpush_store_open_database(db, s, why, sizeof(why))) ==
+		    GPUSH_OK)
+			return 0;
+		return fail("cannot open the database: %s", why);
+	}
+	if ((dir = tool_dir(t)) == NULL)
 		return EXIT_FAIL;
 	if ((e = gpush_store_open(dir, s)) == GPUSH_OK)
 		return 0;
@@ -274,7 +305,7 @@ tool_lookup(struct gpush_store *s, const char *id,
 int
 main(int argc, char **argv)
 {
-	struct tool t = { NULL, NULL };
+	struct tool t = { NULL, NULL, NULL };
 	int rc = 0, i;
 
 	if ((i = tool_global_options(&t, argc, argv, &rc)) < 0)

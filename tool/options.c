@@ -82,7 +82,7 @@ tool_options(const struct tool *t, int argc, char **argv,
 
 /*
  * The global options, up to the subcommand: -d DIR / --dir DIR /
- * --dir=DIR / -dDIR, --help, --version.  Returns the index of the
+ * --dir=DIR / -dDIR, --database CONNINFO, --help, --version.  Returns the index of the
  * subcommand word, or -1 with *rc set when the run ends here (help,
  * version, or a usage error).
  */
@@ -91,7 +91,8 @@ tool_global_options(struct tool *t, int argc, char **argv, int *rc)
 {
 	static const struct option lo[] = {
 		{ "dir", 1, NULL, 'd' }, { "help", 0, NULL, 'h' },
-		{ "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 },
+		{ "version", 0, NULL, 'V' }, { "database", 1, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
@@ -111,6 +112,14 @@ tool_global_options(struct tool *t, int argc, char **argv, int *rc)
 			t->dir_opt = optarg;
 			if (t->dir_opt[0] == '\0') {
 				*rc = usage_error(t, "option '-d' needs a directory");
+				return -1;
+			}
+			break;
+		case 'D':
+			t->db_opt = optarg;
+			if (t->db_opt[0] == '\0') {
+				*rc = usage_error(t, "option '--database' needs a "
+				    "connection string");
 				return -1;
 			}
 			break;
