@@ -44,12 +44,14 @@
 #define DBF_MAX_ROWS 5000
 #define DBF_MAGIC    "gpush-db-cursor 1"
 
-/* The schema (`gpush db init`): lib/schema.sql. */
+/* The schema (`gpush db init`): lib/schema.sql.  Qualified names: a bare
+ * "ORDER BY xact" would sort by the output column xact::text, as text
+ * ("1000" before "999"), and give rows twice (tests/pg/tail-order.t). */
 #define DBF_QUERY \
-	"SELECT xact::text, id, line FROM gpush.notifications " \
-	"WHERE (xact, id) > ($1::xid8, $2::bigint) " \
-	"AND xact < pg_snapshot_xmin(pg_current_snapshot()) " \
-	"ORDER BY xact, id LIMIT $3"
+	"SELECT n.xact::text, n.id, n.line FROM gpush.notifications n " \
+	"WHERE (n.xact, n.id) > ($1::xid8, $2::bigint) " \
+	"AND n.xact < pg_snapshot_xmin(pg_current_snapshot()) " \
+	"ORDER BY n.xact, n.id LIMIT $3"
 
 struct gpush__dbfollow {
 	PGconn    *conn;
