@@ -51,6 +51,7 @@ struct gpush__pg {
 	gpush_warn_fn warn;
 	void    *wctx;
 	char     err[512];        /* gpush_store_error() */
+	char     sqlstate[6];     /* of the last failed statement; "" */
 };
 
 /* The statements prepared on every connection. */
@@ -64,14 +65,17 @@ static const struct {
 	[S_CHANNEL] = { "gpush_channel",
 	    "SELECT line FROM gpush.channels WHERE id = $1", 1 },
 	/*
-	 * $1 the log line, $2 the channel id, $3 the number.  The channel's
+	 * $1 the log line, $2 the channel id, $3 the number, $4 NULL or the
+	 * record without its body when the body holds \u0000, which jsonb
+	 * cannot store (record then lacks the body, body is NULL; line has
+	 * it all).  The channel's
 	 * current generation comes from the table (a channel removed since
 	 * the lookup inserts nothing); the row is inserted unless 1024
 	 * numbers of the channel are newer (the replay window) or the key is
 	 * there (a duplicate: a concurrent insert of it is waited for).
 	 */
 	[S_ACCEPT] = { "gpush_accept",
-	    "WITH r AS (SELECT $1::jsonb AS j),"
+	    "WITH r AS (SELECT coalesce($4, $1)::jsonb AS j),"
 	    " c AS (SELECT generation FROM gpush.channels WHERE id = $2)"
 	    " INSERT INTO gpush.notifications (channel_id, channel_generation,"
 	    " message_number, received_at, resource_state, resource_id,"
@@ -79,19 +83,26 @@ static const struct {
 	    " SELECT $2, c.generation, $3::bigint,"
 	    " (r.j->>'received_at')::timestamptz, r.j->>'resource_state',"
 	    " r.j->>'resource_id', r.j->>'resource_uri',"
-	    " (r.j->>'channel_expiration')::bigint, r.j->'changed', r.j->'body',"
+	    " (r.j->>'channel_expiration')::bigint, r.j->'changed',"
+	    " CASE WHEN $4 IS NULL THEN r.j->'body' END,"
 	    " r.j, $1 FROM r, c"
 	    " WHERE (SELECT count(*) FROM (SELECT 1 FROM gpush.notifications w"
 	    " WHERE w.channel_id = $2 AND w.channel_generation = c.generation"
 	    " AND w.message_number > $3::bigint LIMIT 1024) x) < 1024"
 	    " ON CONFLICT (channel_id, channel_generation, message_number)"
-	    " DO NOTHING RETURNING id", 3 },
-	/* Why nothing was inserted: no channel, a duplicate, or a replay. */
+	    " DO NOTHING RETURNING id", 4 },
+	/* Why nothing was inserted: no channel; a replay (1024 newer numbers:
+	 * out of the window, remembered or not, as in the file store); or a
+	 * duplicate. */
 	[S_CLASSIFY] = { "gpush_classify",
-	    "SELECT (SELECT generation FROM gpush.channels WHERE id = $1),"
-	    " EXISTS (SELECT 1 FROM gpush.notifications n JOIN gpush.channels c"
-	    " ON c.generation = n.channel_generation WHERE c.id = $1"
-	    " AND n.channel_id = $1 AND n.message_number = $2::bigint)", 2 },
+	    "SELECT c.generation, (SELECT count(*) FROM (SELECT 1"
+	    " FROM gpush.notifications w WHERE w.channel_id = $1"
+	    " AND w.channel_generation = c.generation"
+	    " AND w.message_number > $2::bigint LIMIT 1024) x) >= 1024,"
+	    " EXISTS (SELECT 1 FROM gpush.notifications n WHERE n.channel_id = $1"
+	    " AND n.channel_generation = c.generation"
+	    " AND n.message_number = $2::bigint)"
+	    " FROM (SELECT 1) one LEFT JOIN gpush.channels c ON c.id = $1", 2 },
 	[S_STATS] = { "gpush_stats",
 	    "SELECT coalesce(max(n.message_number), 0), count(*),"
 	    " coalesce((extract(epoch FROM max(n.received_at)) * 1000)::bigint, 0)"
@@ -315,7 +326,7 @@ pg_ready(struct gpush__pg *pg)
 		goto fail;
 	}
 	for (int i = 0; i < S__N; i++) {
-		Oid types[3] = { TEXTOID, TEXTOID, TEXTOID };
+		Oid types[4] = { TEXTOID, TEXTOID, TEXTOID, TEXTOID };
 		PGresult *r = PQprepare(pg->conn, stmts[i].name, stmts[i].sql,
 		    stmts[i].nparams, types);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -378,6 +389,8 @@ exec_stmt(struct gpush__pg *pg, int i, const char *const *params,
 			*res = r;
 			return GPUSH_OK;
 		}
+		const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		snprintf(pg->sqlstate, sizeof(pg->sqlstate), "%s", st != NULL ? st : "");
 		e = judge(pg->conn, r, pg->err, sizeof(pg->err), &lost);
 		PQclear(r);
 		if (!lost)
@@ -635,10 +648,10 @@ enum gpush_err
 gpush__pg_accept(struct gpush__pg *pg, const struct gpush_notification *n,
     int64_t now_ms, int *duplicate)
 {
-	char num[24], *line;
-	const char *params[3];
+	char num[24], *line, *bare = NULL;
+	const char *params[4];
 	PGresult *r;
-	size_t len;
+	size_t len, blen;
 	enum gpush_err e;
 	int inserted;
 
@@ -651,8 +664,23 @@ gpush__pg_accept(struct gpush__pg *pg, const struct gpush_notification *n,
 	params[0] = line;
 	params[1] = n->channel_id;
 	params[2] = num;
+	params[3] = NULL;
 	e = exec_stmt(pg, S_ACCEPT, params, &r);
+	if (e == GPUSH_ERR_ARG && strcmp(pg->sqlstate, "22P05") == 0 &&
+	    n->body != NULL) {
+		/* A body with \u0000 (RFC 8259 allows it; jsonb does not):
+		 * the record without the body as jsonb, line whole. */
+		struct gpush_notification nb = *n;
+		nb.body = NULL;
+		nb.body_len = 0;
+		if ((e = gpush_notification_record(&nb, now_ms, &bare,
+		    &blen)) == GPUSH_OK) {
+			params[3] = bare;
+			e = exec_stmt(pg, S_ACCEPT, params, &r);
+		}
+	}
 	free(line);
+	free(bare);
 	if (e != GPUSH_OK)
 		return e == GPUSH_ERR_ARG ? GPUSH_ERR_INTERNAL : e;
 	inserted = PQntuples(r) == 1;
@@ -668,9 +696,11 @@ gpush__pg_accept(struct gpush__pg *pg, const struct gpush_notification *n,
 	else if (PQgetisnull(r, 0, 0))
 		e = GPUSH_ERR_CHANNEL;  /* removed since the lookup */
 	else if (strcmp(PQgetvalue(r, 0, 1), "t") == 0)
+		e = GPUSH_ERR_REPLAY;
+	else if (strcmp(PQgetvalue(r, 0, 2), "t") == 0)
 		*duplicate = 1;
 	else
-		e = GPUSH_ERR_REPLAY;
+		e = GPUSH_ERR_INTERNAL; /* neither: cannot be */
 	PQclear(r);
 	return e;
 }
@@ -720,7 +750,10 @@ static enum gpush_err
 exec_params(struct gpush__pg *pg, const char *sql, int n,
     const char *const *params, PGresult **res)
 {
-	PGresult *r = PQexecParams(pg->conn, sql, n, NULL, params, NULL, NULL, 0);
+	static const Oid types[8] = { TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	    TEXTOID, TEXTOID, TEXTOID, TEXTOID };
+	PGresult *r = PQexecParams(pg->conn, sql, n, n > 0 ? types : NULL,
+	    params, NULL, NULL, 0);
 	ExecStatusType s = PQresultStatus(r);
 	enum gpush_err e = GPUSH_OK;
 	int lost;

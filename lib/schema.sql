@@ -23,7 +23,10 @@
 --   notifications     one row per accepted notification: the log record's
 --                     keys as columns, record the record as jsonb, line the
 --                     log line exactly as notifications.ndjson would hold
---                     it (without the newline).  id orders rows by insert
+--                     it (without the newline).  One exception: jsonb cannot
+--                     hold U+0000, so a body with \u0000 (valid JSON)
+--                     leaves body NULL and record without "body"; line
+--                     always has the whole record.  id orders rows by insert
 --                     start; xact (the inserting transaction's id) with id
 --                     gives an order that a reader can follow without
 --                     skipping rows of transactions that commit late: read

@@ -157,7 +157,7 @@ cmd_update(struct tool *t, int argc, char **argv)
 	 * the edit checks again under the lock. */
 	if ((e = tool_lookup(s, id, &c)) != GPUSH_OK) {
 		rc = e == GPUSH_ERR_CHANNEL ? fail("no channel %s in the registry",
-		    id) : fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+		    id) : fail("%s: %s", tool_registry_name(s), tool_store_why(s, e));
 		goto out;
 	}
 	memset(&ue, 0, sizeof(ue));
@@ -165,13 +165,15 @@ cmd_update(struct tool *t, int argc, char **argv)
 	ue.resp = buf;
 	ue.len = len;
 	e = gpush_store_edit(s, update_line, update_end, &ue);
-	if (ue.matched == 0)
+	if (ue.matched == 0 && e == GPUSH_ERR_NOTFOUND)
 		rc = fail("no channel %s in the registry", id);
+	else if (ue.matched == 0)
+		rc = fail("%s: %s", tool_registry_name(s), tool_store_why(s, e));
 	else if (ue.failed != GPUSH_OK)
 		rc = fail("channel %s not updated: %s", id,
 		    gpush_strerror(ue.failed));
 	else if (e != GPUSH_OK)
-		rc = fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+		rc = fail("%s: %s", tool_registry_name(s), tool_store_why(s, e));
 out:
 	gpush_store_free(s);
 	free(buf);
@@ -229,10 +231,11 @@ cmd_remove(struct tool *t, int argc, char **argv)
 		return rc;
 	if ((e = tool_lookup(s, re.id, &c)) != GPUSH_OK)
 		rc = e == GPUSH_ERR_CHANNEL ? fail("no channel %s in the registry",
-		    re.id) : fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+		    re.id) : fail("%s: %s", tool_registry_name(s), tool_store_why(s, e));
 	else if ((e = gpush_store_edit(s, remove_line, remove_end, &re)) != GPUSH_OK)
-		rc = re.removed == 0 ? fail("no channel %s in the registry", re.id)
-		    : fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+		rc = re.removed == 0 && e == GPUSH_ERR_NOTFOUND ?
+		    fail("no channel %s in the registry", re.id)
+		    : fail("%s: %s", tool_registry_name(s), tool_store_why(s, e));
 	/* Its dedup state too: an id made again must start afresh. */
 	else if ((e = gpush_store_forget(s, re.id)) != GPUSH_OK)
 		rc = fail("removed %s, but not its state: %s", re.id, gpush_strerror(e));
@@ -308,7 +311,7 @@ cmd_expire(struct tool *t, int argc, char **argv)
 	memset(&ee, 0, sizeof(ee));
 	ee.now_ms = gpush_now_ms();
 	if ((e = gpush_store_edit(s, expire_line, NULL, &ee)) != GPUSH_OK)
-		rc = fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+		rc = fail("%s: %s", tool_registry_name(s), tool_store_why(s, e));
 	for (size_t i = 0; i < ee.n; i++) {
 		gpush_format_rfc3339(ee.exp[i], at);
 		if (rc == 0 && (e = gpush_store_forget(s, ee.ids[i])) != GPUSH_OK)

@@ -219,7 +219,7 @@ register_channel(struct gpush_store *s, const struct gpush_channel *c)
 	if (ne.exists)
 		return fail("channel %s exists already", ne.id);
 	if (e != GPUSH_OK)
-		return fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+		return fail("%s: %s", tool_registry_name(s), tool_store_why(s, e));
 	return 0;
 }
 

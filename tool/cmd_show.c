@@ -196,11 +196,13 @@ find_channel(struct tool *t, const char *id, struct gpush_store **s,
 		return rc;
 	if ((e = tool_lookup(*s, id, c)) == GPUSH_OK)
 		return 0;
+	if (e == GPUSH_ERR_CHANNEL)
+		rc = fail("no channel %s in the registry", id);
+	else
+		rc = fail("%s: %s", tool_registry_name(*s), tool_store_why(*s, e));
 	gpush_store_free(*s);
 	*s = NULL;
-	if (e == GPUSH_ERR_CHANNEL)
-		return fail("no channel %s in the registry", id);
-	return fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+	return rc;
 }
 
 /* The registry form of c with the token masked and the handler's state

@@ -114,7 +114,7 @@ cmd_stop(struct tool *t, int argc, char **argv)
 		if ((e = tool_lookup(s, id, &c)) != GPUSH_OK) {
 			rc = e == GPUSH_ERR_CHANNEL ? fail("no channel %s in the "
 			    "registry; nothing was sent", id) :
-			    fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+			    fail("%s: %s", tool_registry_name(s), tool_store_why(s, e));
 			goto out;
 		}
 		if ((url = gpush_channel_extra(c, WATCH_KEY)) == NULL) {

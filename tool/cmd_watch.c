@@ -190,7 +190,7 @@ registry_drop(struct gpush_store *s, const char *const *ids, size_t n)
 	if (n == 0)
 		return 0;
 	if ((e = gpush_store_edit(s, drop_line, NULL, &de)) != GPUSH_OK)
-		return fail("%s: %s", GPUSH_REGISTRY_FILE, gpush_strerror(e));
+		return fail("%s: %s", tool_registry_name(s), tool_store_why(s, e));
 	/* Their dedup state too, as remove does: an id made again starts
 	 * afresh. */
 	for (size_t i = 0; i < n; i++)

@@ -58,6 +58,12 @@ int tool_store(const struct tool *t, struct gpush_store **s);
  * entry can have one, and lib/registry.c's scan_for() reads past its
  * needle buffer for such an id.
  */
+/* What to say of a failed store call e: the database's own message when
+ * there is one, else gpush_strerror(e). */
+const char *tool_store_why(const struct gpush_store *s, enum gpush_err e);
+/* The registry as messages name it: channels.jsonl, or gpush.channels. */
+const char *tool_registry_name(const struct gpush_store *s);
+
 enum gpush_err tool_lookup(struct gpush_store *s, const char *id,
     const struct gpush_channel **c);
 

@@ -291,6 +291,20 @@ tool_store(const struct tool *t, struct gpush_store **s)
 	    e == GPUSH_ERR_IO ? strerror(errno) : gpush_strerror(e));
 }
 
+const char *
+tool_store_why(const struct gpush_store *s, enum gpush_err e)
+{
+	const char *m = gpush_store_error(s);
+
+	return m != NULL && m[0] != '\0' ? m : gpush_strerror(e);
+}
+
+const char *
+tool_registry_name(const struct gpush_store *s)
+{
+	return gpush_store_is_database(s) ? "gpush.channels" : GPUSH_REGISTRY_FILE;
+}
+
 enum gpush_err
 tool_lookup(struct gpush_store *s, const char *id,
     const struct gpush_channel **c)

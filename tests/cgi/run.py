@@ -21,6 +21,16 @@ A case file is data: sections that start with '--- ' lines.
   --- fcgi-only         only in FastCGI mode (a process environment cannot
                         hold one name twice; FastCGI parameters can: a
                         request line '+KEY=VALUE' adds a second KEY)
+  --- file-store-only REASON
+                        skipped with --database: the case is about the
+                        data directory's files (REASON says which)
+
+--database runs every case against the PostgreSQL store instead (issue
+14): a throw-away server (tests/lib/pg.py), the schema made by
+`gpush db init`, the case's registry loaded into gpush.channels, the
+handler given GPUSH_DATABASE instead of GPUSH_DIR, and the "log" the rows
+of gpush.notifications (their line column, in id order), each row's record
+jsonb checked to be its line.  Same expected statuses and records.
 
 Anything not listed under --- log must not appear: every request's new
 log lines are compared exactly, and the token never appears anywhere.
@@ -30,7 +40,7 @@ import sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from lib import handler  # noqa: E402
+from lib import handler, TOOL  # noqa: E402
 # fcgi_request stays importable from here for bench/fcgi.py until it
 # imports tests/lib itself.
 from lib.fcgi import fcgi_request, response_status  # noqa: E402,F401
@@ -43,7 +53,7 @@ TOKENS = []  # every secret the registry holds, never to be seen in output
 def parse_case(path):
     """Returns a dict: registry, setup, nodir, steps (list of requests)."""
     case = {'registry': None, 'setup': '', 'nodir': False, 'steps': [],
-            'fcgi_only': False}
+            'fcgi_only': False, 'file_only': None}
     cur, buf = None, []
 
     def flush():
@@ -82,6 +92,9 @@ def parse_case(path):
                 cur = None
             elif words[0] == 'fcgi-only':
                 case['fcgi_only'] = True
+                cur = None
+            elif words[0] == 'file-store-only':
+                case['file_only'] = ' '.join(words[1:]) or 'file store only'
                 cur = None
         elif cur is not None:
             buf.append(line)
@@ -158,15 +171,25 @@ def check_lines(new, expect):
     return None
 
 
-def run_case(handler_path, mode, case, workdir, prefix, sanitized):
+def run_case(handler_path, mode, case, workdir, prefix, sanitized, db=None):
     d = os.path.join(workdir, 'data')
-    make_data(d, case['registry'] if case['registry'] is not None else
-              open(os.path.join(HERE, 'channels.jsonl')).read())
+    registry = (case['registry'] if case['registry'] is not None else
+                open(os.path.join(HERE, 'channels.jsonl')).read())
+    make_data(d, registry)
     penv = {'PATH': '/usr/bin:/bin'}
     for k in ('ASAN_OPTIONS', 'UBSAN_OPTIONS'):
         if k in os.environ:
             penv[k] = os.environ[k]
-    if not case['nodir']:
+    if db is not None:
+        db.load_channels(registry)
+        if not case['nodir']:
+            penv['GPUSH_DATABASE'] = db.conninfo(dbname='gpush')
+
+        def readlog(_d):
+            return db.log()
+    else:
+        readlog = read_log
+    if db is None and not case['nodir']:
         penv['GPUSH_DIR'] = d
     server, errs, problems = None, b'', []
     if mode == 'fcgi':
@@ -195,7 +218,7 @@ def run_case(handler_path, mode, case, workdir, prefix, sanitized):
                     if st_ != 200:
                         return ['fill request %d got %s' % (start + k, st_)]
                 continue
-            before = read_log(d)
+            before = readlog(d)
             env = build_env(st['env'], st['body'])
             raw = send(env, st['body'])
             status, head = response_status(raw)
@@ -205,7 +228,7 @@ def run_case(handler_path, mode, case, workdir, prefix, sanitized):
             for h in st['headers']:
                 if h not in head.split('\r\n'):
                     problems.append('request %d: header %r missing' % (i + 1, h))
-            after = read_log(d)
+            after = readlog(d)
             if before and not before.endswith(b'\n'):
                 before = before[:before.rfind(b'\n') + 1]  # a torn tail is cut
             if not after.startswith(before):
@@ -223,7 +246,15 @@ def run_case(handler_path, mode, case, workdir, prefix, sanitized):
             errs += e
             if rc not in (0, -signal.SIGTERM):
                 problems.append('FastCGI process exited %s' % rc)
-    log = read_log(d)
+    log = readlog(d)
+    if db is not None:
+        # A body with \u0000, which jsonb cannot hold, leaves body NULL and
+        # record without it (lib/pgstore.c); every other record is its line.
+        bad = db.psql(r"""SELECT count(*) FROM gpush.notifications WHERE
+            CASE WHEN strpos(line, '\u0000') > 0 THEN body IS NOT NULL OR record ? 'body'
+            ELSE record IS DISTINCT FROM line::jsonb END""", dbname='gpush').strip()
+        if bad != '0':
+            problems.append('%s rows whose record jsonb is not their line' % bad)
     for t in TOKENS:
         if t.encode() in log or t.encode() in errs:
             problems.append('token %r... in the log or on stderr' % t[:6])
@@ -235,7 +266,7 @@ def run_case(handler_path, mode, case, workdir, prefix, sanitized):
 def main():
     args = sys.argv[1:]
     handler_path = os.path.abspath(args.pop(0))
-    modes, prefix, sanitized = ['cgi', 'fcgi'], [], False
+    modes, prefix, sanitized, db = ['cgi', 'fcgi'], [], False, None
     while args and args[0].startswith('--'):
         a = args.pop(0)
         if a == '--mode':
@@ -245,6 +276,8 @@ def main():
                       '--errors-for-leak-kinds=definite']
         elif a == '--sanitized':
             sanitized = True
+        elif a == '--database':
+            db = True
         elif a == '--label':
             label = args.pop(0)
     label = locals().get('label', os.path.basename(handler_path))
@@ -254,6 +287,20 @@ def main():
         m = re.search(r'"token"\s*:\s*"([^"]+)"', line)
         if m and len(m.group(1)) >= 6:
             TOKENS.append(m.group(1))
+    if db:
+        from lib import pg
+        why = pg.available()
+        if why is not None:
+            Tap(0)
+            print('# SKIP %s' % why)
+            return 0
+        db = pg.Server()
+        db.psql('CREATE DATABASE gpush')
+        r = subprocess.run([TOOL,
+                            '--database', db.conninfo(dbname='gpush'), 'db', 'init'],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            raise SystemExit('gpush db init: %s' % r.stdout.decode(errors='replace'))
     t = Tap(len(cases) * len(modes))
     for path in cases:
         case = parse_case(path)
@@ -264,9 +311,12 @@ def main():
             if case['fcgi_only'] and mode != 'fcgi':
                 t.ok(True, name, skip='FastCGI only')
                 continue
+            if db is not None and case['file_only'] is not None:
+                t.ok(True, name, skip=case['file_only'])
+                continue
             work = tempfile.mkdtemp(prefix='gpush-case-')
             try:
-                problems = run_case(handler_path, mode, case, work, prefix, sanitized)
+                problems = run_case(handler_path, mode, case, work, prefix, sanitized, db)
             except Exception as e:  # a broken case is a failure, not a crash
                 problems = ['runner error: %r' % e]
             finally:
@@ -274,6 +324,8 @@ def main():
             t.ok(not problems, name)
             for p in problems:
                 t.diag(p)
+    if db is not None:
+        db.stop()
     return t.done()
 
 

@@ -21,7 +21,10 @@ Python:
     srv = pg.Server()              # initdb + start; srv.stop() always (atexit too)
     srv.conninfo()                 # 'host=127.0.0.1 port=N dbname=postgres user=postgres'
     srv.conninfo(user='web', dbname='gpush')
-    srv.psql('CREATE DATABASE gpush')        # as the superuser; returns stdout
+    srv.psql('CREATE DATABASE x')  # as the superuser; returns stdout
+    ci = srv.init_gpush()          # database gpush made by `gpush db init`
+    srv.load_channels(text)        # gpush.channels := a registry file's lines
+    srv.log()                      # the notifications' lines, as the file log
     srv.restart()                  # pg_ctl restart -m fast
     srv.stop_server(); srv.start_server()    # down for a while, then up
     srv.stop()                     # stop and remove the directory
@@ -33,6 +36,7 @@ Shell (tests/lib/pg.sh wraps it; see there):
 """
 import atexit
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -176,12 +180,65 @@ class Server:
         only).  On failure with check, RuntimeError with the output."""
         args = [os.path.join(self.bin, 'psql'), '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
                 '-h', '127.0.0.1', '-p', str(self.port), '-U', user, '-d', dbname]
-        env = dict(os.environ, PGPASSWORD='postgres') if user == SUPERUSER else os.environ
+        env = dict(os.environ, PGCLIENTENCODING='UTF8')
+        if user == SUPERUSER:
+            env['PGPASSWORD'] = 'postgres'
         r = subprocess.run(args, input=sql.encode(), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=120, env=env)
         if check and r.returncode != 0:
             raise RuntimeError('psql: %s' % r.stderr.decode(errors='replace'))
         return r.stdout.decode() if check else r
+
+    def init_gpush(self, dbname='gpush', roles=False):
+        """Creates database dbname and gpush's schema in it with
+        `gpush db init` (the tool under test); roles: lib/roles.sql first
+        (gpush_handler, gpush_tool).  Returns the superuser's conninfo."""
+        from . import TOOL
+        self.psql('CREATE DATABASE %s' % dbname)
+        if roles:
+            r = subprocess.run([TOOL, 'db', 'roles'], stdout=subprocess.PIPE, check=True)
+            self.psql(r.stdout.decode(), dbname=dbname)
+        ci = self.conninfo(dbname=dbname)
+        r = subprocess.run([TOOL, '--database', ci, 'db', 'init'], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            raise RuntimeError('gpush db init: %s' % r.stdout.decode(errors='replace'))
+        return ci
+
+    def load_channels(self, registry, dbname='gpush', truncate=True):
+        """Makes gpush.channels hold the channels of a registry file's
+        text (what channels.jsonl would hold), as `gpush new` would store
+        them: one row per line that is a JSON object with a string id;
+        other lines are skipped, as the file store skips them.  truncate
+        empties notifications and channels first (a fresh store)."""
+        sql = ['BEGIN;']
+        if truncate:
+            sql.append('TRUNCATE gpush.notifications, gpush.channels RESTART IDENTITY;')
+        for line in registry.split('\n'):
+            try:
+                o = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(o, dict) or not isinstance(o.get('id'), str):
+                continue
+            exp = o.get('expiration')
+            try:
+                exp = int(exp) if exp is not None else 0
+            except (TypeError, ValueError):
+                exp = 0
+            cols = [o['id'], o.get('token'), o.get('resourceId'), o.get('resourceUri')]
+            sql.append('INSERT INTO gpush.channels (id, token, resource_id, resource_uri,'
+                       ' expiration, record, line) VALUES (%s, %s, %s, %s, %d, %s::jsonb, %s);'
+                       % tuple([literal(c) for c in cols] + [exp, literal(line), literal(line)]))
+        sql.append('COMMIT;')
+        self.psql('\n'.join(sql), dbname=dbname)
+
+    def log(self, dbname='gpush', user=SUPERUSER):
+        """The notifications rows as the file log would hold them: each
+        row's line and a newline, in id order (bytes)."""
+        out = self.psql('SELECT line FROM gpush.notifications ORDER BY id', dbname=dbname,
+                        user=user)
+        return out.encode('utf-8')
 
     def stop(self):
         """Stops the server (fast, then immediate) and removes its directory."""
@@ -193,6 +250,15 @@ class Server:
             self._ctl('stop', '-m', 'immediate', check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
+
+
+def literal(v):
+    """v as an SQL literal (NULL for None); standard_conforming_strings."""
+    if v is None:
+        return 'NULL'
+    if not isinstance(v, str):
+        v = str(v)
+    return "'" + v.replace("'", "''") + "'"
 
 
 def main(argv):
