@@ -107,7 +107,7 @@ SRC=$D
 pfile() {      # pfile ID TOKEN RID RURI STATE N [CHANGED] [BODY]
 	local body=${8:-}
 	HOUT=$(printf '%s' "$body" | env -i PATH="$PATH" REQUEST_METHOD=POST \
-	    CONTENT_LENGTH=${#body} GPUSH_DIR="$SRC" HTTP_X_GOOG_CHANNEL_ID="$1" \
+	    CONTENT_LENGTH=$(printf '%s' "$body" | wc -c) GPUSH_DIR="$SRC" HTTP_X_GOOG_CHANNEL_ID="$1" \
 	    HTTP_X_GOOG_CHANNEL_TOKEN="$2" HTTP_X_GOOG_RESOURCE_ID="$3" \
 	    HTTP_X_GOOG_RESOURCE_URI="$4" HTTP_X_GOOG_RESOURCE_STATE="$5" \
 	    HTTP_X_GOOG_MESSAGE_NUMBER="$6" ${7:+HTTP_X_GOOG_CHANGED="$7"} \
