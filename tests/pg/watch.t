@@ -111,6 +111,80 @@ is "$(q "SELECT count(*) FROM gpush.channels")" 0 "stop: the rows are gone"
 stopped=$(SI GET /_standin/channels | "$PYTHON" -c 'import json,sys; print(sum(1 for c in json.load(sys.stdin) if c["stopped"]))')
 is "$stopped" 3 "the stand-in saw the three stopped"
 is "$(q "SELECT count(*) FROM gpush.notifications")" 3 "the rows of notifications stay"
+done_testing
+SI() { curl -s --max-time 10 --cacert "$G/ca.pem" -X "$1" "$B$2"; }
+GOPT=(--credentials "$G/sa.json" --cacert "$G/ca.pem" --subject admin@example.com)
+ADDR=https://hooks.example.com/notifications
+
+gp() {     # gp ARGS: the tool on the database, bounded; OUT ERR RC
+	timeout 120 "$TOOL" --database "$DB" "$@" >"$T/out" 2>"$T/err" </dev/null
+	RC=$?
+	OUT=$(cat "$T/out")
+	ERR=$(cat "$T/err")
+}
+gp watch "$B/admin/directory/v1/users/watch?domain=example.com&event=add" \
+    "$B/drive/v3/files/F1/watch" "$B/drive/v3/files/F2/watch" \
+    --address "$ADDR" --ttl 1h "${GOPT[@]}"
+is "$RC" 0 "watch --database: three channels, exit 0"
+[ "$RC" -eq 0 ] || echo "$ERR" | diag
+is "$(q "SELECT count(*) FROM gpush.channels")" 3 "three channel rows"
+is "$(q "SELECT count(*) FROM gpush.channels WHERE resource_id IS NOT NULL AND line LIKE '%\"gpushWatch\":\"https://127.0.0.1%'")" 3 \
+    "each with Google's resourceId and its watch URL"
+for i in $(seq 100); do
+	[ "$(q "SELECT count(*) FROM gpush.notifications WHERE resource_state = 'sync'")" -ge 3 ] && break
+	sleep 0.1
+done
+is "$(q "SELECT count(*) FROM gpush.notifications WHERE resource_state = 'sync'")" 3 \
+    "the stand-in's sync messages came through lighttpd into the database"
+gp list
+is "$(echo "$OUT" | grep -c 'last=1 accepted=1')" 3 "list: each channel has its sync"
+gp check
+is "$RC:$OUT" "0:" "check: nothing to report"
+IDS=$(q "SELECT id FROM gpush.channels ORDER BY generation")
+gp stop $IDS "${GOPT[@]}"
+is "$RC" 0 "stop --database: exit 0"
+[ "$RC" -eq 0 ] || echo "$ERR" | diag
+is "$(q "SELECT count(*) FROM gpush.channels")" 0 "stop: the rows are gone"
+stopped=$(SI GET /_standin/channels | "$PYTHON" -c 'import json,sys; print(sum(1 for c in json.load(sys.stdin) if c["stopped"]))')
+is "$stopped" 3 "the stand-in saw the three stopped"
+is "$(q "SELECT count(*) FROM gpush.notifications")" 3 "the rows of notifications stay"
+done_testing
+SI() { curl -s --max-time 10 --cacert "$G/ca.pem" -X "$1" "$B$2"; }
+GOPT=(--credentials "$G/sa.json" --cacert "$G/ca.pem" --subject admin@example.com)
+ADDR=https://hooks.example.com/notifications
+
+gp() {     # gp ARGS: the tool on the database, bounded; OUT ERR RC
+	timeout 120 "$TOOL" --database "$DB" "$@" >"$T/out" 2>"$T/err" </dev/null
+	RC=$?
+	OUT=$(cat "$T/out")
+	ERR=$(cat "$T/err")
+}
+gp watch "$B/admin/directory/v1/users/watch?domain=example.com&event=add" \
+    "$B/drive/v3/files/F1/watch" "$B/drive/v3/files/F2/watch" \
+    --address "$ADDR" --ttl 1h "${GOPT[@]}"
+is "$RC" 0 "watch --database: three channels, exit 0"
+[ "$RC" -eq 0 ] || echo "$ERR" | diag
+is "$(q "SELECT count(*) FROM gpush.channels")" 3 "three channel rows"
+is "$(q "SELECT count(*) FROM gpush.channels WHERE resource_id IS NOT NULL AND line LIKE '%\"gpushWatch\":\"https://127.0.0.1%'")" 3 \
+    "each with Google's resourceId and its watch URL"
+for i in $(seq 100); do
+	[ "$(q "SELECT count(*) FROM gpush.notifications WHERE resource_state = 'sync'")" -ge 3 ] && break
+	sleep 0.1
+done
+is "$(q "SELECT count(*) FROM gpush.notifications WHERE resource_state = 'sync'")" 3 \
+    "the stand-in's sync messages came through lighttpd into the database"
+gp list
+is "$(echo "$OUT" | grep -c 'last=1 accepted=1')" 3 "list: each channel has its sync"
+gp check
+is "$RC:$OUT" "0:" "check: nothing to report"
+IDS=$(q "SELECT id FROM gpush.channels ORDER BY generation")
+gp stop $IDS "${GOPT[@]}"
+is "$RC" 0 "stop --database: exit 0"
+[ "$RC" -eq 0 ] || echo "$ERR" | diag
+is "$(q "SELECT count(*) FROM gpush.channels")" 0 "stop: the rows are gone"
+stopped=$(SI GET /_standin/channels | "$PYTHON" -c 'import json,sys; print(sum(1 for c in json.load(sys.stdin) if c["stopped"]))')
+is "$stopped" 3 "the stand-in saw the three stopped"
+is "$(q "SELECT count(*) FROM gpush.notifications")" 3 "the rows of notifications stay"
 for f in "$T/out" "$T/err" "$T/logs/error.log"; do
 	grep -q "password\|$(q "SELECT 1" >/dev/null; echo NOPE_NOT_THERE)" "$f" 2>/dev/null && fail "$f"
 done
