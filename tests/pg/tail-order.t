@@ -252,6 +252,41 @@ def run(srv):
     lg.close()
     w.close()
 
+    # ---- tail -f through a restart of the server ----
+    fcur = os.path.join(tmp, 'fcursor')
+    subprocess.run([TOOL, 'tail', '--cursor', fcur], env=env, stdout=subprocess.DEVNULL,
+                   timeout=60)
+    fout = open(os.path.join(tmp, 'follow.out'), 'w')
+    ferr = open(os.path.join(tmp, 'follow.err'), 'w')
+    fp = subprocess.Popen([TOOL, 'tail', '-f', '--cursor', fcur], env=env, stdout=fout,
+                          stderr=ferr)
+
+    def followed(tag, secs=20):
+        for _ in range(secs * 10):
+            if tag in open(os.path.join(tmp, 'follow.out')).read().split():
+                return True
+            time.sleep(0.1)
+        return False
+    try:
+        srv.psql(insert_sql('F1'), dbname='gpush')
+        got1 = followed('F1')
+        srv.restart()
+        srv.psql(insert_sql('F2'), dbname='gpush')
+        got2 = followed('F2')
+    finally:
+        fp.terminate()
+        try:
+            rc = fp.wait(10)
+        except subprocess.TimeoutExpired:
+            fp.kill()
+            rc = fp.wait(10)
+    out = open(os.path.join(tmp, 'follow.out')).read().split()
+    err = open(os.path.join(tmp, 'follow.err')).read()
+    T.ok(got1 and got2 and out == ['F1', 'F2'],
+         'tail -f goes on through a restart of the server, each row once (%r)' % out)
+    T.ok(rc == 0, 'tail -f ends on SIGTERM with exit 0 (%s)' % rc)
+    T.diag('tail -f said: %s' % err.strip().replace('\n', ' | ')[:300])
+
     # ---- errors ----
     open(os.path.join(tmp, 'filecursor'), 'w').write('gpush-tail 1 1 2 3 0 0\n')
     rc, lines, err = tail(env, os.path.join(tmp, 'filecursor'))
