@@ -53,6 +53,9 @@
 	"AND n.xact < pg_snapshot_xmin(pg_current_snapshot()) " \
 	"ORDER BY n.xact, n.id LIMIT $3"
 
+struct gpush__dbfollow;
+static void dbf_free(void *impl);
+
 struct gpush__dbfollow {
 	PGconn    *conn;
 	char      *conninfo;      /* never printed: may hold a password */
@@ -107,7 +110,7 @@ dbf_load(struct gpush__dbfollow *f, const char *path)
 	return rc;
 }
 
-/* Records PQ's message (first line) for gpush__dbf_why(), as "database:
+/* Records PQ's message (first line) for dbf_why(), as "database:
  * WHAT: MESSAGE" (libpq's messages never hold the password). */
 static void
 dbf_fail(struct gpush__dbfollow *f, const char *what)
@@ -136,8 +139,8 @@ dbf_connect(struct gpush__dbfollow *f)
 	return 0;
 }
 
-enum gpush_err
-gpush__dbf_new(const char *conninfo, const char *cursor_path,
+static enum gpush_err
+dbf_new(const char *conninfo, const char *cursor_path,
     struct gpush__dbfollow **out)
 {
 	struct gpush__dbfollow *f;
@@ -148,19 +151,19 @@ gpush__dbf_new(const char *conninfo, const char *cursor_path,
 		return GPUSH_ERR_ARG;
 	if ((f = calloc(1, sizeof(*f))) == NULL ||
 	    (f->conninfo = strdup(conninfo)) == NULL) {
-		gpush__dbf_free(f);
+		dbf_free(f);
 		return GPUSH_ERR_NOMEM;
 	}
 	if (cursor_path != NULL) {
 		if ((rc = dbf_load(f, cursor_path)) < 0) {
 			saved = errno;
-			gpush__dbf_free(f);
+			dbf_free(f);
 			errno = saved;
 			return rc == -2 ? GPUSH_ERR_PARSE : gpush__errno(saved);
 		}
 		f->moved = rc == 1;       /* a new cursor is saved at once */
 		if ((f->cursor_path = strdup(cursor_path)) == NULL) {
-			gpush__dbf_free(f);
+			dbf_free(f);
 			return GPUSH_ERR_NOMEM;
 		}
 	}
@@ -169,9 +172,11 @@ gpush__dbf_new(const char *conninfo, const char *cursor_path,
 	return GPUSH_OK;
 }
 
-void
-gpush__dbf_free(struct gpush__dbfollow *f)
+static void
+dbf_free(void *impl)
 {
+	struct gpush__dbfollow *f = impl;
+
 	if (f == NULL)
 		return;
 	if (f->conn != NULL)
@@ -188,10 +193,10 @@ gpush__dbf_free(struct gpush__dbfollow *f)
 	free(f);
 }
 
-const char *
-gpush__dbf_why(const struct gpush__dbfollow *f)
+static const char *
+dbf_why(const void *impl)
 {
-	return f->why;
+	return ((const struct gpush__dbfollow *)impl)->why;
 }
 
 /* Makes room for n rows and len bytes of lines; 0 or -1. */
@@ -250,10 +255,11 @@ dbf_take(struct gpush__dbfollow *f, PGresult *r)
 	return GPUSH_OK;
 }
 
-enum gpush_err
-gpush__dbf_next(struct gpush__dbfollow *f, size_t max_lines,
-    const char **data, size_t *len, size_t *nlines)
+static enum gpush_err
+dbf_next(void *impl, size_t max_lines, const char **data, size_t *len,
+    size_t *nlines)
 {
+	struct gpush__dbfollow *f = impl;
 	char xid[24], id[24], lim[24];
 	const char *params[3] = { xid, id, lim };
 	PGresult *r;
@@ -300,9 +306,11 @@ gpush__dbf_next(struct gpush__dbfollow *f, size_t max_lines,
 	return GPUSH_OK;
 }
 
-enum gpush_err
-gpush__dbf_done(struct gpush__dbfollow *f, size_t len)
+static enum gpush_err
+dbf_done(void *impl, size_t len)
 {
+	struct gpush__dbfollow *f = impl;
+
 	if (len == 0)
 		return GPUSH_OK;
 	if (len > f->batch)
@@ -319,9 +327,10 @@ gpush__dbf_done(struct gpush__dbfollow *f, size_t len)
 	return GPUSH_ERR_ARG;             /* not the end of a line */
 }
 
-enum gpush_err
-gpush__dbf_commit(struct gpush__dbfollow *f)
+static enum gpush_err
+dbf_commit(void *impl)
 {
+	struct gpush__dbfollow *f = impl;
 	char line[80];
 	int n;
 
@@ -333,4 +342,23 @@ gpush__dbf_commit(struct gpush__dbfollow *f)
 		return gpush__errno(errno);
 	f->moved = 0;
 	return GPUSH_OK;
+}
+
+static const struct gpush__follow_ops dbf_ops = {
+	dbf_next, dbf_done, dbf_commit, dbf_why, dbf_free,
+};
+
+enum gpush_err
+gpush_log_follow_new_db(const char *conninfo, const char *cursor_path,
+    struct gpush_log_follow **out)
+{
+	struct gpush__dbfollow *d;
+	enum gpush_err e;
+
+	*out = NULL;
+	if ((e = dbf_new(conninfo, cursor_path, &d)) != GPUSH_OK)
+		return e;
+	if ((e = gpush__log_follow_other(d, &dbf_ops, out)) != GPUSH_OK)
+		dbf_free(d);
+	return e;
 }

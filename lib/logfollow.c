@@ -66,7 +66,8 @@ struct gpush_log_follow {
 	int          at;            /* reading .at (>0), the log (0), done (-1) */
 	char         name[64];      /* the file being read, for messages */
 	struct snapshot sn;
-	struct gpush__dbfollow *db; /* a database's rows instead (dbfollow.c) */
+	void        *impl;          /* another source (a database's rows): */
+	const struct gpush__follow_ops *ops;   /* its calls; NULL: files */
 };
 
 static void
@@ -576,24 +577,17 @@ gpush_log_follow_new(const char *dir, const char *cursor_path,
 }
 
 enum gpush_err
-gpush_log_follow_new_db(const char *conninfo, const char *cursor_path,
+gpush__log_follow_other(void *impl, const struct gpush__follow_ops *ops,
     struct gpush_log_follow **out)
 {
 	struct gpush_log_follow *f;
-	enum gpush_err e;
 
 	*out = NULL;
-	if (conninfo == NULL || (cursor_path != NULL && cursor_path[0] == '\0'))
-		return GPUSH_ERR_ARG;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return GPUSH_ERR_NOMEM;
 	f->dirfd = f->sn.cfd = -1;
-	if ((e = gpush__dbf_new(conninfo, cursor_path, &f->db)) != GPUSH_OK) {
-		int saved = errno;
-		free(f);
-		errno = saved;
-		return e;
-	}
+	f->impl = impl;
+	f->ops = ops;
 	*out = f;
 	return GPUSH_OK;
 }
@@ -609,8 +603,8 @@ gpush_log_follow_set_warn(struct gpush_log_follow *f, gpush_warn_fn fn,
 const char *
 gpush_log_follow_name(const struct gpush_log_follow *f)
 {
-	if (f->db != NULL)
-		return gpush__dbf_why(f->db);
+	if (f->ops != NULL)
+		return f->ops->name(f->impl);
 	return f->name;
 }
 
@@ -633,8 +627,8 @@ gpush_log_follow_next(struct gpush_log_follow *f, size_t max_lines,
 	*len = *nlines = 0;
 	if (f == NULL || max_lines == 0)
 		return GPUSH_ERR_ARG;
-	if (f->db != NULL)
-		return gpush__dbf_next(f->db, max_lines, data, len, nlines);
+	if (f->ops != NULL)
+		return f->ops->next(f->impl, max_lines, data, len, nlines);
 	f->batch = 0;
 	if (!f->in_pass && (e = pass_start(f)) != GPUSH_OK) {
 		if (f->in_pass)
@@ -698,8 +692,8 @@ gpush_log_follow_done(struct gpush_log_follow *f, size_t len)
 	uint64_t h;
 	int fd;
 
-	if (f != NULL && f->db != NULL)
-		return gpush__dbf_done(f->db, len);
+	if (f != NULL && f->ops != NULL)
+		return f->ops->done(f->impl, len);
 	if (f == NULL || len > f->batch || !f->in_pass || f->at < 0 ||
 	    (len > 0 && f->buf[len - 1] != '\n'))
 		return GPUSH_ERR_ARG;
@@ -724,8 +718,8 @@ gpush_log_follow_commit(struct gpush_log_follow *f)
 {
 	if (f == NULL)
 		return GPUSH_ERR_ARG;
-	if (f->db != NULL)
-		return gpush__dbf_commit(f->db);
+	if (f->ops != NULL)
+		return f->ops->commit(f->impl);
 	if (f->cursor_path == NULL || !f->moved)
 		return GPUSH_OK;
 	if (lf_save_cursor(f->cursor_path, &f->cur) < 0)
@@ -739,7 +733,8 @@ gpush_log_follow_free(struct gpush_log_follow *f)
 {
 	if (f == NULL)
 		return;
-	gpush__dbf_free(f->db);
+	if (f->ops != NULL)
+		f->ops->free(f->impl);
 	if (f->in_pass)
 		snapshot_close(f);
 	if (f->dirfd >= 0)
