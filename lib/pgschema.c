@@ -97,7 +97,7 @@ gpush_db_migrate(const char *conninfo, int create, int *from, int *to,
 	if (PQstatus(c) != CONNECTION_OK) {
 		snprintf(why, whysz, "%s: %s", where, PQerrorMessage(c));
 		for (char *p = why; *p != '\0'; p++)
-			if (*p == '\n')
+			if ((unsigned char)*p < 0x20)
 				*p = ' ';
 		PQfinish(c);
 		errno = ECONNREFUSED;

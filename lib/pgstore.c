@@ -43,6 +43,7 @@ struct gpush__pg {
 	PGconn  *conn;            /* NULL: not connected now */
 	int      sync_on;         /* what the caller wants */
 	int      sync_applied;    /* what the session has; -1 unknown */
+	unsigned prepared;        /* bit i: statement i prepared on conn */
 	int      cache;
 	int64_t  reg_version;     /* of the cached channels; -1 none */
 	struct centry **bucket;   /* the cache, by id */
@@ -162,17 +163,23 @@ gpush_conninfo_redact(const char *conninfo, char *buf, size_t sz)
 }
 
 /*
- * Connects to conninfo: gpush's application name and a 5 s connect
- * timeout unless conninfo says otherwise.  On success *out is the
- * connection (the caller's); on error NULL and why says what libpq said.
+ * Connects to conninfo: gpush's application name, a 5 s connect timeout,
+ * and TCP settings that notice a server gone silent (a failover that
+ * moved its address): data unacknowledged for 10 s, or an idle
+ * connection whose keepalives go unanswered for about a minute, ends the
+ * connection, so that a request gets 503 instead of hanging.  conninfo
+ * overrides any of them.  On success *out is the connection (the
+ * caller's); on error NULL and why says what libpq said.
  */
 static enum gpush_err
 pg_connect(const char *conninfo, PGconn **out, char *why, size_t whysz)
 {
 	/* Keywords before dbname are overridden by what conninfo sets. */
 	const char *const keys[] = { "fallback_application_name",
-	    "connect_timeout", "dbname", NULL };
-	const char *const vals[] = { "gpush", "5", conninfo, NULL };
+	    "connect_timeout", "tcp_user_timeout", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count", "dbname", NULL };
+	const char *const vals[] = { "gpush", "5", "10000", "30", "10", "3",
+	    conninfo, NULL };
 	PGconn *c;
 
 	*out = NULL;
@@ -288,12 +295,14 @@ drop_conn(struct gpush__pg *pg)
 	pg->conn = NULL;
 	pg->sync_applied = -1;
 	pg->reg_version = -1;
+	pg->prepared = 0;
 }
 
 /*
  * Makes pg's connection ready: connected, the session's settings, the
- * schema's version checked, the statements prepared.  OK, or the error
- * with pg->err filled (the connection then dropped).
+ * schema's version checked (statements are prepared on first use: a CGI
+ * process uses two or three).  OK, or the error with pg->err filled (the
+ * connection then dropped).
  */
 static enum gpush_err
 pg_ready(struct gpush__pg *pg)
@@ -308,6 +317,7 @@ pg_ready(struct gpush__pg *pg)
 		return e;
 	pg->sync_applied = -1;
 	pg->reg_version = -1;
+	pg->prepared = 0;
 	/* 10 s, the file store's lock timeout: a statement stuck longer
 	 * (locks) is LOCK, a 503 Google retries. */
 	if ((e = run(pg->conn, "SET statement_timeout = 10000",
@@ -325,21 +335,32 @@ pg_ready(struct gpush__pg *pg)
 		e = GPUSH_ERR_CONFIG;
 		goto fail;
 	}
-	for (int i = 0; i < S__N; i++) {
-		Oid types[4] = { TEXTOID, TEXTOID, TEXTOID, TEXTOID };
-		PGresult *r = PQprepare(pg->conn, stmts[i].name, stmts[i].sql,
-		    stmts[i].nparams, types);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			e = judge(pg->conn, r, pg->err, sizeof(pg->err), &lost);
-		PQclear(r);
-		if (e != GPUSH_OK)
-			goto fail;
-	}
 	return GPUSH_OK;
 fail:
 	drop_conn(pg);
 	if (e == GPUSH_ERR_IO && errno == 0)
 		errno = EIO;
+	return e;
+}
+
+/* Prepares statement i on the connection unless it is. */
+static enum gpush_err
+prepare(struct gpush__pg *pg, int i, int *lost)
+{
+	static const Oid types[4] = { TEXTOID, TEXTOID, TEXTOID, TEXTOID };
+	enum gpush_err e = GPUSH_OK;
+	PGresult *r;
+
+	*lost = 0;
+	if (pg->prepared & (1u << i))
+		return GPUSH_OK;
+	r = PQprepare(pg->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams,
+	    types);
+	if (PQresultStatus(r) == PGRES_COMMAND_OK)
+		pg->prepared |= 1u << i;
+	else
+		e = judge(pg->conn, r, pg->err, sizeof(pg->err), lost);
+	PQclear(r);
 	return e;
 }
 
@@ -381,6 +402,14 @@ exec_stmt(struct gpush__pg *pg, int i, const char *const *params,
 		    (e = apply_sync(pg)) != GPUSH_OK) {
 			if (pg->conn == NULL && was_up && attempt == 0)
 				continue; /* lost while setting: once more */
+			return e;
+		}
+		if ((e = prepare(pg, i, &lost)) != GPUSH_OK) {
+			if (!lost)
+				return e;
+			drop_conn(pg);
+			if (was_up && attempt == 0)
+				continue;
 			return e;
 		}
 		PGresult *r = PQexecPrepared(pg->conn, stmts[i].name,

@@ -15,7 +15,7 @@ for h in lib/*.h tool/*.h; do
 	[ -f "$h" ] || continue
 	plan=$(make -n -W "$h" all 2>/dev/null)
 	for src in lib/*.c tool/*.c cgi/*.c; do
-		$cc -MM -Ilib $(pkg-config --cflags json-c 2>/dev/null) "$src" \
+		$cc -MM -Ilib $(pkg-config --cflags json-c libpq 2>/dev/null) "$src" \
 		    2>/dev/null | tr ' \\' '\n\n' | grep -qx "$h" || continue
 		n=$((n + 1))
 		if printf '%s\n' "$plan" | grep -q -- " $src "; then

@@ -115,21 +115,21 @@ check_line(void *ctx, size_t lineno, const char *line,
 
 	(void)line;
 	if (c == NULL) {
-		problem(cc, "%s:%zu: not a channel: %s", GPUSH_REGISTRY_FILE,
+		problem(cc, "%s:%zu: not a channel: %s", tool_registry_name(cc->s),
 		    lineno, gpush_strerror(e));
 		return 0;
 	}
 	tok = gpush_channel_token(c);
 	if (tok == NULL || tok[0] == '\0')
 		problem(cc, "%s:%zu: channel %s has no token: the handler accepts "
-		    "anyone who knows its id", GPUSH_REGISTRY_FILE, lineno,
+		    "anyone who knows its id", tool_registry_name(cc->s), lineno,
 		    gpush_channel_id(c));
 	/* issue 10: killed between the registry write and Google's answer */
 	if (half_made(c))
 		problem(cc, "%s:%zu: channel %s is half made: 'gpush watch' "
 		    "registered it but never recorded Google's answer (no "
 		    "resourceId); clear it with 'gpush stop %s' (or 'gpush "
-		    "remove %s')", GPUSH_REGISTRY_FILE, lineno,
+		    "remove %s')", tool_registry_name(cc->s), lineno,
 		    gpush_channel_id(c), gpush_channel_id(c), gpush_channel_id(c));
 	if (remember_id(cc, gpush_channel_id(c), lineno) < 0) {
 		cc->nomem = 1;

@@ -89,8 +89,39 @@ try:
          'list under the tool role: %r' % r.stdout)
     r = tool(admin, 'check')
     t.ok(r.returncode == 0, 'check: no problem')
+    r = tool(admin, 'new', '--address', 'https://example.com/n', '--id', 'old',
+             '--expiration', '1000')
+    r2 = tool(admin, 'due', '--within', '1h')
+    t.ok(r.returncode == 0 and r2.returncode == 0 and r2.stdout.startswith('old '),
+         'due lists the expired channel: %r' % r2.stdout)
+    r = tool(admin, 'show', 'old')
+    t.ok(r.returncode == 0 and '"id": "old"' in r.stdout and '"token": "(set)"' in r.stdout,
+         'show prints it, token masked')
+    r = tool(admin, 'expire')
+    r2 = tool(admin, 'show', 'old')
+    t.ok(r.returncode == 0 and 'removed old' in r.stdout and r2.returncode == 1,
+         'expire removes it: %r' % r.stdout)
     r = tool(admin, 'rotate')
     t.ok(r.returncode == 1 and 'not for a database store' in r.stderr, 'rotate refused, said why')
+    # GPUSH_SYNC per request, as for the data directory: the session's
+    # synchronous_commit follows it (seen in the server's statement log).
+    # log_statement for the handler's role, from its next connection on
+    # (a reload would race with the running backend): its backend is
+    # ended, and the FastCGI process reconnects on the next request.
+    srv.psql("ALTER ROLE web SET log_statement = 'all'")
+    srv.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+             " WHERE usename = 'web'")
+    e = {b'REQUEST_METHOD': b'POST', b'CONTENT_LENGTH': b'0', b'HTTP_X_GOOG_CHANNEL_ID': b'c2',
+         b'HTTP_X_GOOG_CHANNEL_TOKEN': b'tok-c', b'HTTP_X_GOOG_RESOURCE_ID': b'r1',
+         b'HTTP_X_GOOG_RESOURCE_URI': b'https://u/1', b'HTTP_X_GOOG_RESOURCE_STATE': b'update'}
+    sts = [pool.send({**e, b'HTTP_X_GOOG_MESSAGE_NUMBER': str(n).encode(), b'GPUSH_SYNC': s},
+                     b'') for n, s in ((10, b'0'), (11, b'0'), (12, b'1'))]
+    log = open(os.path.join(srv.dir, "server.log"), errors="replace").read()
+    sets = [l.split('SET synchronous_commit = ')[1].strip() for l in log.split('\n')
+            if 'SET synchronous_commit = ' in l]
+    t.ok(sts == [200, 200, 200] and sets[-2:] == ['off', 'on'] and
+         log.count('SET synchronous_commit = off') == 1,
+         'GPUSH_SYNC=0 per request: synchronous_commit off, then on again (%s)' % sets)
     # No password in any message.
     secret = 'S3cr3tPassw0rd'
     bad = srv.conninfo(user='web', dbname='nosuchdb', password=secret)
