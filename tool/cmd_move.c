@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <libpq-fe.h>
 
 #include "gpush_tool.h"
 
@@ -166,7 +167,7 @@ struct move {
 	size_t      ch_added, ch_kept, ch_differ;
 	size_t      next;            /* the more callback's position */
 	/* notifications */
-	uint64_t    added, dups, replays, bad;
+	uint64_t    added, dups, replays, bad, gone;
 	int         failed;          /* EXIT_FAIL once a row could not go */
 };
 
@@ -260,6 +261,58 @@ move_channels(struct move *m)
 	return 0;
 }
 
+/*
+ * A record of a channel the database no longer has (removed or expired
+ * from the registry while its lines stayed in the log): the store's
+ * insert refuses it (no channel, no generation), but the move must not
+ * lose the line.  It goes in as a row of generation 0, which no channel
+ * ever has (generations start at 1): tail and export read it, the dedup
+ * of a channel made again with that id never sees it.  Idempotent by the
+ * same unique key.  Returns OK (*dup set), or IO with the message said.
+ */
+static enum gpush_err
+insert_gone(struct move *m, const char *line, size_t len,
+    const struct gpush_notification *n, int *dup)
+{
+	PGconn *c = (PGconn *)gpush_store_pg(m->dst);
+	/* Every parameter text (OID 25): $1 is the line as it stands, cast
+	 * to jsonb only for the columns (jsonb would reorder its keys). */
+	const Oid types[3] = { 25, 25, 25 };
+	char num[24], *text;
+	const char *p[3];
+	PGresult *r;
+	enum gpush_err e = GPUSH_ERR_IO;
+
+	if (c == NULL)
+		return GPUSH_ERR_IO;
+	if ((text = strndup(line, len)) == NULL)
+		die_nomem();
+	snprintf(num, sizeof(num), "%lld", (long long)n->number);
+	p[0] = text;
+	p[1] = n->channel_id;
+	p[2] = num;
+	r = PQexecParams(c, "WITH r AS (SELECT $1::text::jsonb AS j)"
+	    " INSERT INTO gpush.notifications (channel_id, channel_generation,"
+	    " message_number, received_at, resource_state, resource_id,"
+	    " resource_uri, channel_expiration, changed, body, record, line)"
+	    " SELECT $2, 0, $3::bigint, (r.j->>'received_at')::timestamptz,"
+	    " r.j->>'resource_state', r.j->>'resource_id', r.j->>'resource_uri',"
+	    " (r.j->>'channel_expiration')::bigint, r.j->'changed', r.j->'body',"
+	    " r.j, $1::text FROM r"
+	    " ON CONFLICT (channel_id, channel_generation, message_number)"
+	    " DO NOTHING RETURNING id", 3, types, p, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		*dup = PQntuples(r) == 0;
+		e = GPUSH_OK;
+	} else {
+		msg("%s: channel %s, number %s: %.*s", m->verb, n->channel_id, num,
+		    (int)strcspn(PQerrorMessage(c), "\n"), PQerrorMessage(c));
+	}
+	PQclear(r);
+	free(text);
+	return e;
+}
+
 /* One record into the destination; where says where it came from. */
 static void
 move_record(struct move *m, const char *line, size_t len, const char *where,
@@ -290,6 +343,10 @@ move_record(struct move *m, const char *line, size_t len, const char *where,
 			break;
 		sleep(1);
 	}
+	/* Its channel is gone from the database's registry: kept all the same. */
+	if (e == GPUSH_ERR_CHANNEL && gpush_store_is_database(m->dst) &&
+	    (e = insert_gone(m, line, len, n, &dup)) == GPUSH_OK && !dup)
+		m->gone++;
 	if (e == GPUSH_OK && dup)
 		m->dups++;
 	else if (e == GPUSH_OK)
@@ -422,8 +479,11 @@ move(struct tool *t, int argc, char **argv, int up)
 	    m.ch_kept);
 	if (m.ch_differ)
 		printf(" (%zu of them differ there, kept as they are)", m.ch_differ);
-	printf("; notifications: %" PRIu64 " added, %" PRIu64 " already there",
-	    m.added, m.dups);
+	printf("; notifications: %" PRIu64 " added", m.added);
+	if (m.gone)
+		printf(" (%" PRIu64 " of channels no longer in the registry)",
+		    m.gone);
+	printf(", %" PRIu64 " already there", m.dups);
 	if (m.replays)
 		printf(", %" PRIu64 " older than the destination's dedup window "
 		    "(taken as there)", m.replays);

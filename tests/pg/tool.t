@@ -167,6 +167,20 @@ is "$(cat "$D/notifications.ndjson")" "$(q "SELECT line FROM gpush.notifications
 run -d "$D" --database "$DB2" import
 like "$OUT" "channels: 1 added.*notifications: 4 added" "and imported into the other database: $OUT"
 
+# Lines of a channel that is no longer in the registry are not lost: they
+# go in as rows of no channel (generation 0), once.
+fresh_dir gone
+cp "$SRC/channels.jsonl" "$D/"
+sed 's/"channel_id":"[^"]*"/"channel_id":"gone-channel"/' "$SRC/notifications.ndjson" | head -3 \
+    >"$D/notifications.ndjson"
+run -d "$D" --database "$DB2" import
+is "$RC" 0 "import of lines whose channel is gone: exit 0"
+like "$OUT" "notifications: 3 added \(3 of channels no longer in the registry\)" "... kept: $OUT"
+run -d "$D" --database "$DB2" import
+like "$OUT" "notifications: 0 added, 3 already there" "... once: $OUT"
+is "$(q "SELECT line FROM gpush.notifications WHERE channel_id = 'gone-channel' ORDER BY id" gpush2)" \
+    "$(cat "$D/notifications.ndjson")" "... byte for byte"
+
 # A line that is not a gpush record is named, and the rest still goes.
 fresh_dir badlog
 cp "$SRC/channels.jsonl" "$D/"
