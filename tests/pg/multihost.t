@@ -32,10 +32,9 @@ TOP=$T
 pg_start || bail "PostgreSQL does not start"
 pg_psql "CREATE DATABASE gpush" >/dev/null || bail "CREATE DATABASE"
 ADMIN="host=127.0.0.1 port=$PG_PORT dbname=gpush user=postgres"
-"$TOOL" --database "$ADMIN" db roles >"$TOP/roles.sql" 2>"$TOP/roles.err" ||
-    cp "$REPO/lib/roles.sql" "$TOP/roles.sql"
-psql -X -q -v ON_ERROR_STOP=1 -f "$TOP/roles.sql" "$ADMIN" >/dev/null 2>&1
-ok $? "the roles (gpush_handler, gpush_tool) are made"
+"$TOOL" db roles >"$TOP/roles.sql" 2>"$TOP/roles.err" &&
+    psql -X -q -v ON_ERROR_STOP=1 -f "$TOP/roles.sql" "$ADMIN" >>"$TOP/roles.err" 2>&1
+ok $? "gpush db roles | psql: the roles gpush_handler and gpush_tool" || diag <"$TOP/roles.err"
 pg_psql "CREATE ROLE gpush_web LOGIN IN ROLE gpush_handler;
          CREATE ROLE gpush_admin LOGIN IN ROLE gpush_tool" postgres gpush >/dev/null
 out=$("$TOOL" --database "$ADMIN" db init 2>&1)
