@@ -55,6 +55,8 @@ struct gpush__pg {
 	char     sqlstate[6];     /* of the last failed statement; "" */
 };
 
+static void cache_clear(struct gpush__pg *pg);
+
 /* The statements prepared on every connection. */
 enum { S_VERSION, S_CHANNEL, S_ACCEPT, S_CLASSIFY, S_STATS, S__N };
 static const struct {
@@ -396,6 +398,7 @@ exec_stmt(struct gpush__pg *pg, int i, const char *const *params,
 	int lost = 0;
 
 	*res = NULL;
+	pg->err[0] = '\0';
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int was_up = pg->conn != NULL;
 		if ((e = pg_ready(pg)) != GPUSH_OK ||
@@ -438,7 +441,7 @@ gpush__pg_free(struct gpush__pg *pg)
 {
 	if (pg == NULL)
 		return;
-	gpush__pg_set_cache(pg, 0);
+	cache_clear(pg);
 	free(pg->bucket);
 	gpush_channel_free(pg->cur);
 	PQfinish(pg->conn);
@@ -548,11 +551,13 @@ cache_clear(struct gpush__pg *pg)
 	pg->count = 0;
 }
 
+/* The handler calls this on every request: a no-op unless it changes. */
 void
 gpush__pg_set_cache(struct gpush__pg *pg, int on)
 {
-	if (!on)
-		cache_clear(pg);
+	if (pg->cache == (on != 0))
+		return;
+	cache_clear(pg);
 	pg->cache = on != 0;
 	pg->reg_version = -1;
 }
@@ -813,8 +818,13 @@ put_row(struct gpush__pg *pg, const char *line, const char *old_id)
 	const char *p[7];
 	enum gpush_err e;
 
-	if ((e = gpush_channel_parse(line, strlen(line), &c)) != GPUSH_OK)
+	if ((e = gpush_channel_parse(line, strlen(line), &c)) != GPUSH_OK) {
+		/* A database row is a channel: a line that is not one cannot
+		 * be kept (a data directory would keep it for check). */
+		snprintf(pg->err, sizeof(pg->err), "a registry line that is not "
+		    "a channel: %s", gpush_strerror(e));
 		return e == GPUSH_ERR_NOMEM ? e : GPUSH_ERR_ARG;
+	}
 	if (c->id == NULL) {
 		gpush_channel_free(c);
 		snprintf(pg->err, sizeof(pg->err), "a registry line without an id");
@@ -857,6 +867,7 @@ gpush__pg_edit(struct gpush__pg *pg, gpush_edit_fn fn, gpush_more_fn more,
 	enum gpush_err e;
 	int lost;
 
+	pg->err[0] = '\0';
 	if ((e = pg_ready(pg)) != GPUSH_OK)
 		return e;
 	if ((e = run(pg->conn, "BEGIN", pg->err, sizeof(pg->err), &lost)) != GPUSH_OK) {
@@ -901,9 +912,12 @@ gpush__pg_edit(struct gpush__pg *pg, gpush_edit_fn fn, gpush_more_fn more,
 	}
 	if (e == GPUSH_OK)
 		e = exec_params(pg, "COMMIT", 0, NULL, NULL);
-	else if (pg->conn != NULL)
-		(void)run(pg->conn, "ROLLBACK", pg->err + strlen(pg->err),
-		    0, &lost);
+	else if (pg->conn != NULL) {
+		char scratch[128]; /* pg->err keeps the first failure */
+		if (run(pg->conn, "ROLLBACK", scratch, sizeof(scratch), &lost) !=
+		    GPUSH_OK && lost)
+			drop_conn(pg);
+	}
 	return e;
 }
 
@@ -916,6 +930,7 @@ gpush__pg_foreach(struct gpush__pg *pg, gpush_each_fn fn, void *ctx,
 	enum gpush_err e;
 	int lost = 0;
 
+	pg->err[0] = '\0';
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if ((e = pg_ready(pg)) != GPUSH_OK)
 			return e;

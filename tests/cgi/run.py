@@ -21,6 +21,8 @@ A case file is data: sections that start with '--- ' lines.
   --- fcgi-only         only in FastCGI mode (a process environment cannot
                         hold one name twice; FastCGI parameters can: a
                         request line '+KEY=VALUE' adds a second KEY)
+  --- setup-db          SQL run on the database (as its superuser) with
+                        --database; ignored on a data directory
   --- file-store-only REASON
                         skipped with --database: the case is about the
                         data directory's files (REASON says which)
@@ -28,7 +30,9 @@ A case file is data: sections that start with '--- ' lines.
 --database runs every case against the PostgreSQL store instead (issue
 14): a throw-away server (tests/lib/pg.py), the schema made by
 `gpush db init`, the case's registry loaded into gpush.channels, the
-handler given GPUSH_DATABASE instead of GPUSH_DIR, and the "log" the rows
+handler given GPUSH_DATABASE instead of GPUSH_DIR (connecting as the role
+gpush_web, a member of gpush_handler: the least the handler needs), and
+the "log" the rows
 of gpush.notifications (their line column, in id order), each row's record
 jsonb checked to be its line.  Same expected statuses and records.
 
@@ -65,6 +69,8 @@ def parse_case(path):
             case['registry'] = text + '\n'
         elif kind == 'setup':
             case['steps'].append({'setup': text})
+        elif kind == 'setup-db':
+            case['steps'].append({'setup_db': text})
         elif kind == 'request':
             case['steps'].append({'env': text, 'body': b'', 'status': None,
                                   'headers': [], 'log': []})
@@ -183,7 +189,7 @@ def run_case(handler_path, mode, case, workdir, prefix, sanitized, db=None):
     if db is not None:
         db.load_channels(registry)
         if not case['nodir']:
-            penv['GPUSH_DATABASE'] = db.conninfo(dbname='gpush')
+            penv['GPUSH_DATABASE'] = db.conninfo(user='gpush_web', dbname='gpush')
 
         def readlog(_d):
             return db.log()
@@ -207,6 +213,10 @@ def run_case(handler_path, mode, case, workdir, prefix, sanitized, db=None):
 
     try:
         for i, st in enumerate(case['steps']):
+            if 'setup_db' in st:
+                if db is not None:
+                    db.psql(st['setup_db'], dbname='gpush')
+                continue
             if 'setup' in st:
                 subprocess.run(['sh', '-ec', st['setup']], cwd=d, check=True)
                 continue
@@ -295,12 +305,8 @@ def main():
             print('# SKIP %s' % why)
             return 0
         db = pg.Server()
-        db.psql('CREATE DATABASE gpush')
-        r = subprocess.run([TOOL,
-                            '--database', db.conninfo(dbname='gpush'), 'db', 'init'],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if r.returncode != 0:
-            raise SystemExit('gpush db init: %s' % r.stdout.decode(errors='replace'))
+        db.init_gpush(roles=True)
+        db.psql('CREATE ROLE gpush_web LOGIN IN ROLE gpush_handler')
     t = Tap(len(cases) * len(modes))
     for path in cases:
         case = parse_case(path)

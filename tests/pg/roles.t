@@ -122,6 +122,11 @@ try:
     t.ok(sts == [200, 200, 200] and sets[-2:] == ['off', 'on'] and
          log.count('SET synchronous_commit = off') == 1,
          'GPUSH_SYNC=0 per request: synchronous_commit off, then on again (%s)' % sets)
+    # The cache: three requests of one channel on a new connection read
+    # the registry's version three times and the channel once.
+    t.ok(log.count('execute gpush_version') == 3 and log.count('execute gpush_channel') == 1,
+         'FastCGI cache: the version read per request, the channel once (%d, %d)'
+         % (log.count('execute gpush_version'), log.count('execute gpush_channel')))
     # No password in any message.
     secret = 'S3cr3tPassw0rd'
     bad = srv.conninfo(user='web', dbname='nosuchdb', password=secret)
