@@ -186,7 +186,7 @@ cmd_tail(struct tool *t, int argc, char **argv)
 {
 	const char *cursor_path = NULL, *dir, *batch = NULL, *wait = NULL;
 	const char *db;
-	struct consume_opts co = { NULL, 1000, 0, &stop_requested };
+	struct consume_opts co = { NULL, 1000, 0, &stop_requested, 0 };
 	struct gpush_log_follow *f;
 	enum gpush_err e;
 	int follow = 0, rc, first;
@@ -207,6 +207,7 @@ cmd_tail(struct tool *t, int argc, char **argv)
 		return rc;
 	if ((db = tool_database(t)) != NULL) {
 		dir = "database";
+		co.db = 1;
 		e = gpush_log_follow_new_db(db, cursor_path, &f);
 	} else if ((dir = tool_dir(t)) == NULL) {
 		return EXIT_FAIL;

@@ -146,6 +146,9 @@ struct consume_opts {
 	size_t      batch;            /* lines in a batch at most */
 	int64_t     wait_ms;          /* wait for a fuller batch this long */
 	volatile sig_atomic_t *stop;  /* set by SIGINT / SIGTERM */
+	int         db;               /* the reader is a database's: with
+	                               * follow, a lost connection is waited
+	                               * out, not the end */
 };
 /* Checks tail's consumer options (no --exec: --batch, --batch-wait
  * refused); 0 or EXIT_USAGE after the message. */

@@ -12,6 +12,7 @@ holds tail back but loses nothing).  A private PostgreSQL
 (tests/lib/pg.py) on loopback, always stopped."""
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -260,6 +261,13 @@ def run(srv):
     ferr = open(os.path.join(tmp, 'follow.err'), 'w')
     fp = subprocess.Popen([TOOL, 'tail', '-f', '--cursor', fcur], env=env, stdout=fout,
                           stderr=ferr)
+    # and the consumer, from the same point
+    ecur = os.path.join(tmp, 'ecursor')
+    shutil.copyfile(fcur, ecur)
+    eout = os.path.join(tmp, 'exec.out')
+    eerr = open(os.path.join(tmp, 'exec.err'), 'w')
+    ep = subprocess.Popen([TOOL, 'tail', '-f', '--cursor', ecur, '--exec', 'cat >>%s' % eout],
+                          env=env, stdout=subprocess.DEVNULL, stderr=eerr)
 
     def followed(tag, secs=20):
         for _ in range(secs * 10):
@@ -273,13 +281,23 @@ def run(srv):
         srv.restart()
         srv.psql(insert_sql('F2'), dbname='gpush')
         got2 = followed('F2')
+        for _ in range(200):
+            if os.path.exists(eout) and 'F2' in open(eout).read().split():
+                break
+            time.sleep(0.1)
     finally:
-        fp.terminate()
-        try:
-            rc = fp.wait(10)
-        except subprocess.TimeoutExpired:
-            fp.kill()
-            rc = fp.wait(10)
+        rcs = []
+        for p in (fp, ep):
+            p.terminate()
+            try:
+                rcs.append(p.wait(10))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                rcs.append(p.wait(10))
+        rc = rcs[0]
+    eget = open(eout).read().split() if os.path.exists(eout) else []
+    T.ok(eget == ['F1', 'F2'] and rcs[1] == 0,
+         'tail -f --exec too: each row once through the restart, exit 0 (%r, %s)' % (eget, rcs[1]))
     out = open(os.path.join(tmp, 'follow.out')).read().split()
     err = open(os.path.join(tmp, 'follow.err')).read()
     T.ok(got1 and got2 and out == ['F1', 'F2'],
