@@ -79,7 +79,17 @@ lib/%_sql.h: lib/%.sql
 	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
 lib/pgschema.o: lib/schema_sql.h lib/roles_sql.h
 
-lib/gpush.pc: lib/gpush.pc.in Makefile
+# The .pc names the install paths, so it depends on them, not only on its
+# template: `make` then `make install PREFIX=/opt/gpush` must not install a
+# .pc that still says /usr/local (tests/install.t).  lib/gpush.pc.vars
+# holds the values it was made with; it is rewritten (and the .pc remade)
+# only when they change, at parse time, so `make -q all` stays true when
+# nothing changed (tests/make-deps.t).
+PC_VARS := $(PREFIX)|$(LIBDIR)|$(INCLUDEDIR)|$(NET_LIBS) $(PG_LIBS)|$(VERSION)
+PC_STAMP := $(shell printf '%s\n' '$(PC_VARS)' | cmp -s - lib/gpush.pc.vars || \
+    printf '%s\n' '$(PC_VARS)' >lib/gpush.pc.vars)
+
+lib/gpush.pc: lib/gpush.pc.in lib/gpush.pc.vars Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@NET_LIBS@|$(NET_LIBS) $(PG_LIBS)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
@@ -160,7 +170,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBEXECDIR)
 
 clean:
-	rm -f lib/*.o lib/*.a lib/*.so lib/gpush.pc lib/*_sql.h cgi/gpush.fcgi tool/*.o \
+	rm -f lib/*.o lib/*.a lib/*.so lib/gpush.pc lib/gpush.pc.vars lib/*_sql.h cgi/gpush.fcgi tool/*.o \
 	    lib/*.d tool/*.d cgi/*.d \
 	    tool/gpush $(UNIT_BINS)
 	rm -rf tests/san tests/tmp

@@ -104,18 +104,22 @@ gpush__fsync_dir(const char *dir)
 }
 
 /*
- * Replaces path with data, atomically: a temporary file beside it is
- * written, fsync'ed and renamed over it, then the directory is fsync'ed.
- * Mode 0600.  Returns 0, or -1 with errno and path unchanged.
+ * Replaces path with data, atomically: a temporary file beside it
+ * (".NAME.tmp.PID", a dot file, so that a leftover of a killed process is
+ * taken for no registered cursor or registry) is written, given mode
+ * (whatever the umask), fsync'ed and renamed over it, then the directory
+ * is fsync'ed.  Returns 0, or -1 with errno and path unchanged.
  */
 int
-gpush__write_atomic(const char *path, const char *data, size_t len)
+gpush__write_atomic_mode(const char *path, const char *data, size_t len,
+    mode_t mode)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
-	int fd, rc = -1, saved;
+	int fd, rc, saved;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp.%ld", slash == NULL ?
+	    0 : (int)(slash - path + 1), path, slash == NULL ? path : slash + 1,
 	    (long)getpid()) >= sizeof(tmp)) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -125,10 +129,13 @@ gpush__write_atomic(const char *path, const char *data, size_t len)
 	else
 		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
 		    (int)(slash - path), path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    mode);
 	if (fd < 0)
 		return -1;
 	rc = gpush__write_all(fd, data, len);
+	if (rc == 0)
+		rc = fchmod(fd, mode);
 	if (rc == 0)
 		rc = fsync(fd);
 	if (close(fd) < 0)
@@ -142,6 +149,13 @@ gpush__write_atomic(const char *path, const char *data, size_t len)
 		(void)unlink(tmp);
 	errno = saved;
 	return rc;
+}
+
+/* gpush__write_atomic_mode() with mode 0600. */
+int
+gpush__write_atomic(const char *path, const char *data, size_t len)
+{
+	return gpush__write_atomic_mode(path, data, len, 0600);
 }
 
 /*

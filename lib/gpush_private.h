@@ -61,6 +61,8 @@ int   gpush__write_all(int fd, const void *buf, size_t len);
 int   gpush__read_file(int fd, size_t max, char **out, size_t *len);
 int   gpush__fsync_dir(const char *dir);
 int   gpush__write_atomic(const char *path, const char *data, size_t len);
+int   gpush__write_atomic_mode(const char *path, const char *data, size_t len,
+    mode_t mode);
 int   gpush__lock(int fd, int exclusive, int timeout_ms);
 enum gpush_err gpush__lock_wait(int fd, int timeout_ms);
 void  gpush__unlock(int fd);

@@ -62,12 +62,11 @@ b64_json(struct json_object *o)
 	return s != NULL ? gpush__base64url((const unsigned char *)s, n) : NULL;
 }
 
-/* Adds key: string value to o.  0 or -1. */
+/* Adds key: v to o, taking v (freed on failure; NULL is a failure, so a
+ * failed json_object_new_*() can be passed straight in).  0 or -1. */
 static int
-claim_str(struct json_object *o, const char *key, const char *value)
+claim_add(struct json_object *o, const char *key, struct json_object *v)
 {
-	struct json_object *v = json_object_new_string(value);
-
 	if (v == NULL)
 		return -1;
 	if (json_object_object_add(o, key, v) != 0) {
@@ -77,19 +76,16 @@ claim_str(struct json_object *o, const char *key, const char *value)
 	return 0;
 }
 
-/* Adds key: integer value to o.  0 or -1. */
+static int
+claim_str(struct json_object *o, const char *key, const char *value)
+{
+	return claim_add(o, key, json_object_new_string(value));
+}
+
 static int
 claim_int(struct json_object *o, const char *key, int64_t value)
 {
-	struct json_object *v = json_object_new_int64(value);
-
-	if (v == NULL)
-		return -1;
-	if (json_object_object_add(o, key, v) != 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
+	return claim_add(o, key, json_object_new_int64(value));
 }
 
 /* Never prompt for a passphrase on the terminal: an encrypted key is an

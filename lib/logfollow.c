@@ -293,46 +293,14 @@ gpush__cursor_in_log(int dirfd, const struct gpush__cursor *c)
 static int
 lf_save_cursor(const char *path, const struct gpush__cursor *c)
 {
-	char line[160], tmp[4096], dir[4096];
-	const char *slash = strrchr(path, '/');
-	int n, fd, rc, saved;
+	char line[160];
+	int n;
 
 	n = snprintf(line, sizeof(line), GPUSH__CURSOR_MAGIC " %" PRIu64 " %"
 	    PRIu64 " %" PRId64 " %" PRId64 " %016" PRIx64 "\n", c->dev, c->ino,
 	    c->off, c->head_len, c->head_hash);
-	/* ".NAME.tmp.PID": a leftover of a killed run is not taken for a
-	 * registered cursor by rotation (logshare.c skips dot files). */
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp.%ld", slash == NULL ?
-	    0 : (int)(slash - path + 1), path, slash == NULL ? path : slash + 1,
-	    (long)getpid()) >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
-		    (int)(slash - path), path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
-	if (fd < 0)
-		return -1;
-	rc = gpush__write_all(fd, line, (size_t)n);
-	if (rc == 0)
-		rc = fchmod(fd, 0644);   /* whatever the umask */
-	if (rc == 0)
-		rc = fsync(fd);
-	if (close(fd) < 0)
-		rc = -1;
-	if (rc == 0)
-		rc = rename(tmp, path);
-	if (rc == 0)
-		rc = gpush__fsync_dir(dir);
-	saved = errno;
-	if (rc != 0)
-		(void)unlink(tmp);
-	errno = saved;
-	return rc;
+	/* 0644: rotate, as another user, reads registered cursors. */
+	return gpush__write_atomic_mode(path, line, (size_t)n, 0644);
 }
 
 /* ---- one pass --------------------------------------------------------------- */

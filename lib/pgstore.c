@@ -2,11 +2,12 @@
  * pgstore.c -- the PostgreSQL store (issue 14): the same gpush_store calls
  * as the data directory, on the tables of lib/schema.sql.
  *
- * One connection per store, kept between requests (FastCGI) with its
- * statements prepared once.  Every statement runs in autocommit: the
- * accept is one INSERT ... ON CONFLICT DO NOTHING, so it commits (and, with
- * synchronous_commit on, is flushed to the WAL) before PQexecPrepared
- * returns; a registry edit is one explicit transaction.
+ * One connection per store, kept between requests (FastCGI), each
+ * statement prepared on its first use on that connection.  Every
+ * statement runs in autocommit: the accept is one INSERT ... ON CONFLICT
+ * DO NOTHING, so it commits (and, with synchronous_commit on, is flushed
+ * to the WAL) before PQexecPrepared returns; a registry edit is one
+ * explicit transaction.
  *
  * A lost connection (the server restarted, failed over, or the network
  * broke) is found when a statement fails: the store then reconnects and
@@ -57,7 +58,7 @@ struct gpush__pg {
 
 static void cache_clear(struct gpush__pg *pg);
 
-/* The statements prepared on every connection. */
+/* The statements, prepared on a connection when first run there. */
 enum { S_VERSION, S_CHANNEL, S_ACCEPT, S_CLASSIFY, S_STATS, S__N };
 static const struct {
 	const char *name, *sql;

@@ -7,7 +7,8 @@
 #                       a free loopback port; installs missing Debian
 #                       packages when root), and the sender's self-test
 #   make run            lighttpd in the foreground on 127.0.0.1:$(PORT),
-#                       the handler at /notifications, data in ./var
+#                       the handler at /notifications, data in ./var; builds
+#                       the tool too and says how to use it on ./var
 #
 # Variables: GPUSH_FCGI (the handler), PORT (make run), PROVE, PROVE_FLAGS,
 # RUN_DIR (make run's data directory).
@@ -20,7 +21,7 @@ PROVE ?= prove
 PROVE_FLAGS ?= -v
 SERVER_TESTS = tests/sender/selftest.t tests/server/lighttpd.t tests/server/hostile.t \
 	tests/server/apache-fcgid.t tests/server/apache-cgi.t \
-	tests/server/apache-conf.t
+	tests/server/apache-conf.t tests/server/https-lighttpd.t tests/server/https-apache.t
 
 .PHONY: check-server run
 
@@ -46,7 +47,7 @@ RUN_ABS = $(abspath $(RUN_DIR))
 # so the data stay in ./var.
 run:
 	@sh tests/deps.sh run
-	@$(MAKE) -s --no-print-directory $(GPUSH_FCGI)
+	@$(MAKE) -s --no-print-directory $(GPUSH_FCGI) tool/gpush
 	@command -v lighttpd >/dev/null 2>&1 || { \
 		echo "make run needs lighttpd (apt-get install lighttpd)" >&2; \
 		exit 1; }
@@ -62,6 +63,7 @@ run:
 	    -e 's|^var.gpush_dir .*|var.gpush_dir = "$(RUN_ABS)"|' \
 	    -e "s|^var.gpush_socket .*|var.gpush_socket = \"$$S/gpush.sock\"|" \
 	    -e 's|^var.gpush_procs .*|var.gpush_procs = 2|' \
+	    -e "s|^var.gpush_accesslog .*|var.gpush_accesslog = \"$$S/gpush-access.log\"|" \
 	    conf/lighttpd.conf >"$$S/gpush.conf" && \
 	{ echo 'server.document-root = "$(abspath htdocs)"'; \
 	   echo 'server.bind = "127.0.0.1"'; \
@@ -87,8 +89,16 @@ run:
 	echo "    -H 'X-Goog-Message-Number: 1' \\"; \
 	echo "    --data-binary ''"; \
 	echo; \
-	echo "Follow the log:"; \
+	echo "The channel tool on the demo data (another terminal, in this folder):"; \
 	echo; \
-	echo "  tail -F $(RUN_DIR)/notifications.ndjson"; \
+	echo "  tool/gpush -d $(RUN_DIR) list              # the demo channel: last=1 accepted=1 after the curl"; \
+	echo "  tool/gpush -d $(RUN_DIR) tail              # the log from its start"; \
+	echo "  tool/gpush -d $(RUN_DIR) tail -f --cursor $(RUN_DIR)/my.cursor   # follow; resumes where it stopped"; \
+	echo "  tool/gpush -d $(RUN_DIR) tail -f --cursor $(RUN_DIR)/my.cursor --exec 'cat >>seen.ndjson'"; \
+	echo "                                        # the consumer: at least once (gpush(1))"; \
+	echo "  tool/gpush -d $(RUN_DIR) new --address https://example.com/notifications   # another channel"; \
+	echo "  man tool/gpush.1"; \
+	echo; \
+	echo "Every request, refused ones too (try a wrong token: 401): $$S/gpush-access.log"; \
 	echo; \
 	lighttpd -D -f "$$S/lighttpd.conf"

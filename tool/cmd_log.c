@@ -179,6 +179,38 @@ tail_loop(struct gpush_log_follow *f, const char *cursor_path, int follow,
 	}
 }
 
+/* The cursor is saved as a new file renamed over the old one, in its
+ * folder: a folder that is missing or not writable is said at once, with
+ * the path, before a line is printed or a batch is given to --exec (which
+ * would otherwise get the batch, then fail to save, and get it again on
+ * every restart).  0 or EXIT_FAIL after the message. */
+static int
+cursor_folder_check(const char *cursor_path)
+{
+	const char *slash = strrchr(cursor_path, '/');
+	char *folder;
+	int r, saved;
+
+	if (slash == NULL)
+		folder = strdup(".");
+	else if (slash == cursor_path)
+		folder = strdup("/");
+	else
+		folder = strndup(cursor_path, (size_t)(slash - cursor_path));
+	if (folder == NULL)
+		return fail("out of memory");
+	r = access(folder, W_OK | X_OK);
+	saved = errno;
+	if (r != 0) {
+		r = fail("cursor %s: its folder %s: %s", cursor_path, folder,
+		    strerror(saved));
+		free(folder);
+		return r;
+	}
+	free(folder);
+	return 0;
+}
+
 /* gpush tail [-f] [--cursor FILE] [--exec CMD [--batch N]
  * [--batch-wait DUR]].  Returns the exit code. */
 int
@@ -211,6 +243,7 @@ cmd_tail(struct tool *t, int argc, char **argv)
 		e = gpush_log_follow_new_db(db, cursor_path, &f);
 	} else if ((dir = tool_dir(t)) == NULL) {
 		return EXIT_FAIL;
+<<<<<<< HEAD
 	} else {
 		e = gpush_log_follow_new(dir, cursor_path, &f);
 	}
@@ -218,6 +251,11 @@ cmd_tail(struct tool *t, int argc, char **argv)
 		if (e == GPUSH_ERR_PARSE && db != NULL)
 			return fail("%s: not a cursor of a database (gpush-db-cursor)",
 			    cursor_path);
+=======
+	if (cursor_path != NULL && (rc = cursor_folder_check(cursor_path)) != 0)
+		return rc;
+	if ((e = gpush_log_follow_new(dir, cursor_path, &f)) != GPUSH_OK) {
+>>>>>>> pg
 		if (e == GPUSH_ERR_PARSE)
 			return fail("%s: not a gpush tail cursor", cursor_path);
 		if (e == GPUSH_ERR_NOMEM)

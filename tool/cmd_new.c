@@ -27,27 +27,6 @@ struct new_args {
 	size_t      nparams;
 };
 
-/* Google's channel ids: "[A-Za-z0-9\-_\+/=]+" is what its APIs accept,
- * and a header and a file name can carry them unchanged. */
-static int
-id_ok(const char *id)
-{
-	size_t n = strlen(id);
-
-	return n >= 1 && n <= GPUSH_ID_MAX &&
-	    strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789-_+/=") == n;
-}
-
-/* "https://" and a host: Google delivers only to HTTPS.  No white space
- * (a URL has none; a pasted one with a trailing blank is a mistake). */
-static int
-address_ok(const char *a)
-{
-	return strncasecmp(a, "https://", 8) == 0 && a[8] != '\0' &&
-	    a[8] != '/' && strpbrk(a, " \t\r\n") == NULL;
-}
-
 /* Reads the options into *a.  Returns 0, TOOL_DONE after --help, or the
  * exit code of a usage error. */
 static int
@@ -81,7 +60,7 @@ set_identity(struct tool *t, struct gpush_channel *c, const struct new_args *a)
 	unsigned char raw[TOKEN_BYTES];
 	const char *id = a->id, *token = a->token;
 
-	if (id != NULL && !id_ok(id))
+	if (id != NULL && !channel_id_ok(id))
 		return usage_error(t, "--id must be 1..%d characters of "
 		    "A-Z a-z 0-9 - _ + / =", GPUSH_ID_MAX);
 	if (id == NULL) {

@@ -440,24 +440,6 @@ collect_from(struct tool *t, struct watch_run *w, const char *path)
 	return rc;
 }
 
-/* "https://" and a host, no white space (as gpush new). */
-static int
-address_ok(const char *a)
-{
-	return strncasecmp(a, "https://", 8) == 0 && a[8] != '\0' &&
-	    a[8] != '/' && strpbrk(a, " \t\r\n") == NULL;
-}
-
-static int
-id_ok(const char *id)
-{
-	size_t n = strlen(id);
-
-	return n >= 1 && n <= GPUSH_ID_MAX &&
-	    strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789-_+/=") == n;
-}
-
 /* Makes channel i of the run from the options.  0 or an exit code. */
 static int
 make_channel(struct tool *t, struct wchan *wc, const struct watch_args *a,
@@ -537,7 +519,7 @@ make_channels(struct tool *t, struct watch_run *w, const struct watch_args *a)
 	if (!address_ok(a->address))
 		return usage_error(t, "--address must be an https:// URL (Google "
 		    "delivers only to HTTPS)");
-	if (a->id != NULL && (!id_ok(a->id) || w->n > 1))
+	if (a->id != NULL && (!channel_id_ok(a->id) || w->n > 1))
 		return usage_error(t, w->n > 1 ? "--id names one channel; several "
 		    "watch URLs get random ids" : "--id must be 1..%d characters "
 		    "of A-Z a-z 0-9 - _ + / =", GPUSH_ID_MAX);

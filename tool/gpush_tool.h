@@ -98,6 +98,10 @@ int random_bytes(void *buf, size_t n);
 int uuid_v4(char out[37]);
 /* base64url of in[0..n) without padding into out (>= 4*n/3+2 bytes). */
 void base64url(const unsigned char *in, size_t n, char *out);
+/* A channel id Google accepts ("[A-Za-z0-9\-_\+/=]+", 1..64): 1 or 0. */
+int channel_id_ok(const char *id);
+/* An https:// address with a host and no white space: 1 or 0. */
+int address_ok(const char *a);
 /* dir "/" name, malloc'ed (the caller frees); NULL when out of memory. */
 char *path_join(const char *dir, const char *name);
 

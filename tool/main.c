@@ -225,15 +225,20 @@ main_help(void)
 	    "directory.  Commands:\n\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nOptions:\n"
-	    "  -d DIR, --dir DIR   the data directory (default: $GPUSH_DIR, then\n"
-	    "                      the one built in: \"%s\")\n"
-	    "  --database CONNINFO a PostgreSQL database as the store instead\n"
+	/* No directory built in (plain make): say so rather than print "". */
+	if (GPUSH_DEFAULT_DIR[0] != '\0')
+		fprintf(f, "\nOptions:\n"
+		    "  -d DIR, --dir DIR   the data directory (default: $GPUSH_DIR, then\n"
+		    "                      the one built in: %s)\n", GPUSH_DEFAULT_DIR);
+	else
+		fprintf(f, "\nOptions:\n"
+		    "  -d DIR, --dir DIR   the data directory (default: $GPUSH_DIR;\n"
+		    "                      none is built in)\n");
+	fprintf(f, "  --database CONNINFO a PostgreSQL database as the store instead\n"
 	    "                      (default: $GPUSH_DATABASE; see 'gpush db')\n"
 	    "  -h, --help          this help; 'gpush COMMAND --help' for one\n"
 	    "  -V, --version       the version\n\n"
-	    "Exit status: 0 done, 1 failed, 2 usage error.  See gpush(1).\n",
-	    GPUSH_DEFAULT_DIR);
+	    "Exit status: 0 done, 1 failed, 2 usage error.  See gpush(1).\n");
 	return 0;
 }
 

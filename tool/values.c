@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "gpush_tool.h"
@@ -180,3 +181,23 @@ path_join(const char *dir, const char *name)
 	return p;
 }
 
+/* Google's channel ids: "[A-Za-z0-9\-_\+/=]+" is what its APIs accept,
+ * and a header and a file name can carry them unchanged. */
+int
+channel_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	return n >= 1 && n <= GPUSH_ID_MAX &&
+	    strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-_+/=") == n;
+}
+
+/* "https://" and a host: Google delivers only to HTTPS.  No white space
+ * (a URL has none; a pasted one with a trailing blank is a mistake). */
+int
+address_ok(const char *a)
+{
+	return strncasecmp(a, "https://", 8) == 0 && a[8] != '\0' &&
+	    a[8] != '/' && strpbrk(a, " \t\r\n") == NULL;
+}

@@ -4,7 +4,7 @@ log, once, as one whole line" the way disks, kernels, servers and senders
 do.  `suite.py` prints TAP (the short run of make check); `suite.py --long`
 runs each test for about a minute and prints the summary table of
 make torture.  Tests can be picked by name: suite.py crash-fcgi disk-full."""
-import json, os, random, re, shutil, signal, subprocess, sys, tempfile, threading
+import json, os, pwd, random, re, shutil, signal, subprocess, sys, tempfile, threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -362,18 +362,42 @@ def consumer_tail_f(data, out):
 def rotation(kind, seconds):
     """6. Rotation under load by `gpush rotate`, logrotate (create) or
     logrotate (copytruncate), while `gpush tail -f` and `tail -F` follow."""
-    if kind != 'copytruncate' and not os.access(TOOL, os.X_OK) and kind == 'tool':
+    if kind in ('tool', 'snippet') and not os.access(TOOL, os.X_OK):
         return Row('rotate-' + kind, note='SKIP: no tool')
     data = DataDir(4)
     pool = Pool(data, mode='fcgi', procs=3)
     msgs = messages(4, 100000)
     stop = threading.Event()
     rotations = [0]
+    errors = []
     conf = os.path.join(data.tmp, 'logrotate.conf')
-    with open(conf, 'w') as f:
-        f.write('%s/notifications.ndjson {\n  rotate 100000\n  missingok\n  nocompress\n'
+    if kind == 'snippet':
+        # conf/logrotate.gpush as INSTALL installs it, its CHANGE items
+        # changed: the stamp, the user, the tool, the data directory, and
+        # --keep high enough for check() to find every line.
+        text = open(os.path.join(HERE, '..', '..', 'conf', 'logrotate.gpush')).read()
+        stamp = os.path.join(data.tmp, 'gpush.stamp')
+        open(stamp, 'w').close()
+        user = pwd.getpwuid(os.stat(data.path).st_uid).pw_name
+        subs = ((r'^/var/lib/logrotate/gpush\.stamp(?= \{$)', stamp),
+                (r'runuser -u www-data -- ', 'runuser -u %s -- ' % user
+                 if os.getuid() == 0 else ''),
+                (r'/usr/local/bin/gpush', TOOL),
+                (r' -d /var/lib/gpush ', ' -d %s ' % data.path),
+                (r'--keep [0-9]+', '--keep 1000'))
+        for pat, rep in subs:
+            text, n = re.subn(pat, lambda m: rep, text, flags=re.M)
+            if n != 1:
+                raise RuntimeError('conf/logrotate.gpush: %r found %d times' % (pat, n))
+        directives = re.sub(r'(?m)^\s*#.*$', '', text)
+        if 'copytruncate' in directives or 'notifications.ndjson' in directives:
+            raise RuntimeError('conf/logrotate.gpush rotates the log itself')
+    else:
+        text = ('%s/notifications.ndjson {\n  rotate 100000\n  missingok\n  nocompress\n'
                 '  %s\n}\n' % (data.path, 'copytruncate' if kind == 'copytruncate'
                                else 'create 0600'))
+    with open(conf, 'w') as f:
+        f.write(text)
     state = os.path.join(data.tmp, 'lr.state')
 
     def rotator():
@@ -385,6 +409,8 @@ def rotation(kind, seconds):
             else:
                 r = subprocess.run(['logrotate', '-f', '-s', state, conf], capture_output=True)
             rotations[0] += r.returncode == 0
+            if r.returncode != 0 and kind == 'snippet':
+                errors.append(r.stderr.decode(errors='replace')[-300:])
     tf_out = open(os.path.join(data.tmp, 'tailF.out'), 'wb')
     gt_out = open(os.path.join(data.tmp, 'gtail.out'), 'wb')
     open(os.path.join(data.path, 'notifications.ndjson'), 'a').close()
@@ -414,6 +440,7 @@ def rotation(kind, seconds):
         tf_out.close()
         gt_out.close()
     res = check(data, s.acked)
+    rotated = len([f for f in data.log_files() if not f.endswith('.ndjson')])
     seen = {}
     for name in ('tailF.out', 'gtail.out'):
         recs, bad, torn = read_records([os.path.join(data.tmp, name)])
@@ -424,7 +451,13 @@ def rotation(kind, seconds):
         seen['gtail.out'][0], len(s.acked), seen['gtail.out'][1], seen['gtail.out'][2])
     row = Row('rotate-' + kind, s.requests, rotations[0], len(s.acked), res['missing'],
               res['duplicated'], res['bad'], note)
-    if kind == 'tool' and gtail is not None:
+    if kind == 'snippet':
+        # logrotate ran gpush rotate: rotated logs exist, every run worked.
+        row['note'] += '; %d rotated logs' % rotated
+        if rotated == 0 or errors:
+            row['bad'] += 1
+            row['note'] += '; logrotate failed: %s' % (errors[:1] or 'no rotated log')
+    if kind in ('tool', 'snippet') and gtail is not None:
         # gpush tail must see every acknowledged line once, whole.
         row['missing'] += len(s.acked) - seen['gtail.out'][0]
         row['duplicated'] += seen['gtail.out'][1]
@@ -553,6 +586,8 @@ TESTS = [
     ('rotate-tool', lambda s: rotation('tool', s)),
     ('rotate-logrotate-create', lambda s: rotation('create', s)),
     ('rotate-logrotate-copytruncate', lambda s: rotation('copytruncate', s)),
+    # conf/logrotate.gpush: logrotate keeps the schedule, gpush rotate rotates.
+    ('rotate-logrotate-snippet', lambda s: rotation('snippet', s)),
     ('replay-model', lambda s: property_test(s)),
     ('expiry-clock', lambda s: clock(s)),
 ]

@@ -29,19 +29,16 @@ G = "https://www.googleapis.com/auth/"
 # point them at the test CA too.
 os.environ["REQUESTS_CA_BUNDLE"] = CA
 os.environ.pop("CURL_CA_BUNDLE", None)
-n = 0
-failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from lib.tap import Tap  # noqa: E402  (the tests' one TAP writer)
+
+T = Tap()
 
 
 def ok(cond, name, diag=None):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n, name))
-    if not cond:
-        failed += 1
-        if diag:
-            for line in str(diag).splitlines():
-                print("# " + line)
+    """T.ok(), with diag printed when cond is false."""
+    if not T.ok(cond, name) and diag:
+        T.diag(diag, indent="# ")
 
 
 def session():
@@ -148,5 +145,4 @@ r = session().post(BASE + "/drive/v3/changes/watch?pageToken=1",
 ok(r.status_code == 401 and r.json()["error"]["errors"][0]["reason"] == "authError",
    "a forged bearer token gets 401 authError", r.text)
 
-print("1..%d" % n)
-sys.exit(1 if failed else 0)
+sys.exit(T.done())

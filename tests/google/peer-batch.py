@@ -26,18 +26,16 @@ from googleapiclient.errors import HttpError
 DIR = sys.argv[1]
 BASE = open(os.path.join(DIR, "base")).read().strip()
 CA = os.path.join(DIR, "ca.pem")
-n = 0
-failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from lib.tap import Tap  # noqa: E402  (the tests' one TAP writer)
+
+T = Tap()
 
 
 def ok(cond, name, diag=None):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", n, name))
-    if not cond:
-        failed += 1
-        for line in str(diag or "").splitlines():
-            print("# " + line)
+    """T.ok(), with diag printed when cond is false."""
+    if not T.ok(cond, name) and diag:
+        T.diag(diag, indent="# ")
 
 
 CHANNEL = {"id": "Channel", "type": "object", "properties": {
@@ -148,5 +146,4 @@ resp, content = h.request(BASE + "/_standin/channels")
 chans = {c["id"]: c for c in json.loads(content)}
 ok(chans.get(first["id"], {}).get("stopped") is True and ids[0] in chans and ids[1] in chans,
    "stand-in state: the two batch channels exist, the stopped one is stopped")
-print("1..%d" % n)
-sys.exit(1 if failed else 0)
+sys.exit(T.done())

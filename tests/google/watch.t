@@ -15,6 +15,11 @@ make_tmp watch
 # ---- lighttpd + gpush.fcgi from the shipped template (tests/lib/lighttpd.sh)
 lighttpd_setup 2
 : >"$DATA/channels.jsonl"     # only what gpush watch registers
+# gp() runs the tool as the handler's user, who may not reach the clone
+# (a clone in root's home): it runs the copy in $T/bin, beside the
+# handler's (tests/lib/stage.py's rule: what runs as another user is
+# copied out of the clone).
+cp "$TOOL" "$T/bin/gpush" && chmod 755 "$T/bin/gpush" && TOOL=$T/bin/gpush
 LPORT=$PORT
 lighttpd_start
 

@@ -7,7 +7,8 @@
 #                         DATA=$DOC/var (inside it on purpose: must not
 #                         leak), the handler copied to $T/bin/gpush.fcgi,
 #                         $T/gpush.conf from the template with PROCS
-#                         FastCGI processes, $T/lighttpd.conf around it
+#                         FastCGI processes, $T/lighttpd.conf around it;
+#                         ACCESS_LOG, the endpoint's access log
 #   lighttpd_start        checks the configuration and starts lighttpd
 #                         (LPID), stopped on exit; sets URL; two tests
 #   lighttpd_stop         lighttpd and any handler process it left
@@ -25,9 +26,11 @@ lighttpd_setup() {
 	    -e "s|^var.gpush_dir .*|var.gpush_dir    = \"$DATA\"|" \
 	    -e "s|^var.gpush_socket .*|var.gpush_socket = \"$T/run/gpush.sock\"|" \
 	    -e "s|^var.gpush_procs .*|var.gpush_procs  = $1|" \
+	    -e "s|^var.gpush_accesslog .*|var.gpush_accesslog = \"$T/logs/gpush-access.log\"|" \
 	    "$REPO/conf/lighttpd.conf" >"$T/gpush.conf"
+	ACCESS_LOG=$T/logs/gpush-access.log
 	local v
-	for v in bin dir socket procs; do
+	for v in bin dir socket procs accesslog; do
 		grep -q "^var.gpush_$v .*$T\|^var.gpush_procs  = $1" "$T/gpush.conf" ||
 		    bail "conf/lighttpd.conf has no var.gpush_$v line to change"
 	done
@@ -44,6 +47,24 @@ lighttpd_setup() {
 		echo 'mimetype.assign = ( ".txt" => "text/plain" )'
 		echo "include \"$T/gpush.conf\""
 	} >"$T/lighttpd.conf"
+}
+
+# lighttpd_tls CERT KEY -- HTTPS too (between setup and start): the
+# shipped conf/lighttpd-ssl.conf, its var.gpush_tls_* lines changed, on
+# a second free port; sets HPORT and HURL.
+lighttpd_tls() {
+	HPORT=$(free_port)
+	sed -e "s|^var.gpush_tls_socket .*|var.gpush_tls_socket = \"127.0.0.1:$HPORT\"|" \
+	    -e "s|^var.gpush_tls_cert .*|var.gpush_tls_cert = \"$1\"|" \
+	    -e "s|^var.gpush_tls_key .*|var.gpush_tls_key = \"$2\"|" \
+	    "$REPO/conf/lighttpd-ssl.conf" >"$T/gpush-ssl.conf"
+	local v
+	for v in socket cert key; do
+		grep -q "^var.gpush_tls_$v " "$REPO/conf/lighttpd-ssl.conf" ||
+		    bail "conf/lighttpd-ssl.conf has no var.gpush_tls_$v line to change"
+	done
+	echo "include \"$T/gpush-ssl.conf\"" >>"$T/lighttpd.conf"
+	HURL="https://127.0.0.1:$HPORT/notifications"
 }
 
 lighttpd_start() {

@@ -272,6 +272,8 @@ def main(argv):
         print(srv.dir, srv.port)
         return 0
     if len(argv) == 2 and argv[0] in ('stop', 'restart', 'down', 'up'):
+        if argv[0] == 'stop' and not os.path.isdir(argv[1]):
+            return 0        # stopped already
         srv = Server(dir=argv[1])
         {'stop': srv.stop, 'restart': srv.restart, 'down': srv.stop_server,
          'up': srv.start_server}[argv[0]]()

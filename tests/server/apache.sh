@@ -6,6 +6,8 @@
 #   apache-conf.t   MODE=fcgid LAYOUT=conf      conf/apache-gpush.conf
 #   hostile.t       APACHE_SETUP_ONLY=1: returns once the server answers,
 #                   with APACHE_EXTRA_CONF appended to httpd.conf
+#   https-apache.t  the same, LAYOUT=conf, with the function
+#                   apache_extra_conf (HTTPS from conf/apache-gpush-ssl.conf)
 # A private ServerRoot in a temp dir.  LAYOUT=htaccess: htdocs/.htaccess as
 # shipped but for its SetEnv GPUSH_DIR line, the handler copied in as
 # gpush.fcgi.  LAYOUT=conf: the server-config template with its Define
@@ -44,13 +46,15 @@ if [ "$LAYOUT" = conf ]; then
 	BIN=$T/libexec/gpush.fcgi
 	mkdir -p "$T/libexec"
 	install -m 755 "$GPUSH_FCGI" "$BIN"
-	for v in LIBEXEC DIR URL; do
+	for v in LIBEXEC DIR URL ACCESSLOG; do
 		grep -q "^Define GPUSH_$v " "$REPO/conf/apache-gpush.conf" ||
 		    bail "conf/apache-gpush.conf has no 'Define GPUSH_$v' line"
 	done
 	sed -e "s|^Define GPUSH_LIBEXEC .*|Define GPUSH_LIBEXEC $T/libexec|" \
 	    -e "s|^Define GPUSH_DIR .*|Define GPUSH_DIR $DATA|" \
+	    -e "s|^Define GPUSH_ACCESSLOG .*|Define GPUSH_ACCESSLOG $T/logs/gpush-access.log|" \
 	    "$REPO/conf/apache-gpush.conf" >"$T/gpush.conf"
+	ACCESS_LOG=$T/logs/gpush-access.log
 	SITE_CONF="Include $T/gpush.conf"
 	SITE_OVERRIDE="AllowOverride None"
 	# An ordinary site around it: its files are served, the data
@@ -73,7 +77,7 @@ else
 		    "$REPO/htdocs/.htaccess" >"$DOC/.htaccess"
 	fi
 	chmod 644 "$DOC/.htaccess"
-	# What INSTALL.server asks of a host for htdocs/.htaccess.
+	# What INSTALL (case a, step 6) asks of a host for htdocs/.htaccess.
 	SITE_OVERRIDE="AllowOverride FileInfo AuthConfig Indexes Options=ExecCGI,Indexes,SymLinksIfOwnerMatch"
 	LEAKS=("${LEAK_PATHS[@]}")
 fi
@@ -103,6 +107,13 @@ fi
 USERS=""
 [ "$(id -u)" -eq 0 ] && USERS="User $RUN_USER
 Group $RUN_GROUP"
+
+# A test may define apache_extra_conf: its output (made now, once $T, $PORT
+# and $DATA are known) is appended to httpd.conf, after APACHE_EXTRA_CONF.
+EXTRA_FN_CONF=""
+if declare -F apache_extra_conf >/dev/null; then
+	EXTRA_FN_CONF=$(apache_extra_conf) || bail "apache_extra_conf failed"
+fi
 
 cat >"$T/httpd.conf" <<CONF
 ServerRoot "$T"
@@ -150,6 +161,7 @@ DirectoryIndex index.html
 </FilesMatch>
 $SITE_CONF
 ${APACHE_EXTRA_CONF:-}
+$EXTRA_FN_CONF
 CONF
 
 "$APACHE2" -t -f "$T/httpd.conf" >"$T/conftest.out" 2>&1
@@ -184,6 +196,10 @@ if [ -f "$SITE/index.html" ]; then
 fi
 
 probes
+# The template's own access log (conf/apache-gpush.conf's GlobalLog); with
+# htdocs/.htaccess the host's access log is the server's (here
+# $T/logs/access.log: .htaccess cannot set one).
+refused_logged "${ACCESS_LOG:-$T/logs/access.log}"
 robots
 # APACHE_RESTART=restart tries a hard restart instead (not part of the
 # contract: in-flight requests are cut, Google retries them).

@@ -223,6 +223,18 @@ class Ctx:
         self.long = [c for c in chans if len(c["id"]) == 64]
         self.number = int(time.time() * 1000)   # unused by other tests
         self.cases = []
+        self.lighttpd = a.label.startswith("lighttpd")
+
+    def chunked(self, other=411):
+        """A chunked body: what README and the templates document.  Apache
+        (its <If> in both templates) and the handler answer 411; behind
+        conf/lighttpd.conf it is 403, because lighttpd de-chunks the body
+        before the handler sees it and url.access-deny, the only refusal
+        its configuration has without mod_magnet, answers 403.  With both
+        Transfer-Encoding and Content-Length lighttpd itself answers 400
+        (other)."""
+        return s4xx(other if self.lighttpd and other != 411 else
+                    403 if self.lighttpd else 411)
 
     def req(self, ch=None, body=b"{}"):
         self.number += 1
@@ -276,28 +288,28 @@ def build_cases(x):
     x.case("Content-Length twice (the same)", r, s4xx(400))
     r = x.req()
     r.cl, r.send = None, b""
-    x.case("POST without Content-Length, no body", r, s4xx(411, 403))
+    x.case("POST without Content-Length, no body", r, s4xx(411))
     r = x.req()
     r.cl, r.version = None, b"HTTP/1.0"
     x.case("HTTP/1.0 POST without Content-Length, body until close", r,
-           s4xx(411, 403))
+           s4xx(411))
     r = x.req()
     r.cl = None
     r.add("Transfer-Encoding", b"chunked")
     r.send = b"2\r\n{}\r\n0\r\n\r\n"
-    x.case("chunked body, whole", r, s4xx(411, 403, 400))
+    x.case("chunked body, whole", r, x.chunked())
     r = x.req()
     r.cl = None
     r.add("Transfer-Encoding", b"chunked")
     r.send = b"10\r\n{\"a\":"
-    x.case("chunked body, never finished", r, s4xx(411, 403, 400),
+    x.case("chunked body, never finished", r, x.chunked(),
            withheld=True)
     r = x.req()
     r.cl = b"2"
     r.add("Transfer-Encoding", b"chunked")
     r.send = b"2\r\n{}\r\n0\r\n\r\n"
     x.case("chunked body with Content-Length (smuggling)", r,
-           s4xx(411, 403, 400))
+           x.chunked(other=400))
     for te in (b"gzip, chunked", b"identity", b"chunked, chunked"):
         r = x.req()
         r.cl = None

@@ -123,6 +123,63 @@ c = json.loads(open(sys.argv[1]).readline()); print(c[sys.argv[2]])' \
 	    "$DATA/channels.jsonl" "$1"
 }
 
+# make_test_ca DIR -- a test CA (openssl CLI) and a certificate it signed
+# for 127.0.0.1 and localhost: DIR/ca.pem, DIR/fullchain.pem (the server's
+# certificate, then the CA's, as certbot's fullchain.pem has its chain),
+# DIR/privkey.pem.  Readable by the server only after it reads them as
+# root, like certbot's (mode 0600 key).
+make_test_ca() {
+	local d=$1
+	mkdir -p "$d"
+	{
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+		    -subj '/CN=gpush test CA' -keyout "$d/ca.key" -out "$d/ca.pem" \
+		    -addext 'basicConstraints=critical,CA:TRUE' \
+		    -addext 'keyUsage=critical,keyCertSign,cRLSign' &&
+		openssl req -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' \
+		    -keyout "$d/privkey.pem" -out "$d/server.csr" &&
+		printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:localhost' \
+		    'basicConstraints=CA:FALSE' 'extendedKeyUsage=serverAuth' >"$d/ext" &&
+		openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" \
+		    -CAkey "$d/ca.key" -CAcreateserial -days 2 -extfile "$d/ext" \
+		    -out "$d/cert.pem" &&
+		cat "$d/cert.pem" "$d/ca.pem" >"$d/fullchain.pem"
+	} >"$d/openssl.log" 2>&1 || { diag <"$d/openssl.log"; bail "openssl: no test CA"; }
+	chmod 600 "$d/privkey.pem" "$d/ca.key"
+}
+
+# https_notify URL CACERT -- over HTTPS: a client that does not know the
+# test CA is refused (as Google refuses a self-signed certificate), one
+# that does (curl --cacert) posts a notification of the registry's first
+# channel and gets 200, and its line is in the log.  Four tests.
+https_notify() {
+	local url=$1 ca=$2 id tok n got
+	id=$(chan_field id)
+	tok=$(chan_field token)
+	n=$(( $(date +%s) % 100000 + 2 ))
+	local H=(-H "X-Goog-Channel-ID: $id" -H "X-Goog-Channel-Token: $tok"
+	    -H "X-Goog-Resource-ID: $(chan_field resourceId)"
+	    -H "X-Goog-Resource-URI: $(chan_field resourceUri)"
+	    -H 'X-Goog-Resource-State: exists' -H "X-Goog-Message-Number: $n"
+	    -H 'Content-Type: application/json' --data-binary '{}')
+	curl -s -o /dev/null --max-time 10 "${H[@]}" "$url" 2>"$T/curl-untrusted.err"
+	got=$?
+	ok $([ "$got" = 60 ] || [ "$got" = 35 ]; echo $?) \
+	    "https: a client without the CA refuses the certificate (curl exit $got)"
+	got=$(curl -s -o "$T/probe.body" -w '%{http_code} %{scheme}' --max-time 10 \
+	    --cacert "$ca" "${H[@]}" "$url")
+	ok $([ "$got" = "200 HTTPS" ]; echo $?) "https: a notification over HTTPS with --cacert: 200 (got $got)"
+	grep -q "\"channel_id\":\"$id\",\"message_number\":$n," "$DATA/notifications.ndjson"
+	ok $? "https: its line is in the log (channel $id, message $n)"
+	tail -n 1 "$DATA/notifications.ndjson" | cut -c1-200 | diag
+	got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$ca" \
+	    -X POST -H "X-Goog-Channel-ID: $id" -H 'X-Goog-Channel-Token: wrong' \
+	    -H "X-Goog-Resource-ID: r" -H "X-Goog-Resource-URI: https://x" \
+	    -H 'X-Goog-Resource-State: exists' -H "X-Goog-Message-Number: $((n + 1))" \
+	    --data-binary '' "$url")
+	ok $([ "$got" = 401 ]; echo $?) "https: a wrong token over HTTPS: 401 (got $got)"
+}
+
 # ---- checks -------------------------------------------------------------
 # status METHOD URL [curl args...] -- prints the HTTP status
 status() {
@@ -173,6 +230,21 @@ probes() {
 	post_probe 413 "body over 64 KiB" "${H[@]}" \
 	    -H "X-Goog-Channel-Token: $tok" -H "X-Goog-Message-Number: 1" \
 	    --data-binary "@$big"
+}
+
+# refused_logged FILE -- the wrong-token probe of probes() (a 401, which
+# leaves nothing in notifications.ndjson) left its line in the endpoint's
+# access log FILE, as INSTALL's troubleshooting says.  Servers may write
+# the line a moment after the answer: waits up to 5 s.
+refused_logged() {
+	local i
+	for i in $(seq 50); do
+		grep -qE '"POST [^"]*/notifications HTTP/[0-9.]+" 401 ' "$1" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -qE '"POST [^"]*/notifications HTTP/[0-9.]+" 401 ' "$1" 2>/dev/null
+	ok $? "the refused request (401) is in the access log ${1##*/}"
+	[ -f "$1" ] && tail -n 3 "$1" | diag
 }
 
 # not_served PATH... -- nothing but the endpoint can be fetched

@@ -20,6 +20,7 @@ n=$(for p in /proc/[0-9]*; do readlink "$p/exe" 2>/dev/null; done |
 ok $([ "$n" -ge 2 ]; echo $?) "several handler processes run ($n of max-procs $PROCS)"
 
 probes
+refused_logged "$ACCESS_LOG"
 robots
 run_sender "kill -USR1 $LPID && sleep 1"
 kill -0 $LPID 2>/dev/null

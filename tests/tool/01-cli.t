@@ -12,6 +12,10 @@ is "$RC" 0 "--help exits 0"
 for c in $CMDS; do
 	like "$OUT" "^  $c " "--help lists $c"
 done
+# The built-in data directory: named when there is one, else "none" (it
+# once printed 'the one built in: ""').
+unlike "$OUT" '""' "--help prints no empty built-in directory"
+like "$OUT" 'none is built in|the one built in: /' "--help says which directory is built in, if any"
 run -h
 is "$RC" 0 "-h exits 0"
 

@@ -136,7 +136,8 @@ run -d "$D" tail --cursor
 is "$RC" 2 "--cursor without a value: exit 2"
 run -d "$D" tail --cursor "$T/no/such/dir/c"
 is "$RC" 1 "a cursor that cannot be saved: exit 1"
-like "$ERR" "^gpush: saving the cursor .*: No such file or directory" "a cursor that cannot be saved: message"
+like "$ERR" "^gpush: cursor .*/no/such/dir/c: its folder .*: No such file or directory" "a cursor that cannot be saved: message (before any line is printed)"
+is "$OUT" "" "a cursor that cannot be saved: no line printed"
 fresh_dir keep
 for i in 1 2 3 4; do
 	printf '{"r":%d}\n' "$i" >>"$D/notifications.ndjson"

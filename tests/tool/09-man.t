@@ -42,6 +42,10 @@ for k in received_at channel_id message_number resource_state resource_id \
 	like "$TEXT" "‘$k’|'$k'|\`$k'" "documents the log key $k"
 done
 like "$TEXT" "EXIT STATUS" "has EXIT STATUS"
+# remove drops the channel's dedup state (cmd_edit.c; INSTALL says so too).
+REMOVE=$(printf '%s\n' "$TEXT" | sed -n '/^     remove id/,/^     stop-body/p')
+like "$REMOVE" "state/" "remove's entry speaks of state/"
+unlike "$REMOVE" "left in" "remove's entry does not say the state is left"
 like "$TEXT" 'params.*ttl' "documents what --ttl sends"
 
 done_testing

@@ -42,6 +42,18 @@ is "$RC" 2 "--batch without --exec: exit 2"
 run -d "$D" tail --cursor "$C" --exec true --batch-wait soon
 is "$RC" 2 "--batch-wait soon: exit 2"
 
+# A cursor whose folder is missing: said at once, with the path, and the
+# command never runs (it once got the batch, then the save failed, and it
+# got the batch again on every restart).
+seqjson 1 2 >"$T/missing-folder.ndjson"
+D2=$T/nocursors; mkdir -m 700 "$D2"; cp "$T/missing-folder.ndjson" "$D2/notifications.ndjson"
+run -d "$D2" tail --cursor "$D2/cursors/app" --exec "touch $T/ran"
+is "$RC" 1 "--cursor in a missing folder: exit 1"
+like "$ERR" "cursor $D2/cursors/app: its folder $D2/cursors: No such file" "--cursor in a missing folder: names it"
+ok $([ ! -e "$T/ran" ]; echo $?) "--cursor in a missing folder: the command never ran"
+run -d "$D2" tail --cursor "$D2/cursors/app"
+is "$RC" 1 "tail --cursor in a missing folder (no --exec): exit 1"
+
 # Batches are bounded by --batch; every line once, in order.
 add 7
 run -d "$D" tail --cursor "$C" --exec "$T/keep.sh" --batch 3
