@@ -240,22 +240,19 @@ cmd_tail(struct tool *t, int argc, char **argv)
 	if ((db = tool_database(t)) != NULL) {
 		dir = "database";
 		co.db = 1;
-		e = gpush_log_follow_new_db(db, cursor_path, &f);
 	} else if ((dir = tool_dir(t)) == NULL) {
 		return EXIT_FAIL;
-<<<<<<< HEAD
-	} else {
-		e = gpush_log_follow_new(dir, cursor_path, &f);
 	}
+	if (cursor_path != NULL && (rc = cursor_folder_check(cursor_path)) != 0)
+		return rc;
+	if (db != NULL)
+		e = gpush_log_follow_new_db(db, cursor_path, &f);
+	else
+		e = gpush_log_follow_new(dir, cursor_path, &f);
 	if (e != GPUSH_OK) {
 		if (e == GPUSH_ERR_PARSE && db != NULL)
 			return fail("%s: not a cursor of a database (gpush-db-cursor)",
 			    cursor_path);
-=======
-	if (cursor_path != NULL && (rc = cursor_folder_check(cursor_path)) != 0)
-		return rc;
-	if ((e = gpush_log_follow_new(dir, cursor_path, &f)) != GPUSH_OK) {
->>>>>>> pg
 		if (e == GPUSH_ERR_PARSE)
 			return fail("%s: not a gpush tail cursor", cursor_path);
 		if (e == GPUSH_ERR_NOMEM)
