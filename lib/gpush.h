@@ -729,6 +729,18 @@ struct gpush_log_follow;
  */
 GPUSH_API enum gpush_err gpush_log_follow_new(const char *dir, const char *cursor_path,
     struct gpush_log_follow **out);
+/*
+ * The same reader over a PostgreSQL store's notifications (conninfo: a
+ * libpq connection string, GPUSH_DATABASE): rows in an order that never
+ * skips or repeats one although transactions commit out of id order (see
+ * lib/dbfollow.c); its cursor file holds "gpush-db-cursor 1 XID ID".  It
+ * connects on the first next() and again after a lost connection (IO,
+ * gpush_log_follow_name() then says why, without the connection string).
+ * Errors as gpush_log_follow_new's; PARSE for a cursor that is not a
+ * database cursor.
+ */
+GPUSH_API enum gpush_err gpush_log_follow_new_db(const char *conninfo,
+    const char *cursor_path, struct gpush_log_follow **out);
 GPUSH_API void gpush_log_follow_free(struct gpush_log_follow *f);
 
 /* Receives one line per problem that is not an error (the cursor's file

@@ -258,6 +258,24 @@ int gpush__cursor_find(int dirfd, const struct gpush__cursor *c, int *fd,
 int gpush__cursor_in_log(int dirfd, const struct gpush__cursor *c);
 int gpush__rotated_max(int dirfd);
 
+/*
+ * logfollow.c: a gpush_log_follow over another source (dbfollow.c, the
+ * database's rows): the public calls go to ops with impl.  Through a
+ * table, so that a program that follows only files does not link what
+ * the other source needs (libpq).  On success *out owns impl (ops->free
+ * frees it with the reader); on failure impl is the caller's.
+ */
+struct gpush__follow_ops {
+	enum gpush_err (*next)(void *impl, size_t max_lines, const char **data,
+	    size_t *len, size_t *nlines);
+	enum gpush_err (*done)(void *impl, size_t len);
+	enum gpush_err (*commit)(void *impl);
+	const char *(*name)(const void *impl);
+	void (*free)(void *impl);
+};
+enum gpush_err gpush__log_follow_other(void *impl,
+    const struct gpush__follow_ops *ops, struct gpush_log_follow **out);
+
 /* logshare.c: the log shared with consumers (group mode, cursors/) */
 #define GPUSH__CURSORS_DIR "cursors"
 int  gpush__log_group_mode(int fd, const struct stat *st);

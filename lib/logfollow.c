@@ -66,6 +66,8 @@ struct gpush_log_follow {
 	int          at;            /* reading .at (>0), the log (0), done (-1) */
 	char         name[64];      /* the file being read, for messages */
 	struct snapshot sn;
+	void        *impl;          /* another source (a database's rows): */
+	const struct gpush__follow_ops *ops;   /* its calls; NULL: files */
 };
 
 static void
@@ -542,6 +544,22 @@ gpush_log_follow_new(const char *dir, const char *cursor_path,
 	return GPUSH_OK;
 }
 
+enum gpush_err
+gpush__log_follow_other(void *impl, const struct gpush__follow_ops *ops,
+    struct gpush_log_follow **out)
+{
+	struct gpush_log_follow *f;
+
+	*out = NULL;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return GPUSH_ERR_NOMEM;
+	f->dirfd = f->sn.cfd = -1;
+	f->impl = impl;
+	f->ops = ops;
+	*out = f;
+	return GPUSH_OK;
+}
+
 void
 gpush_log_follow_set_warn(struct gpush_log_follow *f, gpush_warn_fn fn,
     void *ctx)
@@ -553,6 +571,8 @@ gpush_log_follow_set_warn(struct gpush_log_follow *f, gpush_warn_fn fn,
 const char *
 gpush_log_follow_name(const struct gpush_log_follow *f)
 {
+	if (f->ops != NULL)
+		return f->ops->name(f->impl);
 	return f->name;
 }
 
@@ -575,6 +595,8 @@ gpush_log_follow_next(struct gpush_log_follow *f, size_t max_lines,
 	*len = *nlines = 0;
 	if (f == NULL || max_lines == 0)
 		return GPUSH_ERR_ARG;
+	if (f->ops != NULL)
+		return f->ops->next(f->impl, max_lines, data, len, nlines);
 	f->batch = 0;
 	if (!f->in_pass && (e = pass_start(f)) != GPUSH_OK) {
 		if (f->in_pass)
@@ -638,6 +660,8 @@ gpush_log_follow_done(struct gpush_log_follow *f, size_t len)
 	uint64_t h;
 	int fd;
 
+	if (f != NULL && f->ops != NULL)
+		return f->ops->done(f->impl, len);
 	if (f == NULL || len > f->batch || !f->in_pass || f->at < 0 ||
 	    (len > 0 && f->buf[len - 1] != '\n'))
 		return GPUSH_ERR_ARG;
@@ -662,6 +686,8 @@ gpush_log_follow_commit(struct gpush_log_follow *f)
 {
 	if (f == NULL)
 		return GPUSH_ERR_ARG;
+	if (f->ops != NULL)
+		return f->ops->commit(f->impl);
 	if (f->cursor_path == NULL || !f->moved)
 		return GPUSH_OK;
 	if (lf_save_cursor(f->cursor_path, &f->cur) < 0)
@@ -675,6 +701,8 @@ gpush_log_follow_free(struct gpush_log_follow *f)
 {
 	if (f == NULL)
 		return;
+	if (f->ops != NULL)
+		f->ops->free(f->impl);
 	if (f->in_pass)
 		snapshot_close(f);
 	if (f->dirfd >= 0)

@@ -43,7 +43,7 @@ $(BENCH_OUT)/bin/cgiloop: bench/c/cgiloop.c
 # then the handler and the reference responders, then the run.
 bench:
 	@$(BENCH_PYTHON) bench/bench.py --deps
-	@$(MAKE) --no-print-directory $(BENCH_HANDLER) $(BENCH_BINS)
+	@$(MAKE) --no-print-directory $(BENCH_HANDLER) tool/gpush $(BENCH_BINS)
 	@BENCH_OUT='$(abspath $(BENCH_OUT))' BENCH_BIN='$(abspath $(BENCH_OUT))/bin' \
 	    $(BENCH_PYTHON) bench/bench.py
 

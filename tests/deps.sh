@@ -12,7 +12,8 @@ need="make gcc clang libclang-rt-14-dev pkg-config libjson-c-dev libfcgi-dev
 libfcgi-bin perl python3 python3-googleapi valgrind curl lighttpd apache2
 libapache2-mod-fcgid man-db groff-base strace faketime logrotate slowhttptest
 python3-cryptography python3-google-auth python3-requests nodejs
-libcurl4-openssl-dev libssl-dev openssl lighttpd-mod-openssl libpq-dev postgresql"
+libcurl4-openssl-dev libssl-dev openssl lighttpd-mod-openssl libpq-dev postgresql
+haproxy"
 # The stand-in Google's Node peer (tests/google/peer-node.js) needs npm; NodeSource's
 # nodejs bundles it, Debian's ships it apart.
 command -v npm >/dev/null 2>&1 || need="$need npm"

@@ -153,9 +153,10 @@ poll_sleep(void)
 }
 
 /* Passes until done (once, or until a signal with -f), saving the cursor
- * after each pass that moved it. */
+ * after each pass that moved it; db: the reader is a database's. */
 static int
-tail_loop(struct gpush_log_follow *f, const char *cursor_path, int follow)
+tail_loop(struct gpush_log_follow *f, const char *cursor_path, int follow,
+    int db)
 {
 	int rc = 0, src;
 
@@ -163,6 +164,13 @@ tail_loop(struct gpush_log_follow *f, const char *cursor_path, int follow)
 		rc = tail_pass(f);
 		if ((src = tail_commit(f, cursor_path)) != 0 && rc == 0)
 			rc = src;
+		/* A database restarting or failing over is not the end of -f:
+		 * the reader connects again (said once a second meanwhile). */
+		if (rc != 0 && src == 0 && follow && db && !stop_requested) {
+			for (int i = 0; i < 10 && !stop_requested; i++)
+				poll_sleep();
+			continue;
+		}
 		if (rc != 0 || !follow || stop_requested)
 			return rc;
 		poll_sleep();
@@ -209,7 +217,8 @@ int
 cmd_tail(struct tool *t, int argc, char **argv)
 {
 	const char *cursor_path = NULL, *dir, *batch = NULL, *wait = NULL;
-	struct consume_opts co = { NULL, 1000, 0, &stop_requested };
+	const char *db;
+	struct consume_opts co = { NULL, 1000, 0, &stop_requested, 0 };
 	struct gpush_log_follow *f;
 	enum gpush_err e;
 	int follow = 0, rc, first;
@@ -228,11 +237,22 @@ cmd_tail(struct tool *t, int argc, char **argv)
 		return usage_error(t, "--cursor needs a file name");
 	if ((rc = consume_check(t, &co, cursor_path, batch, wait)) != 0)
 		return rc;
-	if ((dir = tool_dir(t)) == NULL)
+	if ((db = tool_database(t)) != NULL) {
+		dir = "database";
+		co.db = 1;
+	} else if ((dir = tool_dir(t)) == NULL) {
 		return EXIT_FAIL;
+	}
 	if (cursor_path != NULL && (rc = cursor_folder_check(cursor_path)) != 0)
 		return rc;
-	if ((e = gpush_log_follow_new(dir, cursor_path, &f)) != GPUSH_OK) {
+	if (db != NULL)
+		e = gpush_log_follow_new_db(db, cursor_path, &f);
+	else
+		e = gpush_log_follow_new(dir, cursor_path, &f);
+	if (e != GPUSH_OK) {
+		if (e == GPUSH_ERR_PARSE && db != NULL)
+			return fail("%s: not a cursor of a database (gpush-db-cursor)",
+			    cursor_path);
 		if (e == GPUSH_ERR_PARSE)
 			return fail("%s: not a gpush tail cursor", cursor_path);
 		if (e == GPUSH_ERR_NOMEM)
@@ -246,7 +266,7 @@ cmd_tail(struct tool *t, int argc, char **argv)
 	else if (co.cmd != NULL)
 		rc = consume_loop(f, &co, follow);
 	else
-		rc = tail_loop(f, cursor_path, follow);
+		rc = tail_loop(f, cursor_path, follow, db != NULL);
 	gpush_log_follow_free(f);
 	return rc;
 }

@@ -225,6 +225,9 @@ follow_fail(struct gpush_log_follow *f, enum gpush_err e)
 		return fail("%s: rotated too often to follow", GPUSH_LOG_FILE);
 	if (e == GPUSH_ERR_NOMEM)
 		return fail("out of memory");
+	/* A database reader's name is its whole message ("database: ..."). */
+	if (strncmp(gpush_log_follow_name(f), "database", 8) == 0)
+		return fail("%s", gpush_log_follow_name(f));
 	return fail("reading %s: %s", gpush_log_follow_name(f), strerror(errno));
 }
 
@@ -255,8 +258,17 @@ fill(struct gpush_log_follow *f, const struct consume_opts *o, int follow,
 
 	while (b->lines < o->batch && b->len < BATCH_BYTES_MAX && !*o->stop) {
 		if ((e = gpush_log_follow_next(f, o->batch - b->lines, &data, &len,
-		    &nl)) != GPUSH_OK)
-			return follow_fail(f, e);
+		    &nl)) != GPUSH_OK) {
+			if (!follow || !o->db)
+				return follow_fail(f, e);
+			/* A database restarting or failing over: run what is in
+			 * hand, else say so and try again in a second. */
+			if (b->lines > 0)
+				return 0;
+			(void)follow_fail(f, e);
+			nap(o, 1000);
+			continue;
+		}
 		if (nl == 0) {
 			int64_t left = first + o->wait_ms - now_ms();
 			if (b->lines == 0 || !follow || left <= 0)

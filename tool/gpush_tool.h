@@ -143,6 +143,8 @@ int cmd_due(struct tool *t, int argc, char **argv);
 int cmd_check(struct tool *t, int argc, char **argv);      /* cmd_check.c */
 int cmd_tail(struct tool *t, int argc, char **argv);       /* cmd_log.c */
 int cmd_rotate(struct tool *t, int argc, char **argv);
+int cmd_import(struct tool *t, int argc, char **argv);     /* cmd_move.c */
+int cmd_export(struct tool *t, int argc, char **argv);
 int cmd_db(struct tool *t, int argc, char **argv);         /* cmd_db.c */
 
 /* ---- consume.c: tail --exec, the at-least-once consumer ------------------ */
@@ -151,6 +153,9 @@ struct consume_opts {
 	size_t      batch;            /* lines in a batch at most */
 	int64_t     wait_ms;          /* wait for a fuller batch this long */
 	volatile sig_atomic_t *stop;  /* set by SIGINT / SIGTERM */
+	int         db;               /* the reader is a database's: with
+	                               * follow, a lost connection is waited
+	                               * out, not the end */
 };
 /* Checks tail's consumer options (no --exec: --batch, --batch-wait
  * refused); 0 or EXIT_USAGE after the message. */

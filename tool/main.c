@@ -106,6 +106,22 @@ static const struct command commands[] = {
 	  "           (run it as an administrator: gpush db roles | psql)\n"
 	  "The database is --database CONNINFO or $GPUSH_DATABASE (a libpq\n"
 	  "connection string or URI; passwords from ~/.pgpass or PGPASSWORD).\n" },
+	/* ---- moving between a data directory and a database (issue 14) ---- */
+	{ "import", cmd_import, "import",
+	  "copy the data directory's channels and log into the database",
+	  "Copies the registry and the log (rotated logs oldest first, then\n"
+	  "notifications.ndjson) of the data directory (-d) into the database\n"
+	  "(--database or GPUSH_DATABASE): every channel the database does not\n"
+	  "have, and every notification as a row with the very same log line,\n"
+	  "through the store's own exactly-once insert.  Running it again adds\n"
+	  "nothing.  Prints what it added and what was there already.\n" },
+	{ "export", cmd_export, "export",
+	  "copy the database's channels and notifications into the data directory",
+	  "The reverse of import: the database's channels that the data\n"
+	  "directory's registry does not have, then its notifications (in the\n"
+	  "order tail reads them) appended to notifications.ndjson, each line as\n"
+	  "the database holds it and recorded in the directory's dedup state.\n"
+	  "Running it again adds nothing.\n" },
 	/* ---- talking to Google ---- */
 	{ "auth", cmd_auth,
 	  "auth [--api NAME | --scope SCOPE] [--credentials FILE | --token-command CMD]\n"

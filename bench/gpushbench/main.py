@@ -32,9 +32,10 @@ def main(argv):
     os.makedirs(opts.out, exist_ok=True)
     if opts.deps_only:
         ensure(opts, ['build', 'wrk', 'lighttpd', 'apache', 'flask', 'gnuplot', 'valgrind'] +
-               ([] if opts.quick else ['perf', 'strace']))
+               ([] if opts.quick else ['perf', 'strace', 'postgresql', 'haproxy']))
         return 0
     parts = ['wrk', 'lighttpd', 'apache', 'flask', 'gnuplot', 'valgrind'] + \
+        ([] if opts.quick and not {'g', 'h'} & opts.only else ['postgresql', 'haproxy']) + \
         ([] if opts.quick else ['perf', 'strace'])
     unavailable = ensure(opts, parts)
     for name in ('noop.fcgi', 'append.fcgi', 'cgiloop'):
@@ -97,7 +98,7 @@ def main(argv):
             fatal = str(e)
             note(fatal)
         finally:
-            servers.stop()
+            servers.stop(keep_db=True)
         for c in cfgs:
             if c.skip is None and c.error is None and fatal is None:
                 s = summarize(c)
@@ -107,7 +108,9 @@ def main(argv):
                     results[c.key] = s
             elif fatal and c.skip is None and c.error is None:
                 c.error = fatal
-            if c.datadir and c.variant != 'a':
+            if c.variant in ('g', 'h'):
+                c.lines = servers.db_rows(c)
+            elif c.datadir and c.variant != 'a':
                 c.lines = count_lines(os.path.join(c.datadir, 'notifications.ndjson'))
         cgi = cgi_phase(opts, regs)
         if opts.callgrind and 'valgrind' not in unavailable:
@@ -119,8 +122,9 @@ def main(argv):
         Progress.done()
         cleanup_all()
 
+    servers.stop_db()
     build = {'id': handler_id, 'built': handler_built, 'head': head, 'dirty': dirty,
-             'fs': fstype}
+             'fs': fstype, 'pg': servers.pg_settings}
     return report.write(opts, build, cfgs, results, regs, cgi, cg, stracex, massif,
                         unavailable, fatal)
 

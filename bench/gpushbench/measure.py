@@ -114,6 +114,8 @@ def wrk(servers, c, reg, seconds, conns=None, threads=None, tag='run'):
             '--timeout', '30s', '-s', os.path.join(BENCH, 'notify.lua'), url, '--',
             reg.tsv, str(base), str(threads)]
     hp, sp = servers.pids(c)
+    dp = servers.db_pids(c)          # PostgreSQL's processes, for (g), (h)
+    d0 = cpu_of(dp)
     h0 = cpu_of(hp, children=(c.kind == 'apache'))
     hu0 = cpu_of(hp, children=(c.kind == 'apache'), part='user')
     s0 = cpu_of(sp) + (cpu_of(hp) if c.kind == 'apache' else 0)
@@ -131,6 +133,7 @@ def wrk(servers, c, reg, seconds, conns=None, threads=None, tag='run'):
     h1 = cpu_of(hp, children=(c.kind == 'apache'))
     hu1 = cpu_of(hp, children=(c.kind == 'apache'), part='user')
     s1 = cpu_of(sp) + (cpu_of(hp) if c.kind == 'apache' else 0)
+    d1 = cpu_of(servers.db_pids(c)) if dp else 0.0
     with open(os.path.join(opts.logs, 'wrk-%s.log' % c.key), 'a') as f:
         f.write('### %s base=%d %s\n%s\n' % (tag, base, ' '.join(argv), out))
     res = None
@@ -156,7 +159,8 @@ def wrk(servers, c, reg, seconds, conns=None, threads=None, tag='run'):
                 'dur': dur, 'wall': wall, 'base': base, 'cpu_handler': handler,
                 'cpu_handler_user': hu1 - hu0,
                 'cpu_server': server, 'cpu_client': client,
-                'cpu_other': max(0.0, (b1 - b0) - handler - server - client),
+                'cpu_db': max(0.0, d1 - d0),
+                'cpu_other': max(0.0, (b1 - b0) - handler - server - client - max(0.0, d1 - d0)),
                 'cpu_total': b1 - b0})
     return res
 
@@ -235,8 +239,8 @@ def summarize(c):
          'non2xx': sum(r['non2xx'] for r in runs),
          'status_errors': sum(r['status'] for r in runs)}
     for k in ('cpu_handler', 'cpu_handler_user', 'cpu_server', 'cpu_client', 'cpu_other',
-              'cpu_total'):
-        s[k + '_us'] = sum(r[k] for r in runs) / req * 1e6 if req else None
+              'cpu_total', 'cpu_db'):
+        s[k + '_us'] = sum(r.get(k, 0.0) for r in runs) / req * 1e6 if req else None
     wall = sum(r['wall'] for r in runs)
     s['other_pct'] = sum(r['cpu_other'] for r in runs) / wall * 100 if wall else None
     return s

@@ -18,6 +18,8 @@ NEEDS = {
     'perf': [('perf', 'linux-perf')],
     'strace': [('strace', 'strace')],
     'build': [('/usr/include/fcgiapp.h', 'libfcgi-dev')],
+    'postgresql': [('/usr/lib/postgresql', 'postgresql'), ('psql', 'postgresql-client')],
+    'haproxy': [('haproxy', 'haproxy')],
 }
 
 

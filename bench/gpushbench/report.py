@@ -50,8 +50,8 @@ def table(opts, cfgs, results):
 
 
 def details(cfgs, results):
-    head = ('%-20s %9s %6s %13s %7s %7s %7s %6s %7s %8s %9s' %
-            ('config', 'requests', 'rounds', 'hdl usr+sys', 'srv µs', 'wrk µs', 'other%',
+    head = ('%-20s %9s %6s %13s %7s %7s %7s %7s %6s %7s %8s %9s' %
+            ('config', 'requests', 'rounds', 'hdl usr+sys', 'srv µs', 'db µs', 'wrk µs', 'other%',
              'non2xx', 'errors', 'timeouts', 'log lines'))
     lines = [head, '-' * len(head)]
     for c in cfgs:
@@ -60,10 +60,11 @@ def details(cfgs, results):
             continue
         hu = s.get('cpu_handler_user_us')
         hs = s['cpu_handler_us'] - hu if hu is not None and s['cpu_handler_us'] is not None else None
-        lines.append('%-20s %9s %6d %13s %7s %7s %7s %6d %7d %8d %9s' % (
+        lines.append('%-20s %9s %6d %13s %7s %7s %7s %7s %6d %7d %8d %9s' % (
             c.key, fmt_int(s['requests']), s['rounds'],
             '%s+%s' % (fmt_int(hu), fmt_int(hs)) if hu is not None else '-',
             fmt_int(s['cpu_server_us']),
+            fmt_int(s.get('cpu_db_us')) if c.variant in ('g', 'h') else '-',
             fmt_int(s['cpu_client_us']),
             '%.0f' % s['other_pct'] if s['other_pct'] is not None else '-',
             s['non2xx'], s['errors'] - s['timeouts'], s['timeouts'],
@@ -350,6 +351,10 @@ def write(opts, build, cfgs, results, regs, cgi, cg, stracex, massif, unavailabl
         os.path.relpath(opts.gpush, REPO) if opts.gpush.startswith(REPO + '/') else opts.gpush, build['id'],
         build['built'],
         build['head'], ', lib/ or cgi/ modified' if build['dirty'] else ''))
+    if build.get('pg'):
+        rep.append('(g), (h): %s; the handler as role postgres over TCP, one connection per '
+                   'FastCGI process; (h): two lighttpd on this machine, HAProxy 2.6 round-robin '
+                   'in front (keep-alive)' % build['pg'])
     rep.append('')
     rep += table(opts, cfgs, results)
     rep.append('')

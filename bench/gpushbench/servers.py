@@ -5,7 +5,7 @@ import subprocess
 
 import stage
 
-from . import BENCH, parsers
+from . import BENCH, REPO, parsers
 from .parsers import proc_environ, proc_ppid
 from .procs import CLEANUPS, free_port, kill_ours, stop_proc, wait_port
 
@@ -26,6 +26,13 @@ class Servers:
         self.apache = None
         self.lport = None
         self.aport = None
+        # the PostgreSQL rows (g, h): tests/lib/pg.py's server, a database
+        # per row, host 2's lighttpd and HAProxy (h)
+        self.pg = None
+        self.pg_settings = None
+        self.dbs = {}
+        self.lighttpd2 = None
+        self.haproxy = None
 
     def env(self, extra=None):
         e = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LANG': 'C.UTF-8',
@@ -51,10 +58,14 @@ class Servers:
 
     def start(self):
         self.prepare()
+        if any(c.variant in ('g', 'h') for c in self.cfgs):
+            self.start_pg()
         if any(c.kind == 'proxy' for c in self.cfgs):
             self.start_gunicorn()
-        if any(c.kind in ('fcgi', 'proxy') for c in self.cfgs):
+        if any(c.kind in ('fcgi', 'proxy', 'pgmulti') for c in self.cfgs):
             self.start_lighttpd()
+        if any(c.kind == 'pgmulti' for c in self.cfgs):
+            self.start_host2()
         if any(c.kind == 'apache' for c in self.cfgs):
             self.start_apache()
 
@@ -62,35 +73,14 @@ class Servers:
     def start_lighttpd(self):
         run = self.run
         self.lport = free_port()
-        bins = {'a': 'noop.fcgi', 'b': 'append.fcgi', "b'": 'append.fcgi',
-                'c': 'gpush.fcgi', 'd': 'gpush.fcgi'}
         fc, px = [], []
         for c in self.cfgs:
-            if c.kind == 'fcgi':
-                env = {'BENCH_RUN': self.opts.run_id, 'BENCH_CONFIG': c.key}
-                if c.variant in ('b', "b'"):
-                    env['BENCH_LOG'] = os.path.join(c.datadir, 'notifications.ndjson')
-                    env['BENCH_SYNC'] = '1' if c.variant == "b'" else '0'
-                else:
-                    env['GPUSH_DIR'] = c.datadir
-                    if c.variant == 'd':
-                        env['GPUSH_SYNC'] = '0'
-                envs = ', '.join('"%s" => "%s"' % kv for kv in sorted(env.items()))
-                # min-procs = max-procs and a long idle-timeout: lighttpd
-                # otherwise kills the processes above min-procs (default
-                # 4) after 60 s idle and respawns them on demand, and a
-                # respawned gpush loads its registry inside a measured run.
-                fc.append('  "/%s/" => (( "bin-path" => "%s", "socket" => "%s",\n'
-                          '     "max-procs" => %d, "min-procs" => %d, "idle-timeout" => 86400,\n'
-                          '     "check-local" => "disable",\n'
-                          '     "bin-environment" => ( %s ),\n'
-                          '     "bin-copy-environment" => ( "PATH", "LANG" ) ))'
-                          % (c.key, os.path.join(run, 'bin', bins[c.variant]),
-                             os.path.join(run, 'sock', c.key + '.sock'), c.procs, c.procs, envs))
+            if c.kind in ('fcgi', 'pgmulti'):
+                fc.append(self.fcgi_block(c, c.key + '.sock'))
             elif c.kind == 'proxy':
                 px.append('  "/%s/" => (( "host" => "127.0.0.1", "port" => %d ))'
                           % (c.key, self.gunicorn[c.key][1]))
-            c.port = self.lport if c.kind in ('fcgi', 'proxy') else c.port
+            c.port = self.lport if c.kind in ('fcgi', 'proxy', 'pgmulti') else c.port
         conf = os.path.join(run, 'lighttpd.conf')
         with open(conf, 'w') as f:
             f.write('# written by bench/gpushbench/servers.py\n')
@@ -110,16 +100,143 @@ class Servers:
                 f.write('fastcgi.server = (\n%s\n)\n' % ',\n'.join(fc))
             if px:
                 f.write('proxy.server = (\n%s\n)\n' % ',\n'.join(px))
+        self.lighttpd = self.run_lighttpd(conf, self.lport, 'lighttpd.out')
+
+    def fcgi_block(self, c, sock):
+        """lighttpd's fastcgi.server entry of FastCGI row c on socket sock."""
+        bins = {'a': 'noop.fcgi', 'b': 'append.fcgi', "b'": 'append.fcgi',
+                'c': 'gpush.fcgi', 'd': 'gpush.fcgi', 'g': 'gpush.fcgi', 'h': 'gpush.fcgi'}
+        env = {'BENCH_RUN': self.opts.run_id, 'BENCH_CONFIG': c.key}
+        if c.variant in ('b', "b'"):
+            env['BENCH_LOG'] = os.path.join(c.datadir, 'notifications.ndjson')
+            env['BENCH_SYNC'] = '1' if c.variant == "b'" else '0'
+        elif c.variant in ('g', 'h'):
+            env['GPUSH_DATABASE'] = self.dbs[c.key]
+        else:
+            env['GPUSH_DIR'] = c.datadir
+            if c.variant == 'd':
+                env['GPUSH_SYNC'] = '0'
+        envs = ', '.join('"%s" => "%s"' % kv for kv in sorted(env.items()))
+        # min-procs = max-procs and a long idle-timeout: lighttpd
+        # otherwise kills the processes above min-procs (default
+        # 4) after 60 s idle and respawns them on demand, and a
+        # respawned gpush loads its registry inside a measured run.
+        return ('  "/%s/" => (( "bin-path" => "%s", "socket" => "%s",\n'
+                '     "max-procs" => %d, "min-procs" => %d, "idle-timeout" => 86400,\n'
+                '     "check-local" => "disable",\n'
+                '     "bin-environment" => ( %s ),\n'
+                '     "bin-copy-environment" => ( "PATH", "LANG" ) ))'
+                % (c.key, os.path.join(self.run, 'bin', bins[c.variant]),
+                   os.path.join(self.run, 'sock', sock), c.procs, c.procs, envs))
+
+    def run_lighttpd(self, conf, port, outname):
         t = subprocess.run(['lighttpd', '-tt', '-f', conf], capture_output=True, text=True,
                            timeout=30)
         if t.returncode != 0:
             raise RuntimeError('lighttpd rejects %s: %s' % (conf, t.stderr.strip()))
-        out = open(os.path.join(self.opts.logs, 'lighttpd.out'), 'w')
-        self.lighttpd = subprocess.Popen(['lighttpd', '-D', '-f', conf], stdout=out,
-                                         stderr=out, env=self.env(), start_new_session=True)
-        CLEANUPS.append(lambda: stop_proc(self.lighttpd, 15))
-        if not wait_port(self.lport, 30):
-            raise RuntimeError('lighttpd did not listen on %d' % self.lport)
+        out = open(os.path.join(self.opts.logs, outname), 'w')
+        p = subprocess.Popen(['lighttpd', '-D', '-f', conf], stdout=out,
+                             stderr=out, env=self.env(), start_new_session=True)
+        CLEANUPS.append(lambda: stop_proc(p, 15))
+        if not wait_port(port, 30):
+            raise RuntimeError('lighttpd did not listen on %d' % port)
+        return p
+
+    # PostgreSQL (g, h): one server, a database per row, the registry
+    # imported by the tool (gpush import)
+    def start_pg(self):
+        import pg as pgserver          # tests/lib/pg.py
+        settings = {'max_connections': '200'}
+        self.pg = pgserver.Server(settings=settings)
+        CLEANUPS.append(self.pg.stop)
+        tool = os.path.join(REPO, 'tool', 'gpush')
+        show = ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method',
+                'commit_delay', 'max_connections', 'wal_level', 'full_page_writes')
+        vals = self.pg.psql('SELECT ' + ", ".join("current_setting('%s')" % k for k in show) +
+                            ', version()').strip().split('|')
+        self.pg_settings = 'PostgreSQL %s: %s; on %s' % (
+            vals[-1].split(' on ')[0].replace('PostgreSQL ', ''),
+            ', '.join('%s=%s' % kv for kv in zip(show, vals)),
+            '127.0.0.1 TCP, the same machine')
+        for c in self.cfgs:
+            if c.variant not in ('g', 'h'):
+                continue
+            db = 'bench_' + c.variant
+            self.pg.psql('CREATE DATABASE %s' % db)
+            conn = self.pg.conninfo(dbname=db)
+            for argv in ([tool, '--database', conn, 'db', 'init'],
+                         [tool, '-d', c.datadir, '--database', conn, 'import']):
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+                if r.returncode != 0:
+                    raise RuntimeError('%s: %s' % (' '.join(argv[3:]), r.stderr.strip()))
+            self.dbs[c.key] = conn
+
+    def db_rows(self, c):
+        if self.pg is None or c.key not in self.dbs:
+            return None
+        try:
+            return int(self.pg.psql('SELECT count(*) FROM gpush.notifications',
+                                    dbname='bench_' + c.variant))
+        except (RuntimeError, ValueError):
+            return None
+
+    def db_pids(self, c):
+        """The PostgreSQL processes (postmaster, backends, walwriter...)
+        while a (g) or (h) row runs; [] otherwise."""
+        if self.pg is None or c.variant not in ('g', 'h'):
+            return []
+        try:
+            top = int(open(os.path.join(self.pg.data, 'postmaster.pid')).readline())
+        except (OSError, ValueError):
+            return []
+        return [top] + [p for p in parsers.all_pids() if proc_ppid(p) == top]
+
+    def stop_db(self):
+        if self.pg is not None:
+            self.pg.stop()
+
+    # (h): host 2 (a second lighttpd with the same FastCGI row) and HAProxy
+    # round-robin over both hosts
+    def start_host2(self):
+        run = self.run
+        self.lport2 = free_port()
+        blocks = [self.fcgi_block(c, c.key + '-host2.sock') for c in self.cfgs
+                  if c.kind == 'pgmulti']
+        conf = os.path.join(run, 'lighttpd-host2.conf')
+        with open(conf, 'w') as f:
+            f.write('# written by bench/gpushbench/servers.py: host 2 of (h)\n')
+            f.write('server.modules = ( "mod_fastcgi" )\n')
+            f.write('server.document-root = "%s"\n' % os.path.join(run, 'htdocs'))
+            f.write('server.bind = "127.0.0.1"\nserver.port = %d\n' % self.lport2)
+            f.write('server.pid-file = "%s"\n' % os.path.join(run, 'logs', 'lighttpd2.pid'))
+            f.write('server.errorlog = "%s"\n' % os.path.join(run, 'logs', 'lighttpd2.error.log'))
+            if self.opts.is_root:
+                f.write('server.username = "%s"\nserver.groupname = "%s"\n'
+                        % (self.user, self.user))
+            f.write('server.max-connections = 2048\nserver.max-fds = 8192\n'
+                    'server.max-keep-alive-requests = 65535\n')
+            f.write('fastcgi.server = (\n%s\n)\n' % ',\n'.join(blocks))
+        self.lighttpd2 = self.run_lighttpd(conf, self.lport2, 'lighttpd2.out')
+        hport = free_port()
+        hconf = os.path.join(run, 'haproxy.cfg')
+        with open(hconf, 'w') as f:
+            f.write('# written by bench/gpushbench/servers.py: (h)\n'
+                    'global\n\tmaxconn 4096\n'
+                    'defaults\n\tmode http\n\ttimeout connect 2s\n\ttimeout client 60s\n'
+                    '\ttimeout server 60s\n\toption http-keep-alive\n'
+                    'frontend gpush\n\tbind 127.0.0.1:%d\n\tdefault_backend hosts\n'
+                    'backend hosts\n\tbalance roundrobin\n'
+                    '\tserver h1 127.0.0.1:%d\n\tserver h2 127.0.0.1:%d\n'
+                    % (hport, self.lport, self.lport2))
+        out = open(os.path.join(self.opts.logs, 'haproxy.out'), 'w')
+        self.haproxy = subprocess.Popen(['haproxy', '-db', '-f', hconf], stdout=out, stderr=out,
+                                        start_new_session=True)
+        CLEANUPS.append(lambda: stop_proc(self.haproxy, 15))
+        if not wait_port(hport, 30):
+            raise RuntimeError('haproxy did not listen on %d' % hport)
+        for c in self.cfgs:
+            if c.kind == 'pgmulti':
+                c.port = hport
 
     # gunicorn
     def start_gunicorn(self):
@@ -193,7 +310,11 @@ class Servers:
         if not wait_port(self.aport, 30):
             raise RuntimeError('apache2 did not listen on %d' % self.aport)
 
-    def stop(self):
+    def stop(self, keep_db=False):
+        stop_proc(self.haproxy, 15)
+        stop_proc(self.lighttpd2, 15)
+        if not keep_db:
+            self.stop_db()
         stop_proc(self.apache, 15)
         for p, _ in self.gunicorn.values():
             stop_proc(p, 15)
@@ -204,10 +325,12 @@ class Servers:
     def pids(self, c):
         """(handler pids, server pids) of config c."""
         tag = ('BENCH_CONFIG=' + c.key).encode()
-        if c.kind == 'fcgi':
-            top = self.lighttpd.pid if self.lighttpd else None
-            kids = [p for p in parsers.all_pids() if proc_ppid(p) == top]
-            return [p for p in kids if tag in proc_environ(p)], [top] if top else []
+        if c.kind in ('fcgi', 'pgmulti'):
+            tops = [s.pid for s in (self.lighttpd, self.lighttpd2 if c.kind == 'pgmulti'
+                                    else None) if s]
+            kids = [p for p in parsers.all_pids() if proc_ppid(p) in tops]
+            srv = tops + ([self.haproxy.pid] if c.kind == 'pgmulti' and self.haproxy else [])
+            return [p for p in kids if tag in proc_environ(p)], srv
         if c.kind == 'proxy':
             p = self.gunicorn[c.key][0].pid
             kids = [k for k in parsers.all_pids() if proc_ppid(k) == p]

@@ -11,6 +11,10 @@ VARIANTS = [
     ('d', '(d)', 'gpush, GPUSH_SYNC=0'),
     ('e', '(e)', 'Flask+googleapiclient, gunicorn'),
     ('f', '(f)', 'gpush CGI, Apache mod_cgi'),
+    # issue 14: the PostgreSQL store (full bench only; BENCH_ONLY=g,h runs
+    # them in the quick form too)
+    ('g', '(g)', 'gpush, PostgreSQL store'),
+    ('h', '(h)', 'gpush, PostgreSQL, 2 hosts+HAProxy'),
 ]
 VLABEL = {k: l for k, l, _ in VARIANTS}
 VDESC = {k: d for k, _, d in VARIANTS}
@@ -25,7 +29,8 @@ class Row:
         self.size = size
         self.key = '%s-%dp-%d' % (variant.replace("'", 's'), procs or 0, size)
         self.path = '/%s/notifications' % self.key
-        self.kind = {'e': 'proxy', 'f': 'apache'}.get(variant, 'fcgi')
+        # pgmulti: two lighttpd hosts behind HAProxy (servers.py)
+        self.kind = {'e': 'proxy', 'f': 'apache', 'h': 'pgmulti'}.get(variant, 'fcgi')
         self.port = None
         self.datadir = None
         self.runs = []            # one dict per measured run
@@ -61,6 +66,8 @@ def build_rows(opts, unavailable):
             cfgs.append(Row(opts, v, procs, opts.main_size))
         if procs == main:
             cfgs.append(Row(opts, 'f', 0, opts.main_size))
+            for v in ('g', 'h'):
+                cfgs.append(Row(opts, v, procs, opts.main_size))
             for v in opts.scale:
                 for size in opts.sizes:
                     if size != opts.main_size:
@@ -76,4 +83,10 @@ def build_rows(opts, unavailable):
             c.skip = 'python3-flask, gunicorn or python3-googleapi unavailable'
         elif c.kind == 'apache' and 'apache' in unavailable:
             c.skip = 'apache2 unavailable'
+        elif c.variant in ('g', 'h') and opts.quick and c.variant not in opts.only:
+            c.skip = 'full bench only (BENCH_ONLY=g,h for the quick form)'
+        elif c.variant in ('g', 'h') and 'postgresql' in unavailable:
+            c.skip = 'postgresql unavailable'
+        elif c.kind == 'pgmulti' and 'haproxy' in unavailable:
+            c.skip = 'haproxy unavailable'
     return cfgs

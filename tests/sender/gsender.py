@@ -193,6 +193,9 @@ class Sender:
         self.planned = 0
         self.half_done = threading.Event()
         self.at_half = None
+        # --answers FILE: one line per answer, "EPOCH STATUS CHANNEL NUMBER",
+        # so that a test can count what came while it broke something.
+        self.answers = open(args.answers, "a") if args.answers else None
 
     # One HTTP request; returns an int status or a string for no answer.
     def post(self, d, rnd):
@@ -230,6 +233,10 @@ class Sender:
             self.sent += 1
             k = str(status)
             self.status_counts[k] = self.status_counts.get(k, 0) + 1
+            if self.answers:
+                self.answers.write("%.3f %s %s %d\n" % (
+                    time.time(), k, d.ch["id"], d.number))
+                self.answers.flush()
         with d.lock:
             d.statuses.append(status)
         return status
@@ -477,6 +484,8 @@ def main(argv=None):
                    help="mean pause in seconds between a thread's deliveries")
     s.add_argument("--at-half", default=None,
                    help="shell command run once when half are acked")
+    s.add_argument("--answers", default=None,
+                   help="append 'EPOCH STATUS CHANNEL NUMBER' per answer")
     s.add_argument("--seed", type=int, default=None)
     a = p.parse_args(argv)
     limits = (("events", 0, 100000), ("threads", 1, 256),

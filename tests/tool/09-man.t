@@ -26,16 +26,16 @@ else
 	skip "no man"
 fi
 
-for c in new update list show remove stop-body due expire rotate check tail auth watch stop renew health; do
+for c in new update list show remove stop-body due expire rotate check tail auth watch stop renew health import export; do
 	like "$TEXT" "^     $c( |$)" "documents the command $c"
 done
 for o in --address --id --token --ttl --expiration --param --json --within \
     --keep --follow --cursor --dir --help --version --credentials --token-command \
     --subject --scope --cacert --proxy --timeout --retries --api \
-    --sync-wait --dry-run --page-token-command --max-silence; do
+    --sync-wait --dry-run --page-token-command --max-silence --database; do
 	like "$TEXT" "$o" "documents $o"
 done
-for f in channels.jsonl notifications.ndjson state/ GPUSH_DIR; do
+for f in channels.jsonl notifications.ndjson state/ GPUSH_DIR GPUSH_DATABASE gpush-db-cursor pg_snapshot_xmin; do
 	like "$TEXT" "$f" "documents $f"
 done
 for k in received_at channel_id message_number resource_state resource_id \

@@ -16,6 +16,7 @@
 #include "../../lib/registry_edit.c"
 #include "../../lib/logfollow.c"
 #include "../../lib/logshare.c"
+#include "../../lib/dbfollow.c"
 #include "../../lib/api.c"
 #include "../../lib/batch.c"
 #include "../../lib/pgstore.c"
