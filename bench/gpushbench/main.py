@@ -35,7 +35,7 @@ def main(argv):
                ([] if opts.quick else ['perf', 'strace', 'postgresql', 'haproxy']))
         return 0
     parts = ['wrk', 'lighttpd', 'apache', 'flask', 'gnuplot', 'valgrind'] + \
-        ([] if opts.quick and not {'g', 'h'} & opts.only else ['postgresql', 'haproxy']) + \
+        ([] if opts.quick and not {'p', 'q'} & opts.only else ['postgresql', 'haproxy']) + \
         ([] if opts.quick else ['perf', 'strace'])
     unavailable = ensure(opts, parts)
     for name in ('noop.fcgi', 'append.fcgi', 'cgiloop'):
@@ -108,7 +108,7 @@ def main(argv):
                     results[c.key] = s
             elif fatal and c.skip is None and c.error is None:
                 c.error = fatal
-            if c.variant in ('g', 'h'):
+            if c.variant in ('p', 'q'):
                 c.lines = servers.db_rows(c)
             elif c.datadir and c.variant != 'a':
                 c.lines = count_lines(os.path.join(c.datadir, 'notifications.ndjson'))

@@ -114,7 +114,7 @@ def wrk(servers, c, reg, seconds, conns=None, threads=None, tag='run'):
             '--timeout', '30s', '-s', os.path.join(BENCH, 'notify.lua'), url, '--',
             reg.tsv, str(base), str(threads)]
     hp, sp = servers.pids(c)
-    dp = servers.db_pids(c)          # PostgreSQL's processes, for (g), (h)
+    dp = servers.db_pids(c)          # PostgreSQL's processes, for (p), (q)
     d0 = cpu_of(dp)
     h0 = cpu_of(hp, children=(c.kind == 'apache'))
     hu0 = cpu_of(hp, children=(c.kind == 'apache'), part='user')

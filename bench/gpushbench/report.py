@@ -64,7 +64,7 @@ def details(cfgs, results):
             c.key, fmt_int(s['requests']), s['rounds'],
             '%s+%s' % (fmt_int(hu), fmt_int(hs)) if hu is not None else '-',
             fmt_int(s['cpu_server_us']),
-            fmt_int(s.get('cpu_db_us')) if c.variant in ('g', 'h') else '-',
+            fmt_int(s.get('cpu_db_us')) if c.variant in ('p', 'q') else '-',
             fmt_int(s['cpu_client_us']),
             '%.0f' % s['other_pct'] if s['other_pct'] is not None else '-',
             s['non2xx'], s['errors'] - s['timeouts'], s['timeouts'],
@@ -352,8 +352,8 @@ def write(opts, build, cfgs, results, regs, cgi, cg, stracex, massif, unavailabl
         build['built'],
         build['head'], ', lib/ or cgi/ modified' if build['dirty'] else ''))
     if build.get('pg'):
-        rep.append('(g), (h): %s; the handler as role postgres over TCP, one connection per '
-                   'FastCGI process; (h): two lighttpd on this machine, HAProxy 2.6 round-robin '
+        rep.append('(p), (q): %s; the handler as role postgres over TCP, one connection per '
+                   'FastCGI process; (q): two lighttpd on this machine, HAProxy 2.6 round-robin '
                    'in front (keep-alive)' % build['pg'])
     rep.append('')
     rep += table(opts, cfgs, results)

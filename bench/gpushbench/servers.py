@@ -27,7 +27,7 @@ class Servers:
         self.lport = None
         self.aport = None
         # the PostgreSQL rows (g, h): tests/lib/pg.py's server, a database
-        # per row, host 2's lighttpd and HAProxy (h)
+        # per row, host 2's lighttpd and HAProxy (q)
         self.pg = None
         self.pg_settings = None
         self.dbs = {}
@@ -58,7 +58,7 @@ class Servers:
 
     def start(self):
         self.prepare()
-        if any(c.variant in ('g', 'h') for c in self.cfgs):
+        if any(c.variant in ('p', 'q') for c in self.cfgs):
             self.start_pg()
         if any(c.kind == 'proxy' for c in self.cfgs):
             self.start_gunicorn()
@@ -105,12 +105,12 @@ class Servers:
     def fcgi_block(self, c, sock):
         """lighttpd's fastcgi.server entry of FastCGI row c on socket sock."""
         bins = {'a': 'noop.fcgi', 'b': 'append.fcgi', "b'": 'append.fcgi',
-                'c': 'gpush.fcgi', 'd': 'gpush.fcgi', 'g': 'gpush.fcgi', 'h': 'gpush.fcgi'}
+                'c': 'gpush.fcgi', 'd': 'gpush.fcgi', 'p': 'gpush.fcgi', 'q': 'gpush.fcgi'}
         env = {'BENCH_RUN': self.opts.run_id, 'BENCH_CONFIG': c.key}
         if c.variant in ('b', "b'"):
             env['BENCH_LOG'] = os.path.join(c.datadir, 'notifications.ndjson')
             env['BENCH_SYNC'] = '1' if c.variant == "b'" else '0'
-        elif c.variant in ('g', 'h'):
+        elif c.variant in ('p', 'q'):
             env['GPUSH_DATABASE'] = self.dbs[c.key]
         else:
             env['GPUSH_DIR'] = c.datadir
@@ -159,7 +159,7 @@ class Servers:
             ', '.join('%s=%s' % kv for kv in zip(show, vals)),
             '127.0.0.1 TCP, the same machine')
         for c in self.cfgs:
-            if c.variant not in ('g', 'h'):
+            if c.variant not in ('p', 'q'):
                 continue
             db = 'bench_' + c.variant
             self.pg.psql('CREATE DATABASE %s' % db)
@@ -182,8 +182,8 @@ class Servers:
 
     def db_pids(self, c):
         """The PostgreSQL processes (postmaster, backends, walwriter...)
-        while a (g) or (h) row runs; [] otherwise."""
-        if self.pg is None or c.variant not in ('g', 'h'):
+        while a (p) or (q) row runs; [] otherwise."""
+        if self.pg is None or c.variant not in ('p', 'q'):
             return []
         try:
             top = int(open(os.path.join(self.pg.data, 'postmaster.pid')).readline())
@@ -195,7 +195,7 @@ class Servers:
         if self.pg is not None:
             self.pg.stop()
 
-    # (h): host 2 (a second lighttpd with the same FastCGI row) and HAProxy
+    # (q): host 2 (a second lighttpd with the same FastCGI row) and HAProxy
     # round-robin over both hosts
     def start_host2(self):
         run = self.run
@@ -204,7 +204,7 @@ class Servers:
                   if c.kind == 'pgmulti']
         conf = os.path.join(run, 'lighttpd-host2.conf')
         with open(conf, 'w') as f:
-            f.write('# written by bench/gpushbench/servers.py: host 2 of (h)\n')
+            f.write('# written by bench/gpushbench/servers.py: host 2 of (q)\n')
             f.write('server.modules = ( "mod_fastcgi" )\n')
             f.write('server.document-root = "%s"\n' % os.path.join(run, 'htdocs'))
             f.write('server.bind = "127.0.0.1"\nserver.port = %d\n' % self.lport2)
@@ -220,7 +220,7 @@ class Servers:
         hport = free_port()
         hconf = os.path.join(run, 'haproxy.cfg')
         with open(hconf, 'w') as f:
-            f.write('# written by bench/gpushbench/servers.py: (h)\n'
+            f.write('# written by bench/gpushbench/servers.py: (q)\n'
                     'global\n\tmaxconn 4096\n'
                     'defaults\n\tmode http\n\ttimeout connect 2s\n\ttimeout client 60s\n'
                     '\ttimeout server 60s\n\toption http-keep-alive\n'

@@ -11,10 +11,10 @@ VARIANTS = [
     ('d', '(d)', 'gpush, GPUSH_SYNC=0'),
     ('e', '(e)', 'Flask+googleapiclient, gunicorn'),
     ('f', '(f)', 'gpush CGI, Apache mod_cgi'),
-    # issue 14: the PostgreSQL store (full bench only; BENCH_ONLY=g,h runs
+    # issue 14: the PostgreSQL store (full bench only; BENCH_ONLY=p,q runs
     # them in the quick form too)
-    ('g', '(g)', 'gpush, PostgreSQL store'),
-    ('h', '(h)', 'gpush, PostgreSQL, 2 hosts+HAProxy'),
+    ('p', '(p)', 'gpush, PostgreSQL store'),
+    ('q', '(q)', 'gpush, PostgreSQL, 2 hosts+HAProxy'),
 ]
 VLABEL = {k: l for k, l, _ in VARIANTS}
 VDESC = {k: d for k, _, d in VARIANTS}
@@ -30,7 +30,7 @@ class Row:
         self.key = '%s-%dp-%d' % (variant.replace("'", 's'), procs or 0, size)
         self.path = '/%s/notifications' % self.key
         # pgmulti: two lighttpd hosts behind HAProxy (servers.py)
-        self.kind = {'e': 'proxy', 'f': 'apache', 'h': 'pgmulti'}.get(variant, 'fcgi')
+        self.kind = {'e': 'proxy', 'f': 'apache', 'q': 'pgmulti'}.get(variant, 'fcgi')
         self.port = None
         self.datadir = None
         self.runs = []            # one dict per measured run
@@ -66,7 +66,7 @@ def build_rows(opts, unavailable):
             cfgs.append(Row(opts, v, procs, opts.main_size))
         if procs == main:
             cfgs.append(Row(opts, 'f', 0, opts.main_size))
-            for v in ('g', 'h'):
+            for v in ('p', 'q'):
                 cfgs.append(Row(opts, v, procs, opts.main_size))
             for v in opts.scale:
                 for size in opts.sizes:
@@ -83,9 +83,9 @@ def build_rows(opts, unavailable):
             c.skip = 'python3-flask, gunicorn or python3-googleapi unavailable'
         elif c.kind == 'apache' and 'apache' in unavailable:
             c.skip = 'apache2 unavailable'
-        elif c.variant in ('g', 'h') and opts.quick and c.variant not in opts.only:
-            c.skip = 'full bench only (BENCH_ONLY=g,h for the quick form)'
-        elif c.variant in ('g', 'h') and 'postgresql' in unavailable:
+        elif c.variant in ('p', 'q') and opts.quick and c.variant not in opts.only:
+            c.skip = 'full bench only (BENCH_ONLY=p,q for the quick form)'
+        elif c.variant in ('p', 'q') and 'postgresql' in unavailable:
             c.skip = 'postgresql unavailable'
         elif c.kind == 'pgmulti' and 'haproxy' in unavailable:
             c.skip = 'haproxy unavailable'
