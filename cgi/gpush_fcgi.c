@@ -49,7 +49,7 @@ struct request {
 
 static struct gpush_store *store;
 static char *store_dir;
-static volatile sig_atomic_t stopping, busy;
+static volatile sig_atomic_t stopping, busy, armed;
 
 static void
 logmsg(const char *fmt, ...)
@@ -351,8 +351,10 @@ on_term(int sig)
 	 * closes the gap between the loop's test of the flag and accept():
 	 * a SIGTERM landing there would otherwise wait for a connection. */
 	stopping = 1;
-	if (!busy)
+	if (!busy) {
+		armed = 1;
 		alarm(1);
+	}
 }
 
 static void
@@ -384,7 +386,12 @@ serve_one(FCGX_Request *req)
 	struct io io = { req->envp, req };
 
 	busy = 1;
-	alarm(0);
+	/* Only a SIGTERM before busy was set can have armed the alarm: no
+	 * alarm(2) per request otherwise. */
+	if (armed) {
+		armed = 0;
+		alarm(0);
+	}
 	handle(&io, 1);
 	FCGX_Finish_r(req);
 	busy = 0;

@@ -81,28 +81,28 @@ static int
 adopt_line(struct gpush_store *s, const char *line, size_t len)
 {
 	struct json_object *o, *id, *num;
-	struct gpush_seen seen;
+	struct gpush__journal *j;
+	enum gpush_seen_verdict v;
 	uint64_t seq, pseq;
-	int sfd, rc = 0;
+	int rc = 0;
 
 	if (gpush__json_parse(line, len, &o) != GPUSH_OK)
 		return 0;
 	if (json_object_object_get_ex(o, "channel_id", &id) &&
 	    json_object_is_type(id, json_type_string) &&
+	    strlen(json_object_get_string(id)) <= GPUSH_ID_MAX &&
 	    json_object_object_get_ex(o, "message_number", &num) &&
 	    json_object_is_type(num, json_type_int) &&
-	    gpush__store_seen(s, json_object_get_string(id), &sfd, &seen) == GPUSH_OK) {
+	    gpush__journal_get(s, json_object_get_string(id), &j) == GPUSH_OK) {
 		int64_t n = json_object_get_int64(num);
-		if (gpush__seen_judge(&seen, n, LOAD(s->page->floor), &pseq) ==
-		    GPUSH__SEEN_NEW) {
+		if (gpush__journal_judge(s, j, n, &v, &pseq) == GPUSH_OK &&
+		    v == GPUSH__SEEN_NEW) {
 			seq = LOAD(s->page->written) + 1;
-			rc = gpush__seen_append(sfd, seen.size, GPUSH__REC_PENDING,
-			    n, seq, gpush_now_ms());
+			rc = gpush__journal_append(s, j, GPUSH__REC_PENDING, n, seq,
+			    gpush_now_ms());
 			if (rc == 0)
 				STORE(s->page->written, seq);
 		}
-		gpush__seen_clear(&seen);
-		close(sfd);
 	}
 	json_object_put(o);
 	return rc;
@@ -203,6 +203,12 @@ gpush__log_ready(struct gpush_store *s)
 	off_t end;
 
 	check_boot(s);
+	/* Steady state: nothing renamed in the directory (the watch), this
+	 * process's file is the page's, and no writer died mid-line. */
+	if (!gpush__watch_log(s) && s->logfd >= 0 && s->loggen == LOAD(c->gen) &&
+	    LOAD(c->log_ino) == (uint64_t)s->logino &&
+	    LOAD(c->log_dev) == (uint64_t)s->logdev && !LOAD(c->writing))
+		return LOAD(c->log_end);
 	if (fstatat(s->dirfd, GPUSH_LOG_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
 			return -1;
@@ -229,6 +235,7 @@ gpush__log_ready(struct gpush_store *s)
 		STORE(c->log_dev, (uint64_t)st.st_dev);
 		STORE(c->log_ino, (uint64_t)st.st_ino);
 		STORE(c->log_end, (int64_t)end);
+		STORE(c->writing, 0);
 		return end;
 	}
 	if (st.st_size > end) {
@@ -238,6 +245,7 @@ gpush__log_ready(struct gpush_store *s)
 		STORE(c->log_end, (int64_t)whole);
 		end = whole;
 	}
+	STORE(c->writing, 0);
 	return end;
 }
 

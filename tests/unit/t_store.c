@@ -142,19 +142,18 @@ static void
 test_pending(struct gpush_store *s)
 {
 	struct gpush_notification *n = note("d", 3);
-	struct gpush_seen seen;
+	struct gpush__journal *j;
 	char *line;
 	size_t len;
-	int sfd, dup;
+	int dup;
 	off_t end;
 
 	gpush_notification_record(n, 0, &line, &len);
 	gpush__log_lock(s);
 	end = gpush__log_ready(s);
-	gpush__store_seen(s, "d", &sfd, &seen);
-	ok(append(s, end, sfd, &seen, 3, line, len, 0) > 0, "line and pending written");
-	gpush__seen_clear(&seen);
-	close(sfd);
+	gpush__journal_get(s, "d", &j);
+	ok(s->sync_on && append(s, end, j, 3, line, len, 0) > 0,
+	    "line and pending written");
 	gpush__log_unlock(s);
 	free(line);
 	gpush_notification_free(n);
