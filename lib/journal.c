@@ -223,20 +223,21 @@ gpush__journal_append(struct gpush_store *s, struct gpush__journal *j,
 {
 	uint32_t app = LOAD(s->page->japp[j->slot]);
 
-	if (gpush__seen_append(j->fd, j->size, kind, n, seq, now_ms) < 0)
-		return -1;
+	/* Told before the write: a writer killed mid-record leaves the
+	 * others reading on, which cuts the fragment (read_on). */
 	STORE(s->page->japp[j->slot], app + 1);
 	s->jc->own[j->slot]++;
+	if (gpush__seen_append(j->fd, j->size, kind, n, seq, now_ms) < 0)
+		return -1; /* cut back to j->size: still current */
 	if (app == j->app) {
 		/* Current before (gpush__journal_get), so current now. */
 		j->app = app + 1;
 		j->own = s->jc->own[j->slot];
 		j->size += GPUSH__REC_SIZE;
-		if (gpush__jsum_add(&j->sum, kind, n, seq) < 0) {
+		/* Out of memory: the record is written all the same; the
+		 * journal is read afresh next time. */
+		if (gpush__jsum_add(&j->sum, kind, n, seq) < 0)
 			drop(j);
-			errno = ENOMEM;
-			return -1;
-		}
 	}
 	return 0;
 }
