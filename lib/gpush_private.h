@@ -228,6 +228,7 @@ struct gpush__journals;
 struct gpush__journal {
 	char     id[GPUSH_ID_MAX + 1];
 	unsigned slot;             /* hash of id, mod GPUSH__JSLOTS */
+	int      live;             /* 0: an empty entry (fd is not ours) */
 	int      fd;
 	off_t    size;             /* bytes read and fed */
 	uint32_t app, repl;        /* the page's counters when current */

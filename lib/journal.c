@@ -48,20 +48,21 @@ gpush__journals_new(size_t max)
 	while (sets * 2 * WAYS <= max)
 		sets *= 2;
 	jc->nsets = sets;
+	/* calloc'ed and left untouched: an entry costs memory once used */
 	if ((jc->e = calloc(sets * WAYS, sizeof(*jc->e))) == NULL) {
 		free(jc);
 		return NULL;
 	}
-	for (size_t i = 0; i < sets * WAYS; i++)
-		jc->e[i].fd = -1;
 	return jc;
 }
 
 static void
 drop(struct gpush__journal *j)
 {
-	if (j->fd >= 0)
-		close(j->fd);
+	if (!j->live)
+		return;
+	close(j->fd);
+	j->live = 0;
 	gpush__jsum_clear(&j->sum);
 	j->fd = -1;
 	j->id[0] = '\0';
@@ -126,6 +127,7 @@ fill(struct gpush_store *s, struct gpush__journal *j, const char *id,
 	j->fd = gpush__seen_open(s->statefd, id, O_RDWR | O_APPEND | O_CREAT, name);
 	if (j->fd < 0)
 		return gpush__errno(errno);
+	j->live = 1;
 	memcpy(j->id, id, strlen(id) + 1);
 	j->slot = slot;
 	j->size = 0;
@@ -194,14 +196,14 @@ gpush__journal_get(struct gpush_store *s, const char *id,
 	*out = NULL;
 	for (int w = 0; w < WAYS; w++) {
 		struct gpush__journal *j = &set[w];
-		if (j->fd >= 0 && strcmp(j->id, id) == 0) {
+		if (j->live && strcmp(j->id, id) == 0) {
 			if ((e = catch_up(s, j)) != GPUSH_OK)
 				return e;
 			j->used = ++jc->clock;
 			*out = j;
 			return GPUSH_OK;
 		}
-		if (j->fd < 0 || (victim->fd >= 0 && j->used < victim->used))
+		if (!j->live || (victim->live && j->used < victim->used))
 			victim = j;
 	}
 	drop(victim);
@@ -303,6 +305,6 @@ gpush__journal_removed(struct gpush_store *s, const char *id)
 
 	STORE(s->page->jrepl[slot], LOAD(s->page->jrepl[slot]) + 1);
 	for (int w = 0; w < WAYS; w++)
-		if (set[w].fd >= 0 && strcmp(set[w].id, id) == 0)
+		if (set[w].live && strcmp(set[w].id, id) == 0)
 			drop(&set[w]);
 }

@@ -11,6 +11,8 @@ VARIANTS = [
     ('d', '(d)', 'gpush, GPUSH_SYNC=0'),
     ('e', '(e)', 'Flask+googleapiclient, gunicorn'),
     ('f', '(f)', 'gpush CGI, Apache mod_cgi'),
+    ('g', '(g)', 'PHP script, php-fpm, LOCK_EX append'),
+    ("g'", "(g')", 'PHP script + fdatasync, php-fpm'),
 ]
 VLABEL = {k: l for k, l, _ in VARIANTS}
 VDESC = {k: d for k, _, d in VARIANTS}
@@ -24,8 +26,10 @@ class Row:
         self.procs = procs
         self.size = size
         self.key = '%s-%dp-%d' % (variant.replace("'", 's'), procs or 0, size)
-        self.path = '/%s/notifications' % self.key
-        self.kind = {'e': 'proxy', 'f': 'apache'}.get(variant, 'fcgi')
+        self.kind = {'e': 'proxy', 'f': 'apache', 'g': 'fpm', "g'": 'fpm'}.get(variant, 'fcgi')
+        # php-fpm runs the file lighttpd names in SCRIPT_FILENAME, and only
+        # a .php one (security.limit_extensions)
+        self.path = '/%s/%s' % (self.key, 'notify.php' if self.kind == 'fpm' else 'notifications')
         self.port = None
         self.datadir = None
         self.runs = []            # one dict per measured run
@@ -60,6 +64,10 @@ def build_rows(opts, unavailable):
         for v in ('a', 'b', "b'", 'c', 'd', 'e'):
             cfgs.append(Row(opts, v, procs, opts.main_size))
         if procs == main:
+            # the PHP peer: php-fpm with 8 static children, as the issue
+            # measured it, at the main process count only
+            for v in ('g', "g'"):
+                cfgs.append(Row(opts, v, procs, opts.main_size))
             cfgs.append(Row(opts, 'f', 0, opts.main_size))
             for v in opts.scale:
                 for size in opts.sizes:
@@ -76,4 +84,7 @@ def build_rows(opts, unavailable):
             c.skip = 'python3-flask, gunicorn or python3-googleapi unavailable'
         elif c.kind == 'apache' and 'apache' in unavailable:
             c.skip = 'apache2 unavailable'
+        elif c.kind == 'fpm' and 'php' in unavailable:
+            c.skip = 'php-fpm unavailable' + (' (installed by make bench, not by the quick form)'
+                                              if opts.quick else '')
     return cfgs
