@@ -4,6 +4,7 @@
 #ifndef GPUSH_PRIVATE_H
 #define GPUSH_PRIVATE_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -185,6 +186,13 @@ struct gpush_commit {
 	 * knows when to read on and when to reopen it. */
 	uint32_t japp[GPUSH__JSLOTS];
 	uint32_t jrepl[GPUSH__JSLOTS];
+	/* Held by the one process running fdatasync for all (commit.c):
+	 * robust and process-shared, so a holder that dies lets go of it,
+	 * as of an flock, without a syscall when nobody waits.  sync_ready
+	 * says it was made this boot (check_boot clears it). */
+	uint32_t sync_ready;
+	uint32_t sync_waiters; /* sleeping on sync_gen: wake them */
+	pthread_mutex_t sync_mx;
 };
 _Static_assert(sizeof(struct gpush_commit) <= 4096, "the shared page");
 
@@ -261,6 +269,9 @@ int  gpush__commit_map(struct gpush_store *s);
 enum gpush_err gpush__log_lock(struct gpush_store *s);
 void gpush__log_unlock(struct gpush_store *s);
 enum gpush_err gpush__commit_wait(struct gpush_store *s, uint64_t seq);
+void gpush__sync_ready(struct gpush_store *s);
+int  gpush__sync_lock(struct gpush_store *s, int timeout_ms);
+void gpush__sync_unlock(struct gpush_store *s);
 
 /* logfile.c */
 int   gpush__log_reopen(struct gpush_store *s);

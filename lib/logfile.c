@@ -38,6 +38,8 @@ check_boot(struct gpush_store *s)
 	STORE(c->floor, start);
 	STORE(c->log_ino, 0);
 	STORE(c->log_dev, 0);
+	/* a mutex of the last boot may be "held" by a thread long gone */
+	STORE(c->sync_ready, 0);
 	memcpy(c->boot, s->boot, sizeof(c->boot));
 	memcpy(c->magic, COMMIT_MAGIC, 8);
 }
@@ -152,7 +154,7 @@ adopt(struct gpush_store *s, off_t from, off_t to)
 static void
 sync_old_log(struct gpush_store *s)
 {
-	if (!s->sync_on || gpush__lock(s->syncfd, 1, s->timeout_ms) < 0)
+	if (!s->sync_on || gpush__sync_lock(s, s->timeout_ms) < 0)
 		return;
 	uint64_t target = LOAD(s->page->written);
 	if (fdatasync(s->logfd) == 0) {
@@ -161,7 +163,7 @@ sync_old_log(struct gpush_store *s)
 	} else {
 		gpush__store_warn(s, "fdatasync of the rotated log", errno);
 	}
-	gpush__unlock(s->syncfd);
+	gpush__sync_unlock(s);
 }
 
 /* Opens the log by path, replacing s->logfd; -1/errno. */
@@ -203,6 +205,7 @@ gpush__log_ready(struct gpush_store *s)
 	off_t end;
 
 	check_boot(s);
+	gpush__sync_ready(s);
 	/* Steady state: nothing renamed in the directory (the watch), this
 	 * process's file is the page's, and no writer died mid-line. */
 	if (!gpush__watch_log(s) && s->logfd >= 0 && s->loggen == LOAD(c->gen) &&
@@ -265,7 +268,7 @@ shift_rotated(int dirfd, int keep)
 }
 
 /*
- * The rotation proper, with log.lock and sync.lock both held by the
+ * The rotation proper, with log.lock and the sync mutex both held by the
  * caller: syncs the log and counts its lines synced, so that an old-file
  * writer still waiting for its fdatasync finds itself covered, then shifts
  * the rotated logs up and renames the log to .1, and fsyncs the directory.
@@ -294,7 +297,7 @@ rotate_locked(struct gpush_store *s, int keep)
 /*
  * Rotation takes log.lock, so that no writer can append while the file
  * moves, repairs the tail and adopts orphans first (they must not move
- * away unregistered), then takes sync.lock and rotates.  Writers notice
+ * away unregistered), then takes the sync mutex and rotates.  Writers notice
  * the rename by inode and open a fresh file.  No log, nothing to rotate:
  * an empty one would push real rotated logs out.
  */
@@ -311,9 +314,11 @@ gpush_store_rotate(struct gpush_store *s, int keep)
 		e = errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
 	else if (gpush__log_ready(s) < 0)
 		e = gpush__errno(errno);
-	else if ((e = gpush__lock_wait(s->syncfd, s->timeout_ms)) == GPUSH_OK) {
+	else if (gpush__sync_lock(s, s->timeout_ms) < 0)
+		e = errno == ETIMEDOUT ? GPUSH_ERR_LOCK : gpush__errno(errno);
+	else {
 		e = rotate_locked(s, keep);
-		gpush__unlock(s->syncfd);
+		gpush__sync_unlock(s);
 	}
 	gpush__log_unlock(s);
 	return e;

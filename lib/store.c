@@ -4,7 +4,8 @@
  *
  * Files in state/ (0700; files 0600):
  *   log.lock   flock: held to append to the log and its dedup journals
- *   sync.lock  flock: held by the one process running fdatasync for all
+ *   sync.lock  flock: held by the one process running fdatasync for all,
+ *              until the shared page has its sync mutex (commit.c)
  *   commit     one shared page (mmap): see commit.c
  *   registry.lock  flock: held by the channel tool while it edits
  *                  (registry_edit.c)
