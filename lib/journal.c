@@ -29,7 +29,7 @@
 #define CHUNK (32u << 10)   /* bytes read per pread */
 
 struct gpush__journals {
-	struct gpush__journal *e;
+	struct gpush__journal **e; /* allocated when first used */
 	size_t   nsets;         /* a power of two */
 	unsigned clock;         /* for eviction: the least recently used */
 	uint32_t own[GPUSH__JSLOTS]; /* appends this process made, by slot */
@@ -48,7 +48,8 @@ gpush__journals_new(size_t max)
 	while (sets * 2 * WAYS <= max)
 		sets *= 2;
 	jc->nsets = sets;
-	/* calloc'ed and left untouched: an entry costs memory once used */
+	/* pointers only: an entry costs memory once used (the sets are
+	 * hashed, so an array of entries would be touched all over) */
 	if ((jc->e = calloc(sets * WAYS, sizeof(*jc->e))) == NULL) {
 		free(jc);
 		return NULL;
@@ -74,8 +75,11 @@ gpush__journals_free(struct gpush__journals *jc)
 {
 	if (jc == NULL)
 		return;
-	for (size_t i = 0; i < jc->nsets * WAYS; i++)
-		drop(&jc->e[i]);
+	for (size_t i = 0; i < jc->nsets * WAYS; i++) {
+		if (jc->e[i] != NULL)
+			drop(jc->e[i]);
+		free(jc->e[i]);
+	}
 	free(jc->e);
 	free(jc->buf);
 	free(jc);
@@ -189,13 +193,19 @@ gpush__journal_get(struct gpush_store *s, const char *id,
 	struct gpush__journals *jc = s->jc;
 	uint64_t h = gpush__registry_hash(id);
 	unsigned slot = (unsigned)(h % GPUSH__JSLOTS);
-	struct gpush__journal *set = jc->e + (size_t)(h >> 8) % jc->nsets * WAYS;
-	struct gpush__journal *victim = &set[0];
+	struct gpush__journal **set = jc->e + (size_t)(h >> 8) % jc->nsets * WAYS;
+	struct gpush__journal *victim = NULL;
 	enum gpush_err e;
+	int w, free_way = -1;
 
 	*out = NULL;
-	for (int w = 0; w < WAYS; w++) {
-		struct gpush__journal *j = &set[w];
+	for (w = 0; w < WAYS; w++) {
+		struct gpush__journal *j = set[w];
+		if (j == NULL) {
+			if (free_way < 0)
+				free_way = w;
+			continue;
+		}
 		if (j->live && strcmp(j->id, id) == 0) {
 			if ((e = catch_up(s, j)) != GPUSH_OK)
 				return e;
@@ -203,8 +213,14 @@ gpush__journal_get(struct gpush_store *s, const char *id,
 			*out = j;
 			return GPUSH_OK;
 		}
-		if (!j->live || (victim->live && j->used < victim->used))
+		if (victim == NULL || !j->live || (victim->live && j->used < victim->used))
 			victim = j;
+	}
+	if (victim == NULL || (victim->live && free_way >= 0)) {
+		/* a way never used: an entry of its own */
+		if ((victim = calloc(1, sizeof(*victim))) == NULL)
+			return GPUSH_ERR_NOMEM;
+		set[free_way] = victim;
 	}
 	drop(victim);
 	if ((e = fill(s, victim, id, slot)) != GPUSH_OK)
@@ -301,10 +317,10 @@ gpush__journal_removed(struct gpush_store *s, const char *id)
 {
 	uint64_t h = gpush__registry_hash(id);
 	unsigned slot = (unsigned)(h % GPUSH__JSLOTS);
-	struct gpush__journal *set = s->jc->e + (size_t)(h >> 8) % s->jc->nsets * WAYS;
+	struct gpush__journal **set = s->jc->e + (size_t)(h >> 8) % s->jc->nsets * WAYS;
 
 	STORE(s->page->jrepl[slot], LOAD(s->page->jrepl[slot]) + 1);
 	for (int w = 0; w < WAYS; w++)
-		if (set[w].live && strcmp(set[w].id, id) == 0)
-			drop(&set[w]);
+		if (set[w] != NULL && set[w]->live && strcmp(set[w]->id, id) == 0)
+			drop(set[w]);
 }
