@@ -234,15 +234,15 @@ enum gpush_err gpush__store_seen(struct gpush_store *s, const char *id,
 /* journal.c: channels' dedup journals as a process holds them */
 struct gpush__journals;
 struct gpush__journal {
-	char     id[GPUSH_ID_MAX + 1];
+	struct gpush__jsum sum;
+	off_t    size;             /* bytes read and fed */
 	unsigned slot;             /* hash of id, mod GPUSH__JSLOTS */
 	int      live;             /* 0: an empty entry (fd is not ours) */
 	int      fd;
-	off_t    size;             /* bytes read and fed */
 	uint32_t app, repl;        /* the page's counters when current */
 	uint32_t own;              /* this process's appends to the slot then */
 	unsigned used;             /* for eviction */
-	struct gpush__jsum sum;
+	char     id[];             /* allocated to its length */
 };
 struct gpush__journals *gpush__journals_new(size_t max);
 void gpush__journals_free(struct gpush__journals *jc);

@@ -26,7 +26,7 @@
 #include "gpush_private.h"
 
 #define WAYS 4              /* entries per set */
-#define CHUNK (32u << 10)   /* bytes read per pread */
+#define CHUNK (8u << 10)    /* bytes read per pread */
 
 struct gpush__journals {
 	struct gpush__journal **e; /* allocated when first used */
@@ -158,7 +158,7 @@ catch_up(struct gpush_store *s, struct gpush__journal *j)
 		if (st.st_nlink == 0) {
 			char id[GPUSH_ID_MAX + 1];
 			unsigned slot = j->slot;
-			memcpy(id, j->id, sizeof(id));
+			memcpy(id, j->id, strlen(j->id) + 1);
 			drop(j);
 			return fill(s, j, id, slot);
 		}
@@ -217,12 +217,18 @@ gpush__journal_get(struct gpush_store *s, const char *id,
 			victim = j;
 	}
 	if (victim == NULL || (victim->live && free_way >= 0)) {
-		/* a way never used: an entry of its own */
-		if ((victim = calloc(1, sizeof(*victim))) == NULL)
-			return GPUSH_ERR_NOMEM;
-		set[free_way] = victim;
+		w = free_way;             /* a way never used */
+	} else {
+		for (w = 0; set[w] != victim; w++)
+			;
+		drop(victim);             /* evicted, or emptied earlier */
+		free(victim);
+		set[w] = NULL;
 	}
-	drop(victim);
+	/* sized to the id: most are far shorter than GPUSH_ID_MAX */
+	if ((victim = calloc(1, sizeof(*victim) + strlen(id) + 1)) == NULL)
+		return GPUSH_ERR_NOMEM;
+	set[w] = victim;
 	if ((e = fill(s, victim, id, slot)) != GPUSH_OK)
 		return e;
 	victim->used = ++jc->clock;
@@ -293,6 +299,9 @@ gpush__journal_compact(struct gpush_store *s, struct gpush__journal *j,
 	struct gpush_seen seen;
 	unsigned slot = j->slot;
 
+	if (!j->live)
+		return;
+
 	if (j->sum.records < GPUSH__COMPACT_AT)
 		return;
 	if (gpush__seen_load(j->fd, &seen) == GPUSH_ERR_NOMEM)
@@ -304,7 +313,7 @@ gpush__journal_compact(struct gpush_store *s, struct gpush__journal *j,
 	else
 		STORE(s->page->jrepl[slot], LOAD(s->page->jrepl[slot]) + 1);
 	gpush__seen_clear(&seen);
-	memcpy(id, j->id, sizeof(id));
+	memcpy(id, j->id, strlen(j->id) + 1);
 	drop(j);
 	if (fill(s, j, id, slot) == GPUSH_OK)
 		j->used = ++s->jc->clock;
