@@ -228,8 +228,6 @@ struct gpush_store {
 
 /* store.c */
 void gpush__store_warn(struct gpush_store *s, const char *what, int e);
-enum gpush_err gpush__store_seen(struct gpush_store *s, const char *id,
-    int *sfd, struct gpush_seen *seen);
 
 /* journal.c: channels' dedup journals as a process holds them */
 struct gpush__journals;
