@@ -43,7 +43,7 @@ LIB_SRCS = lib/err.c lib/text.c lib/date.c lib/fileio.c lib/json.c \
            lib/channel.c lib/notification.c lib/dedup.c lib/registry.c \
            lib/registry_index.c lib/registry_edit.c lib/store.c \
            lib/commit.c lib/logfile.c lib/logfollow.c lib/logshare.c \
-           lib/dbfollow.c
+           lib/dbfollow.c lib/journal.c lib/watch.c
 # issue 10: the Google side (the channel's API, batch bodies)
 LIB_SRCS += lib/api.c lib/batch.c
 # issue 14: the PostgreSQL store

@@ -52,7 +52,7 @@ static struct gpush_store *store;
 static char *store_dir;         /* the directory, or the connection string */
 static int store_db;            /* store_dir is a database's */
 static char store_why[512];     /* why the database did not open */
-static volatile sig_atomic_t stopping, busy;
+static volatile sig_atomic_t stopping, busy, armed;
 
 static void
 logmsg(const char *fmt, ...)
@@ -380,8 +380,10 @@ on_term(int sig)
 	 * closes the gap between the loop's test of the flag and accept():
 	 * a SIGTERM landing there would otherwise wait for a connection. */
 	stopping = 1;
-	if (!busy)
+	if (!busy) {
+		armed = 1;
 		alarm(1);
+	}
 }
 
 static void
@@ -413,7 +415,12 @@ serve_one(FCGX_Request *req)
 	struct io io = { req->envp, req };
 
 	busy = 1;
-	alarm(0);
+	/* Only a SIGTERM before busy was set can have armed the alarm: no
+	 * alarm(2) per request otherwise. */
+	if (armed) {
+		armed = 0;
+		alarm(0);
+	}
 	handle(&io, 1);
 	FCGX_Finish_r(req);
 	busy = 0;

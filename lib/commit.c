@@ -7,9 +7,10 @@
  * futex words that waiters sleep on.
  *
  * log.lock (flock) is held to append to the log and its dedup journals;
- * sync.lock (flock) by the one process running fdatasync for all.  A
- * writer appends its line under log.lock and takes the next sequence
- * number, then lets go of log.lock and takes sync.lock.  If "synced" has
+ * the page's sync mutex (robust, process-shared; state/sync.lock's flock
+ * before the page has one) by the one process running fdatasync for
+ * all.  A writer appends its line under log.lock and takes the next
+ * sequence number, then lets go of log.lock and tries the sync mutex.  If "synced" has
  * reached its number, another process's fdatasync covered its line;
  * otherwise it reads "written", calls fdatasync and publishes
  * synced = written for everybody waiting behind it.
@@ -115,7 +116,79 @@ gpush__log_unlock(struct gpush_store *s)
 }
 
 /*
- * The leader's part of group commit, under sync.lock: one fdatasync for
+ * Makes the page's sync mutex, once per boot, under log.lock (log_ready
+ * calls it after check_boot, before any use of the mutex in this
+ * process): no process can hold it then, as none has seen it ready.
+ */
+void
+gpush__sync_ready(struct gpush_store *s)
+{
+	struct gpush_commit *c = s->page;
+	pthread_mutexattr_t a;
+
+	if (LOAD(c->sync_ready))
+		return;
+	if (pthread_mutexattr_init(&a) != 0)
+		return;
+	if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0 &&
+	    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0 &&
+	    pthread_mutex_init(&c->sync_mx, &a) == 0)
+		STORE(c->sync_ready, 1);
+	pthread_mutexattr_destroy(&a);
+}
+
+/*
+ * Takes the sync mutex: at once (timeout_ms 0) or within timeout_ms.
+ * A holder that died hands it over (EOWNERDEAD): its fdatasync either
+ * finished or not, and "synced" only ever says what one finished, so it
+ * is consistent as it is.  Returns 0, or -1 with errno (EBUSY: held,
+ * ETIMEDOUT, or what the mutex said); without a ready mutex, the flock
+ * of state/sync.lock.
+ */
+int
+gpush__sync_lock(struct gpush_store *s, int timeout_ms)
+{
+	struct gpush_commit *c = s->page;
+	struct timespec ts;
+	int rc;
+
+	if (!LOAD(c->sync_ready)) {
+		if (timeout_ms == 0)
+			return flock(s->syncfd, LOCK_EX | LOCK_NB);
+		return gpush__lock(s->syncfd, 1, timeout_ms);
+	}
+	if (timeout_ms == 0) {
+		rc = pthread_mutex_trylock(&c->sync_mx);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += timeout_ms / 1000;
+		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		rc = pthread_mutex_timedlock(&c->sync_mx, &ts);
+	}
+	if (rc == EOWNERDEAD)
+		rc = pthread_mutex_consistent(&c->sync_mx);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return 0;
+}
+
+void
+gpush__sync_unlock(struct gpush_store *s)
+{
+	if (!LOAD(s->page->sync_ready))
+		gpush__unlock(s->syncfd);
+	else
+		(void)pthread_mutex_unlock(&s->page->sync_mx);
+}
+
+/*
+ * The leader's part of group commit, under the sync mutex: one fdatasync for
  * every line written so far.  A failed fdatasync is not retried on the
  * same descriptor (its error is consumed and the pages may be marked
  * clean): gen is bumped so that every process reopens the log.
@@ -149,7 +222,7 @@ lead_sync(struct gpush_store *s, uint64_t seq)
 
 /*
  * Waits until the line numbered seq is on stable storage.  Whoever gets
- * sync.lock leads: it runs one fdatasync for all the lines written so far
+ * the sync mutex leads: it runs one fdatasync for all the lines written so far
  * and wakes the others, who sleep on a futex in the shared page instead
  * of polling the lock, so a group forms and dissolves without delay.  A
  * leader that dies lets go of the flock, and the next waiter to wake
@@ -168,19 +241,24 @@ gpush__commit_wait(struct gpush_store *s, uint64_t seq)
 		uint32_t g = LOAD(c->sync_gen);
 		if (LOAD(c->synced) >= seq)
 			return GPUSH_OK;
-		if (flock(s->syncfd, LOCK_EX | LOCK_NB) == 0) {
+		if (gpush__sync_lock(s, 0) == 0) {
 			e = lead_sync(s, seq);
 			STORE(c->sync_gen, g + 1);
-			futex_wake_all(&c->sync_gen);
-			gpush__unlock(s->syncfd);
+			/* A waiter counted after this load sees sync_gen moved
+			 * and does not sleep. */
+			if (LOAD(c->sync_waiters) > 0)
+				futex_wake_all(&c->sync_gen);
+			gpush__sync_unlock(s);
 			/* On success our line is durable: covered by synced,
 			 * or, for a file rotated under us, by our own sync. */
 			return e;
 		}
-		if (errno != EWOULDBLOCK && errno != EINTR)
+		if (errno != EWOULDBLOCK && errno != EBUSY && errno != EINTR)
 			return gpush__errno(errno);
 		if (gpush_now_ms() > deadline)
 			return GPUSH_ERR_LOCK;
+		__atomic_add_fetch(&c->sync_waiters, 1, __ATOMIC_SEQ_CST);
 		futex_wait(&c->sync_gen, g, 2000);
+		__atomic_sub_fetch(&c->sync_waiters, 1, __ATOMIC_SEQ_CST);
 	}
 }

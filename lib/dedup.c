@@ -359,3 +359,123 @@ gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
 	free(recs);
 	return rc;
 }
+
+/* ---- the summary a FastCGI process keeps (journal.c) ------------------ */
+
+void
+gpush__jsum_clear(struct gpush__jsum *j)
+{
+	free(j->pend);
+	memset(j, 0, sizeof(*j));
+}
+
+/* Sets number n pending at seq (its latest pending record wins). */
+static int
+jsum_pend(struct gpush__jsum *j, int64_t n, uint64_t seq)
+{
+	for (size_t i = 0; i < j->npend; i++)
+		if (j->pend[i].number == n) {
+			j->pend[i].seq = seq;
+			return 0;
+		}
+	if (j->npend == j->pcap) {
+		size_t cap = j->pcap ? j->pcap * 2 : 4;
+		struct gpush_pending *p = realloc(j->pend, cap * sizeof(*p));
+		if (p == NULL)
+			return -1;
+		j->pend = p;
+		j->pcap = cap;
+	}
+	j->pend[j->npend].number = n;
+	j->pend[j->npend].seq = seq;
+	j->npend++;
+	return 0;
+}
+
+static void
+jsum_unpend(struct gpush__jsum *j, int64_t n)
+{
+	for (size_t i = 0; i < j->npend; i++)
+		if (j->pend[i].number == n) {
+			j->pend[i] = j->pend[--j->npend];
+			return;
+		}
+}
+
+/*
+ * Feeds the whole records of buf[0..len) into j, in journal order.  A
+ * pending record counts only for a number above every committed one at
+ * that point: one at or below it is judged by the whole journal anyway
+ * (gpush__jsum_judge sends those to gpush__seen_load), and a commit
+ * takes its number out.  Foreign records are counted in j->bad and
+ * skipped, as gpush__seen_load skips them.  Returns 0, or -1 when out of
+ * memory (j is then to be cleared and rebuilt).
+ */
+int
+gpush__jsum_feed(struct gpush__jsum *j, const char *buf, size_t len)
+{
+	for (size_t i = 0; i + sizeof(struct rec) <= len; i += sizeof(struct rec)) {
+		struct rec r;
+		memcpy(&r, buf + i, sizeof(r));
+		j->records++;
+		if ((r.kind & 0xffffff00u) != REC_MAGIC) {
+			j->bad++;
+			continue;
+		}
+		switch (r.kind & 0xffu) {
+		case GPUSH__REC_PENDING:
+			if (r.number > j->last && jsum_pend(j, r.number, r.seq) < 0)
+				return -1;
+			break;
+		case GPUSH__REC_COMMIT:
+			jsum_unpend(j, r.number);
+			if (r.number > j->last)
+				j->last = r.number;
+			break;
+		case GPUSH__REC_BASE:
+			if ((int64_t)r.seq > j->last)
+				j->last = (int64_t)r.seq;
+			break;
+		default:
+			j->bad++;
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Judges n from the summary alone when n is above every committed number:
+ * then it is in no window and no replay, and only a pending record can
+ * hold it (as in gpush__seen_judge, pending at or below floor predates a
+ * reboot).  Returns 1 with *v and *seq set, or 0 when the whole journal
+ * must decide.
+ */
+int
+gpush__jsum_judge(const struct gpush__jsum *j, int64_t n, uint64_t floor,
+    enum gpush_seen_verdict *v, uint64_t *seq)
+{
+	*seq = 0;
+	if (n <= j->last)
+		return 0;
+	*v = GPUSH__SEEN_NEW;
+	for (size_t i = 0; i < j->npend; i++)
+		if (j->pend[i].number == n && j->pend[i].seq > floor) {
+			*seq = j->pend[i].seq;
+			*v = GPUSH__SEEN_PENDING;
+		}
+	return 1;
+}
+
+/* Feeds one record, as gpush__seen_append just wrote it, into j. */
+int
+gpush__jsum_add(struct gpush__jsum *j, uint32_t kind, int64_t n, uint64_t seq)
+{
+	struct rec r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = REC_MAGIC | kind;
+	r.number = n;
+	r.seq = seq;
+	return gpush__jsum_feed(j, (const char *)&r, sizeof(r));
+}

@@ -4,6 +4,7 @@
 #ifndef GPUSH_PRIVATE_H
 #define GPUSH_PRIVATE_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -88,7 +89,7 @@ void gpush__registry_free(struct gpush_registry *r);
 int  gpush__registry_cached(const struct gpush_registry *r);
 enum gpush_err gpush__registry_find(struct gpush_registry *r, int dirfd,
     int statefd, const char *id, const struct gpush_channel **out,
-    gpush_warn_fn warn, void *wctx);
+    gpush_warn_fn warn, void *wctx, int unchanged);
 uint64_t gpush__registry_hash(const char *id);
 struct gpush_channel *gpush__registry_parse_line(const char *p, size_t len,
     size_t lineno, gpush_warn_fn warn, void *wctx);
@@ -146,10 +147,28 @@ int gpush__seen_append(int fd, off_t size, uint32_t kind, int64_t n,
 int gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
     const struct gpush_seen *s, int64_t now_ms);
 
+/* A journal's summary, enough to judge a number newer than every one
+ * committed (the common case) without its window: the newest committed
+ * number and the pending records of numbers above it then. */
+struct gpush__jsum {
+	int64_t  last;
+	struct gpush_pending *pend;
+	size_t   npend, pcap;
+	size_t   records;          /* whole records fed */
+	size_t   bad;
+};
+void gpush__jsum_clear(struct gpush__jsum *j);
+int  gpush__jsum_feed(struct gpush__jsum *j, const char *buf, size_t len);
+int  gpush__jsum_add(struct gpush__jsum *j, uint32_t kind, int64_t n,
+    uint64_t seq);
+int  gpush__jsum_judge(const struct gpush__jsum *j, int64_t n, uint64_t floor,
+    enum gpush_seen_verdict *v, uint64_t *seq);
+
 /* The data directory's shared state and one process's handle on it.
  * The files are described in store.c (state/), commit.c (the page) and
  * logfile.c (the log). */
 #define COMMIT_MAGIC "GPUSHCM1"
+#define GPUSH__JSLOTS 256
 struct gpush_commit {
 	char     magic[8];
 	char     boot[40];   /* /proc/sys/kernel/random/boot_id */
@@ -158,11 +177,26 @@ struct gpush_commit {
 	uint64_t floor;      /* pending records <= floor predate a reboot */
 	uint64_t log_dev, log_ino;
 	int64_t  log_end;    /* end of the last registered line */
+	uint32_t writing;    /* a line is being written: log_end may lag */
 	uint64_t gen;        /* bumped when an fdatasync failed */
 	uint32_t sync_gen;   /* futex word: bumped after every fdatasync */
 	uint32_t log_gen;    /* futex word: bumped when log.lock is let go */
 	uint32_t log_waiters;
+	/* Per hash of a channel id (journal.c): bumped under log.lock when a
+	 * journal of that hash is appended to (japp), and when one is
+	 * replaced or removed (jrepl), so a process that kept a journal open
+	 * knows when to read on and when to reopen it. */
+	uint32_t japp[GPUSH__JSLOTS];
+	uint32_t jrepl[GPUSH__JSLOTS];
+	/* Held by the one process running fdatasync for all (commit.c):
+	 * robust and process-shared, so a holder that dies lets go of it,
+	 * as of an flock, without a syscall when nobody waits.  sync_ready
+	 * says it was made this boot (check_boot clears it). */
+	uint32_t sync_ready;
+	uint32_t sync_waiters; /* sleeping on sync_gen: wake them */
+	pthread_mutex_t sync_mx;
 };
+_Static_assert(sizeof(struct gpush_commit) <= 4096, "the shared page");
 
 struct gpush__pg;
 struct gpush_store {
@@ -183,6 +217,14 @@ struct gpush_store {
 	struct gpush_registry *reg;
 	char     boot[40];
 	struct gpush__pg *pg;     /* a database store (pgstore.c); NULL: files */
+	struct gpush__journals *jc; /* journals kept open (journal.c) */
+	struct {                    /* a COMMIT owed since the last request */
+		char    id[GPUSH_ID_MAX + 1];
+		int64_t n;
+		int     owed;
+	} owed;
+	int      regwatch;        /* inotify: the registry's name and file */
+	int      logwatch;        /* inotify: the log's name; -1: none */
 };
 
 #define LOAD(p)     __atomic_load_n(&(p), __ATOMIC_SEQ_CST)
@@ -190,14 +232,48 @@ struct gpush_store {
 
 /* store.c */
 void gpush__store_warn(struct gpush_store *s, const char *what, int e);
-enum gpush_err gpush__store_seen(struct gpush_store *s, const char *id,
-    int *sfd, struct gpush_seen *seen);
+
+/* journal.c: channels' dedup journals as a process holds them */
+struct gpush__journals;
+struct gpush__journal {
+	struct gpush__jsum sum;
+	off_t    size;             /* bytes read and fed */
+	unsigned slot;             /* hash of id, mod GPUSH__JSLOTS */
+	int      live;             /* 0: an empty entry (fd is not ours) */
+	int      fd;
+	uint32_t app, repl;        /* the page's counters when current */
+	uint32_t own;              /* this process's appends to the slot then */
+	unsigned used;             /* for eviction */
+	char     id[];             /* allocated to its length */
+};
+struct gpush__journals *gpush__journals_new(size_t max);
+void gpush__journals_free(struct gpush__journals *jc);
+enum gpush_err gpush__journal_get(struct gpush_store *s, const char *id,
+    struct gpush__journal **out);
+void gpush__journal_put(struct gpush_store *s, struct gpush__journal *j);
+int  gpush__journal_append(struct gpush_store *s, struct gpush__journal *j,
+    uint32_t kind, int64_t n, uint64_t seq, int64_t now_ms);
+void gpush__journal_compact(struct gpush_store *s, struct gpush__journal *j,
+    int64_t now_ms);
+void gpush__journal_removed(struct gpush_store *s, const char *id);
+enum gpush_err gpush__journal_judge(struct gpush_store *s,
+    struct gpush__journal *j, int64_t n, enum gpush_seen_verdict *v,
+    uint64_t *seq);
+
+/* watch.c: has the data directory changed since the last look? */
+void gpush__watch_start(struct gpush_store *s);
+void gpush__watch_stop(struct gpush_store *s);
+int  gpush__watch_registry(struct gpush_store *s);
+int  gpush__watch_log(struct gpush_store *s);
 
 /* commit.c: the shared page and group commit */
 int  gpush__commit_map(struct gpush_store *s);
 enum gpush_err gpush__log_lock(struct gpush_store *s);
 void gpush__log_unlock(struct gpush_store *s);
 enum gpush_err gpush__commit_wait(struct gpush_store *s, uint64_t seq);
+void gpush__sync_ready(struct gpush_store *s);
+int  gpush__sync_lock(struct gpush_store *s, int timeout_ms);
+void gpush__sync_unlock(struct gpush_store *s);
 
 /* logfile.c */
 int   gpush__log_reopen(struct gpush_store *s);

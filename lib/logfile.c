@@ -38,6 +38,8 @@ check_boot(struct gpush_store *s)
 	STORE(c->floor, start);
 	STORE(c->log_ino, 0);
 	STORE(c->log_dev, 0);
+	/* a mutex of the last boot may be "held" by a thread long gone */
+	STORE(c->sync_ready, 0);
 	memcpy(c->boot, s->boot, sizeof(c->boot));
 	memcpy(c->magic, COMMIT_MAGIC, 8);
 }
@@ -81,28 +83,28 @@ static int
 adopt_line(struct gpush_store *s, const char *line, size_t len)
 {
 	struct json_object *o, *id, *num;
-	struct gpush_seen seen;
+	struct gpush__journal *j;
+	enum gpush_seen_verdict v;
 	uint64_t seq, pseq;
-	int sfd, rc = 0;
+	int rc = 0;
 
 	if (gpush__json_parse(line, len, &o) != GPUSH_OK)
 		return 0;
 	if (json_object_object_get_ex(o, "channel_id", &id) &&
 	    json_object_is_type(id, json_type_string) &&
+	    strlen(json_object_get_string(id)) <= GPUSH_ID_MAX &&
 	    json_object_object_get_ex(o, "message_number", &num) &&
 	    json_object_is_type(num, json_type_int) &&
-	    gpush__store_seen(s, json_object_get_string(id), &sfd, &seen) == GPUSH_OK) {
+	    gpush__journal_get(s, json_object_get_string(id), &j) == GPUSH_OK) {
 		int64_t n = json_object_get_int64(num);
-		if (gpush__seen_judge(&seen, n, LOAD(s->page->floor), &pseq) ==
-		    GPUSH__SEEN_NEW) {
+		if (gpush__journal_judge(s, j, n, &v, &pseq) == GPUSH_OK &&
+		    v == GPUSH__SEEN_NEW) {
 			seq = LOAD(s->page->written) + 1;
-			rc = gpush__seen_append(sfd, seen.size, GPUSH__REC_PENDING,
-			    n, seq, gpush_now_ms());
+			rc = gpush__journal_append(s, j, GPUSH__REC_PENDING, n, seq,
+			    gpush_now_ms());
 			if (rc == 0)
 				STORE(s->page->written, seq);
 		}
-		gpush__seen_clear(&seen);
-		close(sfd);
 	}
 	json_object_put(o);
 	return rc;
@@ -152,7 +154,7 @@ adopt(struct gpush_store *s, off_t from, off_t to)
 static void
 sync_old_log(struct gpush_store *s)
 {
-	if (!s->sync_on || gpush__lock(s->syncfd, 1, s->timeout_ms) < 0)
+	if (!s->sync_on || gpush__sync_lock(s, s->timeout_ms) < 0)
 		return;
 	uint64_t target = LOAD(s->page->written);
 	if (fdatasync(s->logfd) == 0) {
@@ -161,7 +163,7 @@ sync_old_log(struct gpush_store *s)
 	} else {
 		gpush__store_warn(s, "fdatasync of the rotated log", errno);
 	}
-	gpush__unlock(s->syncfd);
+	gpush__sync_unlock(s);
 }
 
 /* Opens the log by path, replacing s->logfd; -1/errno. */
@@ -203,6 +205,13 @@ gpush__log_ready(struct gpush_store *s)
 	off_t end;
 
 	check_boot(s);
+	gpush__sync_ready(s);
+	/* Steady state: nothing renamed in the directory (the watch), this
+	 * process's file is the page's, and no writer died mid-line. */
+	if (!gpush__watch_log(s) && s->logfd >= 0 && s->loggen == LOAD(c->gen) &&
+	    LOAD(c->log_ino) == (uint64_t)s->logino &&
+	    LOAD(c->log_dev) == (uint64_t)s->logdev && !LOAD(c->writing))
+		return LOAD(c->log_end);
 	if (fstatat(s->dirfd, GPUSH_LOG_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
 			return -1;
@@ -229,6 +238,7 @@ gpush__log_ready(struct gpush_store *s)
 		STORE(c->log_dev, (uint64_t)st.st_dev);
 		STORE(c->log_ino, (uint64_t)st.st_ino);
 		STORE(c->log_end, (int64_t)end);
+		STORE(c->writing, 0);
 		return end;
 	}
 	if (st.st_size > end) {
@@ -238,6 +248,7 @@ gpush__log_ready(struct gpush_store *s)
 		STORE(c->log_end, (int64_t)whole);
 		end = whole;
 	}
+	STORE(c->writing, 0);
 	return end;
 }
 
@@ -257,7 +268,7 @@ shift_rotated(int dirfd, int keep)
 }
 
 /*
- * The rotation proper, with log.lock and sync.lock both held by the
+ * The rotation proper, with log.lock and the sync mutex both held by the
  * caller: syncs the log and counts its lines synced, so that an old-file
  * writer still waiting for its fdatasync finds itself covered, then shifts
  * the rotated logs up and renames the log to .1, and fsyncs the directory.
@@ -286,7 +297,7 @@ rotate_locked(struct gpush_store *s, int keep)
 /*
  * Rotation takes log.lock, so that no writer can append while the file
  * moves, repairs the tail and adopts orphans first (they must not move
- * away unregistered), then takes sync.lock and rotates.  Writers notice
+ * away unregistered), then takes the sync mutex and rotates.  Writers notice
  * the rename by inode and open a fresh file.  No log, nothing to rotate:
  * an empty one would push real rotated logs out.
  */
@@ -304,9 +315,11 @@ gpush_store_rotate(struct gpush_store *s, int keep)
 		e = errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
 	else if (gpush__log_ready(s) < 0)
 		e = gpush__errno(errno);
-	else if ((e = gpush__lock_wait(s->syncfd, s->timeout_ms)) == GPUSH_OK) {
+	else if (gpush__sync_lock(s, s->timeout_ms) < 0)
+		e = errno == ETIMEDOUT ? GPUSH_ERR_LOCK : gpush__errno(errno);
+	else {
 		e = rotate_locked(s, keep);
-		gpush__unlock(s->syncfd);
+		gpush__sync_unlock(s);
 	}
 	gpush__log_unlock(s);
 	return e;

@@ -432,23 +432,26 @@ find_scan(struct gpush_registry *r, int fd, int statefd, const struct stat *st,
 
 /*
  * Finds channel id in dirfd's registry by one of the four strategies
- * named at the top of this file.  *out is borrowed from r until the next
+ * named at the top of this file; unchanged (a watch saw nothing change
+ * since the last call) spares the stat of the steady state.  *out is borrowed from r until the next
  * call.  Returns CHANNEL when absent (also when the file does not exist),
  * IO when it cannot be read, NOMEM.
  */
 enum gpush_err
 gpush__registry_find(struct gpush_registry *r, int dirfd, int statefd,
     const char *id, const struct gpush_channel **out, gpush_warn_fn warn,
-    void *wctx)
+    void *wctx, int unchanged)
 {
 	struct gpush_channel *c;
 	struct stat st;
 	int fd, large;
 
 	*out = NULL;
-	/* 1 and 2, steady state: current while the file's identity is. */
-	if (r->cache && r->loaded && fstatat(dirfd, GPUSH_REGISTRY_FILE, &st,
-	    AT_SYMLINK_NOFOLLOW) == 0 && same_file(r, &st))
+	/* 1 and 2, steady state: current while the file's identity is, or
+	 * while the caller's watch (watch.c) saw no change since it was. */
+	if (r->cache && r->loaded && (unchanged || (fstatat(dirfd,
+	    GPUSH_REGISTRY_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    same_file(r, &st))))
 		return found(*out = r->imap != NULL ?
 		    hot_lookup(r, id, warn, wctx) : table_get(r, id));
 	fd = openat(dirfd, GPUSH_REGISTRY_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -4,7 +4,8 @@
  *
  * Files in state/ (0700; files 0600):
  *   log.lock   flock: held to append to the log and its dedup journals
- *   sync.lock  flock: held by the one process running fdatasync for all
+ *   sync.lock  flock: held by the one process running fdatasync for all,
+ *              until the shared page has its sync mutex (commit.c)
  *   commit     one shared page (mmap): see commit.c
  *   registry.lock  flock: held by the channel tool while it edits
  *                  (registry_edit.c)
@@ -13,6 +14,7 @@
  * The log file itself (repair, adoption, rotation) is logfile.c's.
  */
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -65,12 +67,21 @@ open_lock(struct gpush_store *s, const char *name)
 	    O_NOFOLLOW, 0600);
 }
 
+static void pay_owed(struct gpush_store *s, int64_t now_ms);
+
 void
 gpush_store_free(struct gpush_store *s)
 {
 	if (s == NULL)
 		return;
 	gpush__pg_free(s->pg);
+	if (s->owed.owed && s->page != NULL && s->jc != NULL &&
+	    gpush__log_lock(s) == GPUSH_OK) {
+		pay_owed(s, gpush_now_ms());
+		gpush__log_unlock(s);
+	}
+	gpush__journals_free(s->jc);
+	gpush__watch_stop(s);
 	if (s->page != NULL)
 		munmap(s->page, 4096);
 	if (s->logfd >= 0) close(s->logfd);
@@ -98,12 +109,14 @@ gpush_store_open(const char *dir, struct gpush_store **out)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return GPUSH_ERR_NOMEM;
 	s->dirfd = s->statefd = s->lockfd = s->syncfd = s->logfd = -1;
+	s->regwatch = s->logwatch = -1;
 	s->sync_on = 1;
 	s->timeout_ms = 10000;
 	read_boot_id(s->boot);
 	if ((s->dir = strdup(dir)) == NULL ||
 	    (s->statepath = malloc(len + sizeof("/" GPUSH_STATE_DIR))) == NULL ||
-	    (s->reg = gpush__registry_new(0)) == NULL) {
+	    (s->reg = gpush__registry_new(0)) == NULL ||
+	    (s->jc = gpush__journals_new(1)) == NULL) {
 		gpush_store_free(s);
 		return GPUSH_ERR_NOMEM;
 	}
@@ -143,20 +156,48 @@ gpush_store_set_warn(struct gpush_store *s, gpush_warn_fn fn, void *ctx)
 	s->wctx = ctx;
 }
 
-/* FastCGI: keep the parsed registry between requests.  On a memory
+/* How many journals a FastCGI process keeps open: a quarter of its
+ * descriptors, at most 4096 (the registry's hot cache holds as many). */
+static size_t
+journals_max(void)
+{
+	struct rlimit rl;
+	size_t max = 4096;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < max)
+		max = (size_t)rl.rlim_cur / 4;
+	return max;
+}
+
+/* FastCGI: keep the parsed registry and the channels' journals between
+ * requests, and watch the data directory for changes.  On a memory
  * failure the store keeps its current mode. */
 void
 gpush_store_set_cache(struct gpush_store *s, int on)
 {
 	struct gpush_registry *r;
 
+	struct gpush__journals *jc;
+
 	if (s->pg != NULL) { gpush__pg_set_cache(s->pg, on); return; }
 	if (gpush__registry_cached(s->reg) == (on != 0))
 		return; /* keep what is cached */
-	if ((r = gpush__registry_new(on != 0)) == NULL)
+	if ((r = gpush__registry_new(on != 0)) == NULL ||
+	    (jc = gpush__journals_new(on ? journals_max() : 1)) == NULL) {
+		gpush__registry_free(r);
 		return;
+	}
 	gpush__registry_free(s->reg);
 	s->reg = r;
+	if (s->owed.owed && gpush__log_lock(s) == GPUSH_OK) {
+		pay_owed(s, gpush_now_ms());
+		gpush__log_unlock(s);
+	}
+	gpush__journals_free(s->jc);
+	s->jc = jc;
+	if (on)
+		gpush__watch_start(s);
 }
 
 enum gpush_err
@@ -171,103 +212,121 @@ gpush_store_channel(struct gpush_store *s, const char *id,
 		return GPUSH_ERR_CHANNEL;
 	if (s->pg != NULL) return gpush__pg_channel(s->pg, id, out);
 	return gpush__registry_find(s->reg, s->dirfd, s->statefd, id, out,
-	    s->warn, s->wctx);
+	    s->warn, s->wctx, !gpush__watch_registry(s));
 }
 
-/* Opens channel id's journal and loads it; *sfd is the caller's. */
-enum gpush_err
-gpush__store_seen(struct gpush_store *s, const char *id, int *sfd,
-    struct gpush_seen *seen)
+/*
+ * Writes the COMMIT record owed since the last request (durable mode:
+ * the line was synced after the lock was let go), under log.lock.  A
+ * failure leaves the PENDING record, which a retry finds covered by
+ * "synced" and commits then; so it is only warned of.
+ */
+static void
+pay_owed(struct gpush_store *s, int64_t now_ms)
 {
-	char name[GPUSH__SEEN_NAME];
-	enum gpush_err e;
+	struct gpush__journal *j;
 
-	memset(seen, 0, sizeof(*seen));
-	*sfd = gpush__seen_open(s->statefd, id, O_RDWR | O_APPEND | O_CREAT, name);
-	if (*sfd < 0)
-		return gpush__errno(errno);
-	e = gpush__seen_load(*sfd, seen);
-	if (e == GPUSH_ERR_PARSE)
-		e = GPUSH_OK; /* foreign records are skipped; check reports them */
-	if (e == GPUSH_OK && seen->torn && ftruncate(*sfd, seen->size) < 0)
-		e = gpush__errno(errno);
-	if (e != GPUSH_OK) {
-		gpush__seen_clear(seen);
-		close(*sfd);
-		*sfd = -1;
+	if (!s->owed.owed)
+		return;
+	s->owed.owed = 0;
+	if (gpush__journal_get(s, s->owed.id, &j) != GPUSH_OK ||
+	    gpush__journal_append(s, j, GPUSH__REC_COMMIT, s->owed.n, 0,
+	    now_ms) < 0) {
+		gpush__store_warn(s, "recording a commit", errno);
+		return;
 	}
-	return e;
+	gpush__journal_compact(s, j, now_ms);
 }
 
-/* Records that number n of channel id is durable; compacts the journal
- * when it has grown.  Under log.lock. */
-static enum gpush_err
-record_commit(struct gpush_store *s, const char *id, int64_t n, int64_t now_ms)
+/* Notes that number n of channel id is durable; its COMMIT record is
+ * written in the next lock phase (pay_owed), not in one of its own. */
+static void
+owe_commit(struct gpush_store *s, const char *id, int64_t n)
 {
-	char name[GPUSH__SEEN_NAME];
-	struct gpush_seen seen;
-	struct stat st;
-	enum gpush_err e;
-	int sfd;
-
-	if ((e = gpush__log_lock(s)) != GPUSH_OK)
-		return e;
-	sfd = gpush__seen_open(s->statefd, id, O_RDWR | O_APPEND | O_CREAT, name);
-	if (sfd < 0 || fstat(sfd, &st) < 0 ||
-	    gpush__seen_append(sfd, st.st_size - st.st_size % GPUSH__REC_SIZE,
-	    GPUSH__REC_COMMIT, n, 0, now_ms) < 0) {
-		e = gpush__errno(errno);
-	} else if ((size_t)st.st_size / GPUSH__REC_SIZE + 1 >= GPUSH__COMPACT_AT &&
-	    gpush__seen_load(sfd, &seen) != GPUSH_ERR_NOMEM) {
-		if (gpush__seen_compact(s->statefd, s->statepath, name, &seen,
-		    now_ms) < 0)
-			gpush__store_warn(s, "compacting a dedup journal", errno);
-		gpush__seen_clear(&seen);
-	}
-	if (sfd >= 0)
-		close(sfd);
-	gpush__log_unlock(s);
-	return e;
+	memcpy(s->owed.id, id, strlen(id) + 1);
+	s->owed.n = n;
+	s->owed.owed = 1;
 }
 
-/* Writes line at end under log.lock and its pending record; on any
- * failure both are cut back.  Returns the line's seq, or 0/errno. */
+/*
+ * Writes line at end under log.lock, then its journal record: COMMIT
+ * without the fdatasync (the line is as durable as it will be), else
+ * PENDING, committed once synced.  On any failure both are cut back.
+ * Returns the line's seq, or 0/errno.
+ */
 static uint64_t
-append(struct gpush_store *s, off_t end, int sfd, const struct gpush_seen *seen,
-    int64_t n, const char *line, size_t len, int64_t now_ms)
+append(struct gpush_store *s, off_t end, struct gpush__journal *j, int64_t n,
+    const char *line, size_t len, int64_t now_ms)
 {
 	uint64_t seq = LOAD(s->page->written) + 1;
 	int saved;
 
+	/* Until log_end is stored, the next writer must look at the file
+	 * (a writer killed here leaves a fragment or an orphan line). */
+	STORE(s->page->writing, 1);
 	if (gpush__write_all(s->logfd, line, len) < 0)
 		goto undo;
-	if (gpush__seen_append(sfd, seen->size, GPUSH__REC_PENDING, n, seq,
-	    now_ms) < 0)
+	if (gpush__journal_append(s, j, s->sync_on ? GPUSH__REC_PENDING :
+	    GPUSH__REC_COMMIT, n, s->sync_on ? seq : 0, now_ms) < 0)
 		goto undo;
 	STORE(s->page->written, seq);
 	STORE(s->page->log_end, (int64_t)(end + (off_t)len));
+	STORE(s->page->writing, 0);
 	return seq;
 undo:
 	/* ENOSPC or EFBIG may have let part of the line in. */
 	saved = errno;
 	if (ftruncate(s->logfd, end) < 0)
 		gpush__store_warn(s, "cutting back a short write", errno);
+	else
+		STORE(s->page->writing, 0);
 	errno = saved;
 	return 0;
+}
+
+/*
+ * The one lock phase of a request: the commit owed by the last one, the
+ * log made ready, the verdict, and for a new number the line and its
+ * record.  A pending line without the fdatasync is committed here too.
+ */
+static enum gpush_err
+locked_accept(struct gpush_store *s, const struct gpush_notification *n,
+    const char *line, size_t len, int64_t now_ms,
+    enum gpush_seen_verdict *v, uint64_t *seq)
+{
+	struct gpush__journal *j;
+	enum gpush_err e;
+	off_t end;
+
+	pay_owed(s, now_ms);
+	if ((end = gpush__log_ready(s)) < 0)
+		return gpush__errno(errno);
+	if ((e = gpush__journal_get(s, n->channel_id, &j)) != GPUSH_OK ||
+	    (e = gpush__journal_judge(s, j, n->number, v, seq)) != GPUSH_OK)
+		return e;
+	if (*v == GPUSH__SEEN_NEW) {
+		if ((*seq = append(s, end, j, n->number, line, len, now_ms)) == 0)
+			return gpush__errno(errno);
+	} else if (*v == GPUSH__SEEN_PENDING && !s->sync_on) {
+		if (gpush__journal_append(s, j, GPUSH__REC_COMMIT, n->number, 0,
+		    now_ms) < 0)
+			return gpush__errno(errno);
+	} else {
+		return GPUSH_OK;
+	}
+	gpush__journal_compact(s, j, now_ms);
+	return GPUSH_OK;
 }
 
 enum gpush_err
 gpush_store_accept(struct gpush_store *s, const struct gpush_notification *n,
     int64_t now_ms, int *duplicate)
 {
-	struct gpush_seen seen;
-	enum gpush_seen_verdict v;
+	enum gpush_seen_verdict v = GPUSH__SEEN_NEW;
 	enum gpush_err e;
 	uint64_t seq = 0;
 	char *line;
 	size_t len;
-	off_t end;
-	int sfd;
 
 	*duplicate = 0;
 	if (s == NULL || n == NULL)
@@ -279,18 +338,7 @@ gpush_store_accept(struct gpush_store *s, const struct gpush_notification *n,
 		free(line);
 		return e;
 	}
-	if ((end = gpush__log_ready(s)) < 0) {
-		e = gpush__errno(errno);
-		goto out;
-	}
-	if ((e = gpush__store_seen(s, n->channel_id, &sfd, &seen)) != GPUSH_OK)
-		goto out;
-	v = gpush__seen_judge(&seen, n->number, LOAD(s->page->floor), &seq);
-	if (v == GPUSH__SEEN_NEW &&
-	    (seq = append(s, end, sfd, &seen, n->number, line, len, now_ms)) == 0)
-		e = gpush__errno(errno);
-	gpush__seen_clear(&seen);
-	close(sfd);
+	e = locked_accept(s, n, line, len, now_ms, &v, &seq);
 	gpush__log_unlock(s);
 	free(line);
 	if (e != GPUSH_OK)
@@ -307,13 +355,12 @@ gpush_store_accept(struct gpush_store *s, const struct gpush_notification *n,
 	case GPUSH__SEEN_NEW:
 		break;
 	}
+	if (!s->sync_on)
+		return GPUSH_OK; /* committed under the lock */
 	if ((e = gpush__commit_wait(s, seq)) != GPUSH_OK)
 		return e;
-	return record_commit(s, n->channel_id, n->number, now_ms);
-out:
-	gpush__log_unlock(s);
-	free(line);
-	return e;
+	owe_commit(s, n->channel_id, n->number);
+	return GPUSH_OK;
 }
 
 enum gpush_err
@@ -328,12 +375,26 @@ gpush_store_forget(struct gpush_store *s, const char *id)
 	gpush__seen_name(id, name, sizeof(name));
 	if ((e = gpush__log_lock(s)) != GPUSH_OK)
 		return e;
+	if (s->owed.owed && strcmp(s->owed.id, id) == 0)
+		s->owed.owed = 0;
 	if (unlinkat(s->statefd, name, 0) < 0 && errno != ENOENT)
 		e = gpush__errno(errno);
 	else if (fsync(s->statefd) < 0)
 		e = gpush__errno(errno);
+	gpush__journal_removed(s, id);
 	gpush__log_unlock(s);
 	return e;
+}
+
+/* Writes the commit this process owes now, so that the journal says what
+ * it answered (stats, check). */
+static void
+pay_now(struct gpush_store *s)
+{
+	if (s->owed.owed && gpush__log_lock(s) == GPUSH_OK) {
+		pay_owed(s, gpush_now_ms());
+		gpush__log_unlock(s);
+	}
 }
 
 /* Loads channel id's journal read-only into *seen (empty when there is
@@ -367,6 +428,7 @@ gpush_store_stats(struct gpush_store *s, const char *id,
 	if (s == NULL || id == NULL)
 		return GPUSH_ERR_ARG;
 	if (s->pg != NULL) return gpush__pg_stats(s->pg, id, st);
+	pay_now(s);
 	e = load_seen(s, id, &seen);
 	if (e == GPUSH_OK || e == GPUSH_ERR_PARSE) {
 		st->last_number = seen.last;
@@ -388,6 +450,7 @@ gpush_store_check_state(struct gpush_store *s, const char *id)
 	if (s == NULL || id == NULL)
 		return GPUSH_ERR_ARG;
 	if (s->pg != NULL) return gpush__pg_check_state(s->pg, id);
+	pay_now(s);
 	e = load_seen(s, id, &seen);
 	if (e == GPUSH_OK && (seen.bad > 0 || seen.torn))
 		e = GPUSH_ERR_PARSE;

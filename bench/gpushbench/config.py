@@ -11,6 +11,7 @@ Environment (all optional):
   BENCH_ONLY="a,b,c"  run only these variants (a b b' c d e f)
   BENCH_PROFILE=0|1   the profile pass (perf, strace, massif); full: 1
   BENCH_CALLGRIND=0|1 instructions per request; default 1
+  BENCH_STRACE_N=10000  sequential FastCGI requests counted by strace -c
   BENCH_KEEP=1        keep the run's directory (data, configurations)
   GPUSH_FCGI          the handler to measure (default cgi/gpush.fcgi)
   BENCH_OUT           output directory (default bench/out; check-bench: bench/out/check)
@@ -67,6 +68,7 @@ class Settings:
         self.only = {v.strip() for v in _words(env, 'BENCH_ONLY', '') if v.strip()}
         self.profile = _flag(env, 'BENCH_PROFILE', not q)
         self.callgrind = _flag(env, 'BENCH_CALLGRIND', True)
+        self.strace_n = max(1, _int(env, 'BENCH_STRACE_N', 10000))
         self.keep = _flag(env, 'BENCH_KEEP', False)
         self.gpush = os.path.abspath(env.get('GPUSH_FCGI') or os.path.join(REPO, 'cgi', 'gpush.fcgi'))
         self.bindir = os.path.abspath(env.get('BENCH_BIN') or os.path.join(BENCH, 'out', 'bin'))

@@ -16,7 +16,7 @@ from .config import Settings
 from .data import Registry, copy_logs, count_lines, fs_type
 from .measure import cgi_phase, measure, summarize
 from .output import Progress, fmt_size, note
-from .packages import ensure
+from .packages import ensure, missing_of
 from .procs import CLEANUPS, Interrupted, cleanup_all, kill_ours, on_signal
 from .profiles import callgrind_phase, massif_phase, profile_pass, strace_phase
 from .servers import Servers
@@ -32,12 +32,16 @@ def main(argv):
     os.makedirs(opts.out, exist_ok=True)
     if opts.deps_only:
         ensure(opts, ['build', 'wrk', 'lighttpd', 'apache', 'flask', 'gnuplot', 'valgrind'] +
-               ([] if opts.quick else ['perf', 'strace', 'postgresql', 'haproxy']))
+               ([] if opts.quick else ['perf', 'strace', 'php', 'postgresql', 'haproxy']))
         return 0
     parts = ['wrk', 'lighttpd', 'apache', 'flask', 'gnuplot', 'valgrind'] + \
         ([] if opts.quick and not {'p', 'q'} & opts.only else ['postgresql', 'haproxy']) + \
-        ([] if opts.quick else ['perf', 'strace'])
+        ([] if opts.quick else ['perf', 'strace', 'php'])
     unavailable = ensure(opts, parts)
+    if opts.quick and missing_of(['php']):
+        # the quick form (make check) runs the PHP rows only when php-fpm
+        # is there already: installing it is the full form's part
+        unavailable.add('php')
     for name in ('noop.fcgi', 'append.fcgi', 'cgiloop'):
         if not os.access(os.path.join(opts.bindir, name), os.X_OK):
             print('bench: %s is missing: run it through make (make bench)' %

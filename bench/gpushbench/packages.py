@@ -17,6 +17,7 @@ NEEDS = {
     'valgrind': [('valgrind', 'valgrind')],
     'perf': [('perf', 'linux-perf')],
     'strace': [('strace', 'strace')],
+    'php': [('/usr/sbin/php-fpm8.2', 'php8.2-fpm')],
     'build': [('/usr/include/fcgiapp.h', 'libfcgi-dev')],
     'postgresql': [('/usr/lib/postgresql', 'postgresql'), ('psql', 'postgresql-client')],
     'haproxy': [('haproxy', 'haproxy')],

@@ -313,6 +313,52 @@ def callgrind_fcgi(opts, s, d, rows, nreq, limit, budget, t_start, prefix, sock,
 
 # ---- strace -c and massif (full run) -------------------------------------------------------
 
+def strace_fcgi(opts, reg, rows, n, sync, tfile, tag):
+    """strace -c -f of one FastCGI gpush process that serves n accepted
+    notifications, sequentially, to rows in turn; {'requests', 'calls'}."""
+    run = opts.run
+    d = os.path.join(run, 'data', tag)
+    reg.install(d, os.getuid(), os.getgid())
+    sock = os.path.join(run, 'sock', tag + '.sock')
+    env = {'PATH': '/usr/bin:/bin', 'BENCH_RUN': opts.run_id}
+    p = fcgi.spawn(['strace', '-c', '-f', '-o', tfile, opts.handler], env, sock)
+    CLEANUPS.append(lambda p=p: fcgi.stop(p, 10))
+    base = Bases.take()
+    t0 = time.time()
+    done = 0
+    try:
+        for i in range(n):
+            if time.time() - t0 > 300:
+                break
+            prm, body = cgi_params(rows[i % len(rows)], base + i, d, sync=bool(sync))
+            st, _ = fcgi.request(sock, prm, body, timeout=60)
+            if st != 200:
+                # counted per accepted notification: say so loudly
+                note('strace %s: status %d, not an accepted notification' % (tag, st))
+                break
+            done += 1
+    except OSError as e:
+        note('strace %s: %s' % (tag, e))
+    # stop the traced handler (strace's child); strace then exits and
+    # writes its summary
+    for _ in range(100):
+        kids = [k for k in parsers.all_pids() if proc_ppid(k) == p.pid]
+        if not kids or p.poll() is not None:
+            break
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGTERM)
+            except OSError:
+                pass
+        try:
+            p.wait(0.5)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+    fcgi.stop(p, 10)
+    return {'requests': done, 'calls': parsers.strace_summary(tfile)}
+
+
 def strace_phase(opts, regs, pdir, unavailable):
     """Syscalls per request of one FastCGI gpush process (sequential
     requests, durable and GPUSH_SYNC=0), and per CGI request."""
@@ -322,47 +368,19 @@ def strace_phase(opts, regs, pdir, unavailable):
         return out
     for s in sorted({opts.main_size, opts.sizes[-1]}):
         for sync in (1, 0):
-            d = os.path.join(run, 'data', 'st-%d-%d' % (s, sync))
-            regs[s].install(d, os.getuid(), os.getgid())
             rows = regs[s].spread(FIXTURE_CHANNELS)
-            n = 200
             Progress.show('strace -c: FastCGI, %s channels, %s' % (fmt_size(s), 'durable' if sync else 'GPUSH_SYNC=0'))
-            sock = os.path.join(run, 'sock', 'st-%d-%d.sock' % (s, sync))
-            tfile = os.path.join(pdir, 'strace-fcgi-%d-%s.txt' % (s, 'sync' if sync else 'nosync'))
-            env = {'PATH': '/usr/bin:/bin', 'BENCH_RUN': opts.run_id}
-            # warm request outside the trace, so the count is per steady request
-            p = fcgi.spawn(['strace', '-c', '-f', '-o', tfile, opts.handler], env, sock)
-            CLEANUPS.append(lambda p=p: fcgi.stop(p, 10))
-            base = Bases.take()
-            t0 = time.time()
-            done = 0
-            try:
-                for i in range(n):
-                    if time.time() - t0 > 15:
-                        break
-                    prm, body = cgi_params(rows[i % len(rows)], base + i, d, sync=bool(sync))
-                    fcgi.request(sock, prm, body, timeout=60)
-                    done += 1
-            except OSError as e:
-                note('strace %d: %s' % (s, e))
-            # stop the traced handler (strace's child); strace then exits
-            # and writes its summary
-            for _ in range(100):
-                kids = [k for k in parsers.all_pids() if proc_ppid(k) == p.pid]
-                if not kids or p.poll() is not None:
-                    break
-                for k in kids:
-                    try:
-                        os.kill(k, signal.SIGTERM)
-                    except OSError:
-                        pass
-                try:
-                    p.wait(0.5)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-            fcgi.stop(p, 10)
-            out['fcgi-%d-%d' % (s, sync)] = {'requests': done, 'calls': parsers.strace_summary(tfile)}
+            name = 'fcgi-%d-%s' % (s, 'sync' if sync else 'nosync')
+            # The steady state is the difference of two traced processes:
+            # one serving strace_n requests, one serving a request to each
+            # channel only (its start-up and the channels' first requests,
+            # which open their journals); both start cold.
+            cold = strace_fcgi(opts, regs[s], rows, len(rows), sync,
+                               os.path.join(pdir, 'strace-%s-cold.txt' % name), 'st-%d-%d-cold' % (s, sync))
+            full = strace_fcgi(opts, regs[s], rows, opts.strace_n, sync,
+                               os.path.join(pdir, 'strace-%s.txt' % name), 'st-%d-%d' % (s, sync))
+            full['cold'] = cold
+            out['fcgi-%d-%d' % (s, sync)] = full
         # CGI (after a first request outside the trace)
         d = os.path.join(run, 'data', 'st-cgi-%d' % s)
         regs[s].install(d, os.getuid(), os.getgid())

@@ -2,12 +2,24 @@
 the run's stage (outside the clone) as the user tests/lib/stage.py names."""
 import os
 import subprocess
+import time
 
 import stage
 
 from . import BENCH, REPO, parsers
 from .parsers import proc_environ, proc_ppid
 from .procs import CLEANUPS, free_port, kill_ours, stop_proc, wait_port
+
+
+FPM = '/usr/sbin/php-fpm8.2'   # Debian 12's php8.2-fpm (packages.py)
+
+
+def proc_cmdline(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            return f.read().rstrip(b'\0 ')
+    except OSError:
+        return b''
 
 
 class Servers:
@@ -24,6 +36,7 @@ class Servers:
         self.lighttpd = None
         self.gunicorn = {}
         self.apache = None
+        self.fpm = None
         self.lport = None
         self.aport = None
         # the PostgreSQL rows (g, h): tests/lib/pg.py's server, a database
@@ -53,6 +66,10 @@ class Servers:
             st.copy(os.path.join(self.opts.bindir, name), 'bin')
         st.copy(os.path.join(BENCH, 'flask', 'app.py'), 'flask')
         for c in self.cfgs:
+            if c.kind == 'fpm':
+                st.mkdir(os.path.join('htdocs', c.key))
+                st.copy(os.path.join(BENCH, 'php', 'notify.php'), os.path.join('htdocs', c.key))
+        for c in self.cfgs:
             c.datadir = os.path.join(run, 'data', c.key)
             self.regs[c.size].install(c.datadir, self.uid, self.gid)
 
@@ -62,7 +79,9 @@ class Servers:
             self.start_pg()
         if any(c.kind == 'proxy' for c in self.cfgs):
             self.start_gunicorn()
-        if any(c.kind in ('fcgi', 'proxy', 'pgmulti') for c in self.cfgs):
+        if any(c.kind == 'fpm' for c in self.cfgs):
+            self.start_fpm()
+        if any(c.kind in ('fcgi', 'proxy', 'fpm', 'pgmulti') for c in self.cfgs):
             self.start_lighttpd()
         if any(c.kind == 'pgmulti' for c in self.cfgs):
             self.start_host2()
@@ -77,10 +96,15 @@ class Servers:
         for c in self.cfgs:
             if c.kind in ('fcgi', 'pgmulti'):
                 fc.append(self.fcgi_block(c, c.key + '.sock'))
+            elif c.kind == 'fpm':
+                # php-fpm's own pool behind the socket; lighttpd only
+                # connects (no bin-path)
+                fc.append('  "/%s/" => (( "socket" => "%s", "check-local" => "disable" ))'
+                          % (c.key, os.path.join(run, 'sock', c.key + '.sock')))
             elif c.kind == 'proxy':
                 px.append('  "/%s/" => (( "host" => "127.0.0.1", "port" => %d ))'
                           % (c.key, self.gunicorn[c.key][1]))
-            c.port = self.lport if c.kind in ('fcgi', 'proxy', 'pgmulti') else c.port
+            c.port = self.lport if c.kind in ('fcgi', 'proxy', 'fpm', 'pgmulti') else c.port
         conf = os.path.join(run, 'lighttpd.conf')
         with open(conf, 'w') as f:
             f.write('# written by bench/gpushbench/servers.py\n')
@@ -238,6 +262,51 @@ class Servers:
             if c.kind == 'pgmulti':
                 c.port = hport
 
+    # php-fpm
+    def start_fpm(self):
+        """One php-fpm master, a pool per PHP row: pm static with the
+        row's process count (8), opcache on, the pool's environment
+        cleared but for BENCH_DATA and BENCH_PHP_SYNC."""
+        run = self.run
+        conf = os.path.join(run, 'php-fpm.conf')
+        lines = ['; written by bench/gpushbench/servers.py', '[global]',
+                 'pid = %s' % os.path.join(run, 'logs', 'php-fpm.pid'),
+                 'error_log = %s' % os.path.join(run, 'logs', 'php-fpm.log'),
+                 'daemonize = no']
+        for c in self.cfgs:
+            if c.kind != 'fpm':
+                continue
+            lines += ['[%s]' % c.key,
+                      'listen = %s' % os.path.join(run, 'sock', c.key + '.sock'),
+                      'listen.mode = 0666', 'listen.backlog = 2048',
+                      'pm = static', 'pm.max_children = %d' % c.procs,
+                      'pm.max_requests = 0', 'clear_env = yes',
+                      'env[BENCH_DATA] = %s' % c.datadir,
+                      'env[BENCH_PHP_SYNC] = %s' % ('1' if c.variant == "g'" else '0'),
+                      'env[BENCH_CONFIG] = %s' % c.key,
+                      'php_admin_value[opcache.enable] = 1',
+                      'php_admin_value[memory_limit] = 128M',
+                      'catch_workers_output = yes']
+            if self.opts.is_root:
+                lines += ['user = %s' % self.user, 'group = %s' % self.user]
+        with open(conf, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        t = subprocess.run([FPM, '-t', '-y', conf], capture_output=True, text=True, timeout=30)
+        if t.returncode != 0:
+            raise RuntimeError('php-fpm rejects %s: %s' % (conf, (t.stderr + t.stdout).strip()))
+        out = open(os.path.join(self.opts.logs, 'php-fpm.out'), 'w')
+        self.fpm = subprocess.Popen([FPM, '-F', '-y', conf], stdout=out, stderr=out,
+                                    env=self.env({'BENCH_CONFIG': 'php-fpm'}),
+                                    start_new_session=True)
+        CLEANUPS.append(lambda: stop_proc(self.fpm, 15))
+        deadline = time.time() + 30
+        socks = [os.path.join(run, 'sock', c.key + '.sock') for c in self.cfgs if c.kind == 'fpm']
+        while not all(os.path.exists(s) for s in socks):
+            if time.time() > deadline or self.fpm.poll() is not None:
+                raise RuntimeError('php-fpm did not listen (%s)' % os.path.join(run, 'logs',
+                                                                               'php-fpm.log'))
+            time.sleep(0.1)
+
     # gunicorn
     def start_gunicorn(self):
         for c in self.cfgs:
@@ -319,6 +388,7 @@ class Servers:
         for p, _ in self.gunicorn.values():
             stop_proc(p, 15)
         stop_proc(self.lighttpd, 15)
+        stop_proc(self.fpm, 15)
         kill_ours(self.opts.run_id)
 
     # which processes do a config's work
@@ -331,6 +401,13 @@ class Servers:
             kids = [p for p in parsers.all_pids() if proc_ppid(p) in tops]
             srv = tops + ([self.haproxy.pid] if c.kind == 'pgmulti' and self.haproxy else [])
             return [p for p in kids if tag in proc_environ(p)], srv
+        if c.kind == 'fpm':
+            top = self.fpm.pid if self.fpm else None
+            kids = [p for p in parsers.all_pids() if proc_ppid(p) == top]
+            # a worker's title is "php-fpm: pool KEY" (its environ file
+            # still shows the master's)
+            return ([p for p in kids if proc_cmdline(p).startswith(b'php-fpm: pool ' + c.key.encode())],
+                    [self.lighttpd.pid] if self.lighttpd else [])
         if c.kind == 'proxy':
             p = self.gunicorn[c.key][0].pid
             kids = [k for k in parsers.all_pids() if proc_ppid(k) == p]

@@ -11,6 +11,8 @@ VARIANTS = [
     ('d', '(d)', 'gpush, GPUSH_SYNC=0'),
     ('e', '(e)', 'Flask+googleapiclient, gunicorn'),
     ('f', '(f)', 'gpush CGI, Apache mod_cgi'),
+    ('g', '(g)', 'PHP script, php-fpm, LOCK_EX append'),
+    ("g'", "(g')", 'PHP script + fdatasync, php-fpm'),
     # issue 14: the PostgreSQL store (full bench only; BENCH_ONLY=p,q runs
     # them in the quick form too)
     ('p', '(p)', 'gpush, PostgreSQL store'),
@@ -28,9 +30,12 @@ class Row:
         self.procs = procs
         self.size = size
         self.key = '%s-%dp-%d' % (variant.replace("'", 's'), procs or 0, size)
-        self.path = '/%s/notifications' % self.key
         # pgmulti: two lighttpd hosts behind HAProxy (servers.py)
-        self.kind = {'e': 'proxy', 'f': 'apache', 'q': 'pgmulti'}.get(variant, 'fcgi')
+        self.kind = {'e': 'proxy', 'f': 'apache', 'g': 'fpm', "g'": 'fpm',
+                     'q': 'pgmulti'}.get(variant, 'fcgi')
+        # php-fpm runs the file lighttpd names in SCRIPT_FILENAME, and only
+        # a .php one (security.limit_extensions)
+        self.path = '/%s/%s' % (self.key, 'notify.php' if self.kind == 'fpm' else 'notifications')
         self.port = None
         self.datadir = None
         self.runs = []            # one dict per measured run
@@ -65,6 +70,10 @@ def build_rows(opts, unavailable):
         for v in ('a', 'b', "b'", 'c', 'd', 'e'):
             cfgs.append(Row(opts, v, procs, opts.main_size))
         if procs == main:
+            # the PHP peer: php-fpm with 8 static children, as the issue
+            # measured it, at the main process count only
+            for v in ('g', "g'"):
+                cfgs.append(Row(opts, v, procs, opts.main_size))
             cfgs.append(Row(opts, 'f', 0, opts.main_size))
             for v in ('p', 'q'):
                 cfgs.append(Row(opts, v, procs, opts.main_size))
@@ -89,4 +98,7 @@ def build_rows(opts, unavailable):
             c.skip = 'postgresql unavailable'
         elif c.kind == 'pgmulti' and 'haproxy' in unavailable:
             c.skip = 'haproxy unavailable'
+        elif c.kind == 'fpm' and 'php' in unavailable:
+            c.skip = 'php-fpm unavailable' + (' (installed by make bench, not by the quick form)'
+                                              if opts.quick else '')
     return cfgs

@@ -13,6 +13,8 @@
 #include "../../lib/store.c"
 #include "../../lib/commit.c"
 #include "../../lib/logfile.c"
+#include "../../lib/journal.c"
+#include "../../lib/watch.c"
 #include "../../lib/registry_edit.c"
 #include "../../lib/logfollow.c"
 #include "../../lib/logshare.c"

@@ -123,30 +123,30 @@ test_registry(void)
 	for (int cache = 0; cache <= 1; cache++) {
 		r = gpush__registry_new(cache);
 		c = (const struct gpush_channel *)0x1;
-		ok(gpush__registry_find(r, dfd, -1, "a", &c, NULL, NULL) == GPUSH_OK &&
+		ok(gpush__registry_find(r, dfd, -1, "a", &c, NULL, NULL, 0) == GPUSH_OK &&
 		    strcmp(c->token, "ta") == 0, "[%d] first line wins", cache);
-		ok(gpush__registry_find(r, dfd, -1, "b", &c, NULL, NULL) == GPUSH_OK,
+		ok(gpush__registry_find(r, dfd, -1, "b", &c, NULL, NULL, 0) == GPUSH_OK,
 		    "[%d] after a broken line", cache);
-		ok(gpush__registry_find(r, dfd, -1, "\"b\"", &c, NULL, NULL) == GPUSH_ERR_CHANNEL
+		ok(gpush__registry_find(r, dfd, -1, "\"b\"", &c, NULL, NULL, 0) == GPUSH_ERR_CHANNEL
 		    && c == NULL, "[%d] a token is not an id", cache);
-		ok(gpush__registry_find(r, dfd, -1, "c/\xc3\xa9", &c, NULL, NULL) == GPUSH_OK,
+		ok(gpush__registry_find(r, dfd, -1, "c/\xc3\xa9", &c, NULL, NULL, 0) == GPUSH_OK,
 		    "[%d] an escaped id", cache);
-		ok(gpush__registry_find(r, dfd, -1, "last", &c, NULL, NULL) == GPUSH_OK,
+		ok(gpush__registry_find(r, dfd, -1, "last", &c, NULL, NULL, 0) == GPUSH_OK,
 		    "[%d] last line without newline", cache);
-		ok(gpush__registry_find(r, dfd, -1, "nope", &c, NULL, NULL) == GPUSH_ERR_CHANNEL,
+		ok(gpush__registry_find(r, dfd, -1, "nope", &c, NULL, NULL, 0) == GPUSH_ERR_CHANNEL,
 		    "[%d] unknown", cache);
 		gpush__registry_free(r);
 	}
 	/* A FastCGI cache sees a registry replaced by rename. */
 	r = gpush__registry_new(1);
-	gpush__registry_find(r, dfd, -1, "a", &c, NULL, NULL);
+	gpush__registry_find(r, dfd, -1, "a", &c, NULL, NULL, 0);
 	f = fopen("new.jsonl", "w");
 	fputs("{\"id\":\"fresh\"}\n", f);
 	fclose(f);
 	rename("new.jsonl", "channels.jsonl");
-	ok(gpush__registry_find(r, dfd, -1, "fresh", &c, NULL, NULL) == GPUSH_OK,
+	ok(gpush__registry_find(r, dfd, -1, "fresh", &c, NULL, NULL, 0) == GPUSH_OK,
 	    "cache reloads a renamed registry");
-	ok(gpush__registry_find(r, dfd, -1, "a", &c, NULL, NULL) == GPUSH_ERR_CHANNEL,
+	ok(gpush__registry_find(r, dfd, -1, "a", &c, NULL, NULL, 0) == GPUSH_ERR_CHANNEL,
 	    "and forgets the old one");
 	gpush__registry_free(r);
 	gpush__registry_free(NULL);
@@ -180,7 +180,7 @@ test_index(void)
 	for (int round = 0; round < 4; round++) {
 		/* rounds 2 and 3: FastCGI, the index kept mapped */
 		r = gpush__registry_new(round >= 2);
-		ok(gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL) == GPUSH_OK &&
+		ok(gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL, 0) == GPUSH_OK &&
 		    strcmp(c->token, "tok-4999") == 0, "index round %d: found", round);
 		if (round < 2) {
 			gpush__registry_free(r);
@@ -188,12 +188,12 @@ test_index(void)
 		} else {
 			ok(r->imap != NULL && r->loads == 1, "index round %d: kept mapped", round);
 			unsigned long m = r->misses;
-			gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL);
+			gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL, 0);
 			ok(r->misses == m, "index round %d: a channel found before is not parsed again (%lu misses)", round, r->misses);
 		}
-		ok(gpush__registry_find(r, dfd, sfd, "chan-7", &c, NULL, NULL) == GPUSH_OK &&
+		ok(gpush__registry_find(r, dfd, sfd, "chan-7", &c, NULL, NULL, 0) == GPUSH_OK &&
 		    strcmp(c->token, "tok-7") == 0, "index round %d: first line wins", round);
-		ok(gpush__registry_find(r, dfd, sfd, "chan-5000", &c, NULL, NULL) ==
+		ok(gpush__registry_find(r, dfd, sfd, "chan-5000", &c, NULL, NULL, 0) ==
 		    GPUSH_ERR_CHANNEL, "index round %d: absent", round);
 		gpush__registry_free(r);
 		ok(fstatat(sfd, "registry.idx", &st, 0) == 0 &&
@@ -202,7 +202,7 @@ test_index(void)
 	}
 	/* Replace the registry by rename: the index must not be trusted. */
 	struct gpush_registry *fc = gpush__registry_new(1);
-	gpush__registry_find(fc, dfd, sfd, "chan-1", &c, NULL, NULL);
+	gpush__registry_find(fc, dfd, sfd, "chan-1", &c, NULL, NULL, 0);
 	char p1[128], p2[128];
 	snprintf(p1, sizeof(p1), "%s/new", dir);
 	snprintf(p2, sizeof(p2), "%s/channels.jsonl", dir);
@@ -212,13 +212,13 @@ test_index(void)
 	fclose(f);
 	rename(p1, p2);
 	r = gpush__registry_new(0);
-	ok(gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL) == GPUSH_ERR_CHANNEL,
+	ok(gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL, 0) == GPUSH_ERR_CHANNEL,
 	    "a replaced registry is not read through the old index");
-	ok(gpush__registry_find(r, dfd, sfd, "other-4999", &c, NULL, NULL) == GPUSH_OK,
+	ok(gpush__registry_find(r, dfd, sfd, "other-4999", &c, NULL, NULL, 0) == GPUSH_OK,
 	    "the new one is");
 	gpush__registry_free(r);
-	ok(gpush__registry_find(fc, dfd, sfd, "chan-1", &c, NULL, NULL) == GPUSH_ERR_CHANNEL &&
-	    gpush__registry_find(fc, dfd, sfd, "other-1", &c, NULL, NULL) == GPUSH_OK,
+	ok(gpush__registry_find(fc, dfd, sfd, "chan-1", &c, NULL, NULL, 0) == GPUSH_ERR_CHANNEL &&
+	    gpush__registry_find(fc, dfd, sfd, "other-1", &c, NULL, NULL, 0) == GPUSH_OK,
 	    "a FastCGI process sees the replaced registry too");
 	gpush__registry_free(fc);
 	char cmd[128];

@@ -142,19 +142,18 @@ static void
 test_pending(struct gpush_store *s)
 {
 	struct gpush_notification *n = note("d", 3);
-	struct gpush_seen seen;
+	struct gpush__journal *j;
 	char *line;
 	size_t len;
-	int sfd, dup;
+	int dup;
 	off_t end;
 
 	gpush_notification_record(n, 0, &line, &len);
 	gpush__log_lock(s);
 	end = gpush__log_ready(s);
-	gpush__store_seen(s, "d", &sfd, &seen);
-	ok(append(s, end, sfd, &seen, 3, line, len, 0) > 0, "line and pending written");
-	gpush__seen_clear(&seen);
-	close(sfd);
+	gpush__journal_get(s, "d", &j);
+	ok(s->sync_on && append(s, end, j, 3, line, len, 0) > 0,
+	    "line and pending written");
 	gpush__log_unlock(s);
 	free(line);
 	gpush_notification_free(n);
@@ -388,6 +387,90 @@ test_rotate_nothing(void)
 		ok(0, "cleanup");
 }
 
+/* Writes the registry of dir d atomically (as the tool does). */
+static void
+put_registry(const char *d, const char *text)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", d, GPUSH_REGISTRY_FILE);
+	ok(gpush__write_atomic(path, text, strlen(text)) == 0, "registry written");
+}
+
+/*
+ * Two FastCGI-mode handles on one data directory, as two processes: each
+ * keeps the journals open and catches up from the other's appends
+ * through the shared page; a forget (journal removed) and a compaction
+ * (replaced) are seen; a registry replaced or edited in place, and a log
+ * renamed from outside, are seen through the watch without a stat.
+ */
+static void
+test_kept(void)
+{
+	char d[64], path[256], to[256];
+	struct gpush_store *a, *b;
+	const struct gpush_channel *c;
+	int dup;
+
+	snprintf(d, sizeof(d), "/tmp/gpush-kept-XXXXXX");
+	mkdtemp(d);
+	put_registry(d, "{\"id\":\"k1\",\"token\":\"t\"}\n");
+	ok(gpush_store_open(d, &a) == GPUSH_OK && gpush_store_open(d, &b) == GPUSH_OK,
+	    "two handles");
+	gpush_store_set_cache(a, 1);
+	gpush_store_set_cache(b, 1);
+	gpush_store_set_sync(a, 0);
+	gpush_store_set_sync(b, 0);
+	ok(acc(a, "k", 5, &dup) == GPUSH_OK && dup == 0, "a accepts 5");
+	ok(acc(b, "k", 5, &dup) == GPUSH_OK && dup == 1, "b, which had not read the journal: duplicate");
+	ok(acc(b, "k", 9, &dup) == GPUSH_OK && dup == 0, "b accepts 9");
+	ok(acc(a, "k", 9, &dup) == GPUSH_OK && dup == 1, "a reads on from where it stopped: duplicate");
+	ok(acc(a, "k", 7, &dup) == GPUSH_OK && dup == 0, "7, below the newest: new (whole journal)");
+	ok(acc(b, "k", 7, &dup) == GPUSH_OK && dup == 1, "and a duplicate for b");
+	ok(gpush_store_forget(b, "k") == GPUSH_OK, "b forgets the channel");
+	ok(acc(a, "k", 9, &dup) == GPUSH_OK && dup == 0, "a sees the journal gone: 9 is new again");
+	/* durable: pending with the line, the commit owed to the next phase */
+	gpush_store_set_sync(a, 1);
+	gpush_store_set_sync(b, 1);
+	ok(acc(a, "k", 20, &dup) == GPUSH_OK && dup == 0, "durable: a accepts 20");
+	ok(acc(b, "k", 20, &dup) == GPUSH_OK && dup == 1, "b: its pending record, synced: duplicate");
+	struct gpush_channel_stats st;
+	ok(gpush_store_stats(a, "k", &st) == GPUSH_OK && st.last_number == 20,
+	    "the owed commit is written before stats read (last %lld)", (long long)st.last_number);
+	/* compaction by b while a keeps the journal open */
+	for (int i = 0; i < GPUSH__COMPACT_AT; i++)
+		acc(b, "m", 100 + i, &dup);
+	ok(acc(a, "m", 100, &dup) == GPUSH_ERR_REPLAY,
+	    "a: 100, older than the whole window of the compacted journal: replay");
+	ok(acc(a, "m", 100 + GPUSH__COMPACT_AT - 1, &dup) == GPUSH_OK && dup == 1,
+	    "a reopens the compacted journal: the newest is a duplicate");
+	ok(acc(b, "m", 100 + GPUSH__COMPACT_AT, &dup) == GPUSH_OK && dup == 0, "b goes on");
+	ok(acc(a, "m", 100 + GPUSH__COMPACT_AT, &dup) == GPUSH_OK && dup == 1, "and a sees it");
+	/* the registry, replaced and edited in place */
+	ok(gpush_store_channel(a, "k1", &c) == GPUSH_OK, "a finds k1");
+	ok(gpush_store_channel(a, "k2", &c) == GPUSH_ERR_CHANNEL, "not k2");
+	put_registry(d, "{\"id\":\"k1\",\"token\":\"t\"}\n{\"id\":\"k2\",\"token\":\"t\"}\n");
+	ok(gpush_store_channel(a, "k2", &c) == GPUSH_OK, "the replaced registry on the next lookup");
+	snprintf(path, sizeof(path), "%s/%s", d, GPUSH_REGISTRY_FILE);
+	int fd = open(path, O_WRONLY | O_APPEND);
+	ok(fd >= 0 && write(fd, "{\"id\":\"k3\"}\n", 13) == 13 && close(fd) == 0,
+	    "registry edited in place");
+	ok(gpush_store_channel(a, "k3", &c) == GPUSH_OK, "seen on the next lookup");
+	/* the log renamed from outside (logrotate create) */
+	snprintf(path, sizeof(path), "%s/%s", d, GPUSH_LOG_FILE);
+	snprintf(to, sizeof(to), "%s/%s.1", d, GPUSH_LOG_FILE);
+	ok(rename(path, to) == 0, "log renamed from outside");
+	ok(acc(a, "k", 30, &dup) == GPUSH_OK && dup == 0, "a accepts 30");
+	snprintf(dir, sizeof(dir), "%s", d);
+	is_int(count(GPUSH_LOG_FILE, "k", 30), 1, "into a fresh log");
+	is_int(count(GPUSH_LOG_FILE ".1", "k", 30), 0, "not into the renamed one");
+	gpush_store_free(a);
+	gpush_store_free(b);
+	snprintf(path, sizeof(path), "rm -rf %s", d);
+	if (system(path) != 0)
+		ok(0, "cleanup");
+}
+
 int
 main(void)
 {
@@ -416,6 +499,10 @@ main(void)
 	test_edit(s);
 	test_rotate_nothing();
 	gpush_store_free(s);
+	char keep[64];
+	snprintf(keep, sizeof(keep), "%s", dir);
+	test_kept();
+	snprintf(dir, sizeof(dir), "%s", keep);
 	gpush_store_free(NULL);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
