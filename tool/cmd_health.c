@@ -308,12 +308,17 @@ cmd_health(struct tool *t, int argc, char **argv)
 		return H_UNKNOWN;
 	}
 	h.now = gpush_now_ms();
-	(void)check_handler_files(gpush_store_dir(h.s), h.s, file_problem, &h);
+	/* A database store has no handler files; its reachability was
+	 * checked by opening it. */
+	if (!gpush_store_is_database(h.s))
+		(void)check_handler_files(gpush_store_dir(h.s), h.s,
+		    file_problem, &h);
 	check_credentials(&h, creds);
-	if (gpush_registry_foreach(gpush_store_dir(h.s), load_one, &h,
-	    &stopped) != GPUSH_OK)
+	if (gpush_store_foreach(h.s, load_one, &h, &stopped) != GPUSH_OK)
 		problem(&h, H_CRITICAL, "registry", NULL, "%s cannot be read: %s",
-		    GPUSH_REGISTRY_FILE, strerror(errno));
+		    gpush_store_is_database(h.s) ? "the channels table" :
+		    GPUSH_REGISTRY_FILE, gpush_store_is_database(h.s) ?
+		    gpush_store_error(h.s) : strerror(errno));
 	for (size_t i = 0; i < h.n; i++)
 		check_channel(&h, &h.ch[i]);
 	if (h.problems == 0) {

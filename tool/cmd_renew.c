@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <libpq-fe.h>
 
 #include "gpush_tool.h"
 
@@ -169,9 +171,11 @@ load(struct renew *r)
 	int stopped;
 	struct reg_op ops[2];
 
-	if (gpush_registry_foreach(gpush_store_dir(r->s), load_one, r,
-	    &stopped) != GPUSH_OK)
-		return fail("%s: %s", GPUSH_REGISTRY_FILE, strerror(errno));
+	/* The store's walk: the registry file, or a database's channels. */
+	if (gpush_store_foreach(r->s, load_one, r, &stopped) != GPUSH_OK)
+		return gpush_store_is_database(r->s) ?
+		    fail("channels: %s", gpush_store_error(r->s)) :
+		    fail("%s: %s", GPUSH_REGISTRY_FILE, strerror(errno));
 	for (size_t i = 0; i < r->n; i++) {
 		struct rch *o = &r->ch[i], *n;
 		const char *nid = gpush_channel_extra(o->c, REPLACED_BY_KEY);
@@ -832,13 +836,40 @@ handover(struct renew *r)
 
 /* ---- the command ---------------------------------------------------------------------- */
 
-/* state/renew.lock, flock'ed without waiting: the fd (kept open for the
- * run), -2 when another run holds it, -1 on error (after the message). */
+/* On a database store the lock is PostgreSQL's: a session advisory lock
+ * that every host's cron sees, held until the store's connection closes.
+ * LOCK_DB for the run, -2 when another run holds it, -1 on error. */
+#define LOCK_DB INT_MAX
+static int
+take_db_lock(struct renew *r)
+{
+	PGconn *c = (PGconn *)gpush_store_pg(r->s);
+	PGresult *res = c != NULL ? PQexec(c,
+	    "SELECT pg_try_advisory_lock(hashtext('gpush renew'))") : NULL;
+	int rc = -1;
+
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    PQntuples(res) == 1)
+		rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? LOCK_DB : -2;
+	else
+		msg("renew: the database's advisory lock: %s",
+		    c != NULL ? PQerrorMessage(c) : "no connection");
+	PQclear(res);
+	return rc;
+}
+
+/* state/renew.lock, flock'ed without waiting (or the database's lock):
+ * the fd (kept open for the run), -2 when another run holds it, -1 on
+ * error (after the message). */
 static int
 take_lock(struct renew *r)
 {
-	char *p = path_join(gpush_store_dir(r->s), GPUSH_STATE_DIR "/" LOCK_NAME);
+	char *p;
 	int fd;
+
+	if (gpush_store_is_database(r->s))
+		return take_db_lock(r);
+	p = path_join(gpush_store_dir(r->s), GPUSH_STATE_DIR "/" LOCK_NAME);
 
 	if (p == NULL)
 		die_nomem();
@@ -935,7 +966,7 @@ cmd_renew(struct tool *t, int argc, char **argv)
 		free(o->call.resp);
 	}
 	free(r.ch);
-	if (lock >= 0)
+	if (lock >= 0 && lock != LOCK_DB)
 		close(lock);
 	gpush_store_free(r.s);
 	return rc;

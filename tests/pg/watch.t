@@ -66,12 +66,38 @@ gp list
 is "$(echo "$OUT" | grep -c 'last=1 accepted=1')" 3 "list: each channel has its sync"
 gp check
 is "$RC:$OUT" "0:" "check: nothing to report"
+# renew and health on the database (issue 11 on issue 14's store)
+gp health
+is "$RC" 0 "health --database: exit 0"
+like "$OUT" '^OK: 3 channel' "health --database: OK, the three channels"
+OLD=$(q "SELECT id FROM gpush.channels ORDER BY id")
+# The renew lock is the database's (every host's cron sees it): held by
+# another session, renew leaves the work to it.
+pg_psql "SELECT pg_advisory_lock(hashtext('gpush renew')), pg_sleep(4)" postgres gpush \
+    >/dev/null 2>&1 &
+LP=$!
+for i in $(seq 50); do
+	[ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" -ge 1 ] && break
+	sleep 0.1
+done
+gp renew --within 2h "${GOPT[@]}"
+is "$RC" 0 "renew --database while another run holds the lock: exit 0"
+like "$ERR" "another 'gpush renew' is running" "  and says so"
+wait $LP
+gp renew --within 2h "${GOPT[@]}"
+is "$RC" 0 "renew --database: the three renewed, exit 0"
+[ "$RC" -eq 0 ] || echo "$ERR" | diag
+NEW=$(q "SELECT id FROM gpush.channels ORDER BY id")
+is "$(q "SELECT count(*) FROM gpush.channels")" 3 "renew: three channels after the handover"
+is "$(comm -12 <(echo "$OLD") <(echo "$NEW") | grep -c .)" 0 "renew: all three are new channels"
+is "$(q "SELECT count(*) FROM gpush.notifications WHERE resource_state = 'sync'")" 6 \
+    "renew: the replacements' syncs came into the database"
 IDS=$(q "SELECT id FROM gpush.channels ORDER BY generation")
 gp stop $IDS "${GOPT[@]}"
 is "$RC" 0 "stop --database: exit 0"
 [ "$RC" -eq 0 ] || echo "$ERR" | diag
 is "$(q "SELECT count(*) FROM gpush.channels")" 0 "stop: the rows are gone"
 stopped=$(SI GET /_standin/channels | "$PYTHON" -c 'import json,sys; print(sum(1 for c in json.load(sys.stdin) if c["stopped"]))')
-is "$stopped" 3 "the stand-in saw the three stopped"
-is "$(q "SELECT count(*) FROM gpush.notifications")" 3 "the rows of notifications stay"
+is "$stopped" 6 "the stand-in saw all six stopped (three by renew, three by stop)"
+is "$(q "SELECT count(*) FROM gpush.notifications")" 6 "the rows of notifications stay"
 done_testing
