@@ -517,6 +517,18 @@ grant(struct gpush_auth *a, char *why, size_t whysz)
 
 /* ---- a token command -------------------------------------------------------------- */
 
+/* What is left of the HTTP handle's whole-call time (ms, may be <= 0)
+ * since t0 (CLOCK_MONOTONIC): a token command has as long as a call. */
+static long
+ms_left(const struct gpush_auth *a, const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return gpush__http_total_ms(a->http) - (long)((t1.tv_sec - t0->tv_sec) *
+	    1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
 /* Runs the command with stdout to a pipe, at most TOKEN_MAX bytes and
  * total_ms; the trimmed output becomes the token. */
 static enum gpush_err
@@ -526,7 +538,7 @@ run_command(struct gpush_auth *a, char *why, size_t whysz)
 	size_t n = 0;
 	int p[2], status = 0, timed_out = 0, too_big = 0;
 	long left = gpush__http_total_ms(a->http);
-	struct timespec t0, t1;
+	struct timespec t0;
 	pid_t pid;
 	char *tok, *s, *e;
 
@@ -573,9 +585,7 @@ run_command(struct gpush_auth *a, char *why, size_t whysz)
 			too_big = 1;
 			break;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		left = gpush__http_total_ms(a->http) -
-		    ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		left = ms_left(a, &t0);
 		if (left <= 0) {
 			timed_out = 1;
 			break;
@@ -592,9 +602,7 @@ run_command(struct gpush_auth *a, char *why, size_t whysz)
 			continue;
 		if (w != 0)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		left = gpush__http_total_ms(a->http) -
-		    ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		left = ms_left(a, &t0);
 		if (left <= 0) {
 			timed_out = 1;
 			kill(-pid, SIGKILL);

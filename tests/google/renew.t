@@ -25,11 +25,7 @@ start_standin "$G"
 ok $? "the stand-in listens ($B)" || done_testing
 google_creds
 ADDR=https://hooks.example.com/notifications
-URLS=("$B/admin/directory/v1/users/watch?domain=example.com&event=add"
-    "$B/admin/reports/v1/activity/users/all/applications/login/watch"
-    "$B/drive/v3/changes/watch?pageToken=1"
-    "$B/drive/v3/files/FILEID/watch"
-    "$B/calendar/v3/calendars/primary/events/watch")
+five_urls                       # URLS: the five watch kinds of issue 10
 
 # syncs N -- waits (bounded) until N sync lines are in the log; prints them
 syncs() {

@@ -31,11 +31,7 @@ google_creds
 ADDR=https://hooks.example.com/notifications
 
 # ---- end to end: the five URL kinds ---------------------------------------------
-URLS=("$B/admin/directory/v1/users/watch?domain=example.com&event=add"
-    "$B/admin/reports/v1/activity/users/all/applications/login/watch"
-    "$B/drive/v3/changes/watch?pageToken=1"
-    "$B/drive/v3/files/FILEID/watch"
-    "$B/calendar/v3/calendars/primary/events/watch")
+five_urls                       # URLS: the five watch kinds of issue 10
 gp watch "${URLS[@]}" --address "$ADDR" --ttl 1h "${GOPT[@]}"
 ok $RC "watch: five channels, exit 0"
 [ "$RC" -eq 0 ] || echo "$ERR" | diag

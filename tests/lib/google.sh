@@ -11,6 +11,7 @@
 #                             sets OUT ERR RC; keeps every output and token
 #                             for secrets_check
 #   google_creds              copies $G's sa.json and CA for gpush; sets GOPT
+#   five_urls                 URLS: issue 10's five watch URLs on $B
 #   reg_ids, reg_count        the registry's ids / how many
 #   secrets_check             two tests: no key, refresh token, client
 #                             secret, access token on any output or file
@@ -63,6 +64,13 @@ google_creds() {
 	cp "$G/ca.pem" "$T/ca.pem"
 	chmod 644 "$T/ca.pem"
 	GOPT=(--credentials "$T/sa.json" --cacert "$T/ca.pem" --subject admin@example.com)
+}
+five_urls() {
+	URLS=("$B/admin/directory/v1/users/watch?domain=example.com&event=add"
+	    "$B/admin/reports/v1/activity/users/all/applications/login/watch"
+	    "$B/drive/v3/changes/watch?pageToken=1"
+	    "$B/drive/v3/files/FILEID/watch"
+	    "$B/calendar/v3/calendars/primary/events/watch")
 }
 reg_ids() { "$PYTHON" -c 'import json,sys
 for l in open(sys.argv[1]):
