@@ -415,6 +415,34 @@ load_seen(struct gpush_store *s, const char *id, struct gpush_seen *seen)
 	return e;
 }
 
+/*
+ * A pending record that "synced" covers, and that no reboot predates, is a
+ * line on stable storage whose 200 went out: the handler process that
+ * wrote it writes its COMMIT record only in its next lock phase (the owed
+ * commit), which may be long in coming.  The dedup verdict already takes
+ * such a record for accepted; stats count it too, so that another process
+ * (gpush renew waiting for a sync, list, health) sees it now.
+ */
+static void
+count_synced_pending(const struct gpush_store *s, const struct gpush_seen *seen,
+    struct gpush_channel_stats *st)
+{
+	uint64_t synced, floor;
+
+	if (s->page == NULL)
+		return;
+	synced = LOAD(s->page->synced);
+	floor = LOAD(s->page->floor);
+	for (size_t i = 0; i < seen->npend; i++) {
+		const struct gpush_pending *p = &seen->pend[i];
+		if (p->seq <= floor || p->seq > synced)
+			continue;
+		st->accepted++;
+		if (p->number > st->last_number)
+			st->last_number = p->number;
+	}
+}
+
 /* What the journal knows of channel id; a foreign record is no error here
  * (check_state reports it). */
 enum gpush_err
@@ -434,6 +462,7 @@ gpush_store_stats(struct gpush_store *s, const char *id,
 		st->last_number = seen.last;
 		st->accepted = seen.accepted;
 		st->last_at_ms = seen.last_at_ms;
+		count_synced_pending(s, &seen, st);
 		e = GPUSH_OK;
 	}
 	gpush__seen_clear(&seen);

@@ -435,6 +435,15 @@ test_kept(void)
 	ok(acc(a, "k", 20, &dup) == GPUSH_OK && dup == 0, "durable: a accepts 20");
 	ok(acc(b, "k", 20, &dup) == GPUSH_OK && dup == 1, "b: its pending record, synced: duplicate");
 	struct gpush_channel_stats st;
+	/* Another process (gpush renew waiting for a sync, list, health)
+	 * sees a's line as accepted although a's COMMIT is still owed. */
+	ok(acc(a, "s", 1, &dup) == GPUSH_OK && dup == 0, "durable: a accepts s 1");
+	memset(&st, 0x5a, sizeof(st));
+	enum gpush_err se = gpush_store_stats(b, "s", &st);
+	ok(se == GPUSH_OK && st.last_number == 1 &&
+	    st.accepted == 1, "b's stats count a's synced pending s 1 (last %lld, "
+	    "accepted %llu)", (long long)st.last_number,
+	    (unsigned long long)st.accepted);
 	ok(gpush_store_stats(a, "k", &st) == GPUSH_OK && st.last_number == 20,
 	    "the owed commit is written before stats read (last %lld)", (long long)st.last_number);
 	/* compaction by b while a keeps the journal open */
