@@ -258,13 +258,8 @@ cmd_stop(struct tool *t, int argc, char **argv)
 		rc = EXIT_FAIL;
 	else if (r.failed > 0)
 		rc = EXIT_FAIL;
-	errno = 0;
-	if (r.out_errno != 0 || fflush(stdout) == EOF || ferror(stdout)) {
-		msg("writing to standard output failed: %s (the registry is "
-		    "complete: gpush list)", strerror(r.out_errno != 0 ?
-		    r.out_errno : errno != 0 ? errno : EIO));
+	if (stdout_failed(r.out_errno, "the registry is complete: gpush list"))
 		rc = EXIT_FAIL;
-	}
 out:
 	for (size_t i = 0; i < r.n && r.calls != NULL; i++) {
 		gpush_api_free(r.calls[i].api);

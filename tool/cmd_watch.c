@@ -609,13 +609,9 @@ cmd_watch(struct tool *t, int argc, char **argv)
 	rc = w.ok == w.n ? 0 : EXIT_FAIL;
 	if (w.n > 1)
 		msg("watch: %zu of %zu channel(s) made", w.ok, w.n);
-	errno = 0;
-	if (w.out_errno != 0 || fflush(stdout) == EOF || ferror(stdout)) {
-		msg("writing to standard output failed: %s (every answer is in "
-		    "the registry: gpush list)", strerror(w.out_errno != 0 ?
-		    w.out_errno : errno != 0 ? errno : EIO));
+	if (stdout_failed(w.out_errno, "every answer is in the registry: "
+	    "gpush list"))
 		rc = EXIT_FAIL;
-	}
 out:
 	run_free(&w);
 	free(a.params);

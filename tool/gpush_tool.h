@@ -82,6 +82,9 @@ int bad_option(const struct tool *t, int ch, char **argv);
  * a registry edit callback): say so and end the process before the edit
  * can commit, so that the registry stays as it was. */
 _Noreturn void die_nomem(void);
+/* 1 after saying so when standard output could not be written (out_errno,
+ * or its final flush), with why_nothing_lost; else 0. */
+int stdout_failed(int out_errno, const char *why_nothing_lost);
 /* strdup() or die_nomem(). */
 char *xstrdup(const char *s);
 

@@ -3,6 +3,7 @@
  * starts with "gpush: ", usage errors add the command's usage line.  No
  * message ever includes a token: callers pass ids and paths only.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,4 +97,19 @@ xstrdup(const char *s)
 	if (p == NULL)
 		die_nomem();
 	return p;
+}
+
+/* Standard output at the end of a run that kept going when it failed (a
+ * reader gone: SIGPIPE ignored): out_errno is the first failed write's
+ * errno, or 0; the rest is flushed now.  Says so, with why nothing is
+ * lost, and returns 1; 0 when all of it went out. */
+int
+stdout_failed(int out_errno, const char *why_nothing_lost)
+{
+	errno = 0;
+	if (out_errno == 0 && fflush(stdout) != EOF && !ferror(stdout))
+		return 0;
+	msg("writing to standard output failed: %s (%s)", strerror(out_errno != 0 ?
+	    out_errno : errno != 0 ? errno : EIO), why_nothing_lost);
+	return 1;
 }
