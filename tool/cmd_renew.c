@@ -575,6 +575,20 @@ watch_failure(const struct call *c)
 	return WF_PERMANENT;
 }
 
+/* A replacement Google surely did not make: its entry dropped and the old
+ * channel's link to it cleared, in one edit (a failed edit leaves both,
+ * and the next run clears them as a half-made replacement). */
+static void
+unlink_replacement(struct renew *r, const struct rch *o, const char *nid)
+{
+	struct reg_op ops[2] = {
+		{ nid, 1, NULL, NULL, NULL, 1 },
+		{ gpush_channel_id(o->c), 0, REPLACED_BY_KEY, NULL, NULL, 0 },
+	};
+
+	(void)registry_patch(r->s, ops, 2);
+}
+
 /* What to do about a permanent failure, for the message. */
 static const char *
 watch_fix(const struct rch *o, const struct call *c)
@@ -650,11 +664,7 @@ settle_watch(void *ctx, struct call *c)
 		say(r, "watch", o, nid, "failed", line);
 		return;
 	case WF_RETRY: {
-		struct reg_op ops[2] = {
-			{ nid, 1, NULL, NULL, NULL, 1 },
-			{ gpush_channel_id(o->c), 0, REPLACED_BY_KEY, NULL, NULL, 0 },
-		};
-		(void)registry_patch(r->s, ops, 2);
+		unlink_replacement(r, o, nid);
 		msg("channel %s: watching a replacement failed (%s); a transient "
 		    "error: tried again next run", gpush_channel_id(o->c), why);
 		snprintf(line, sizeof(line), "transient: %s", why);
@@ -663,11 +673,7 @@ settle_watch(void *ctx, struct call *c)
 		return;
 	}
 	case WF_PERMANENT: {
-		struct reg_op ops[2] = {
-			{ nid, 1, NULL, NULL, NULL, 1 },
-			{ gpush_channel_id(o->c), 0, REPLACED_BY_KEY, NULL, NULL, 0 },
-		};
-		(void)registry_patch(r->s, ops, 2);
+		unlink_replacement(r, o, nid);
 		const char *fix = watch_fix(o, c);
 		msg("channel %s: renewal failed: %s; %s", gpush_channel_id(o->c),
 		    why, fix);
