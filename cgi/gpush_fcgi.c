@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -38,9 +39,17 @@ struct io {
 
 #define GOOG_MAX 32
 
+/* The environment entries a request reads, found in one pass (gather). */
+enum var {
+	V_METHOD, V_PROXY, V_LENGTH, V_TE, V_DIR, V_DATABASE, V_SYNC,
+	V_LOG_GROUP, NVARS
+};
+
 struct request {
 	struct io   *io;
+	const char  *var[NVARS];    /* values, or NULL when absent */
 	char        *goog[GOOG_MAX + 1]; /* the HTTP_X_GOOG_* entries only */
+	enum gpush_err goog_err;    /* what step_goog answers */
 	size_t       length;
 	char        *body;
 	struct gpush_notification *n;
@@ -73,23 +82,91 @@ warn_cb(void *ctx, const char *msg)
 	logmsg("%s", msg);
 }
 
-/* The value of name in envp, never kept across requests: libfcgi
- * replaces the environment on every accept. */
-static const char *
-env(char **envp, const char *name)
+/*
+ * One pass over the request's environment (libfcgi replaces it on every
+ * accept, so nothing is kept across requests): the variables of enum var,
+ * the first of each name as env() would find it, and the HTTP_X_GOOG_*
+ * entries.  Eight lookups of their own scanned the whole environment
+ * eight times, a tenth of a request's instructions.
+ *
+ * The same X-Goog parameter twice can only come from two spellings of
+ * one header name (servers merge true repeats into "a, b", and map '-',
+ * '_' and other punctuation alike): which one is real is unknowable, so
+ * neither is used.  More X-Goog headers than Google sends is refused too.
+ * Both are step_goog's answer, in the steps' order.
+ */
+static void
+gather(struct request *r)
 {
-	size_t len = strlen(name);
+	static const char pre[] = "HTTP_X_GOOG_";
+	static const char *const names[NVARS] = {
+		[V_METHOD] = "REQUEST_METHOD", [V_PROXY] = "HTTP_PROXY",
+		[V_LENGTH] = "CONTENT_LENGTH", [V_TE] = "HTTP_TRANSFER_ENCODING",
+		[V_DIR] = "GPUSH_DIR", [V_DATABASE] = "GPUSH_DATABASE",
+		[V_SYNC] = "GPUSH_SYNC", [V_LOG_GROUP] = "GPUSH_LOG_GROUP",
+	};
+	size_t n = 0;
 
-	for (char **e = envp; e != NULL && *e != NULL; e++)
-		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-			return *e + len + 1;
+	for (char **e = r->io->envp; e != NULL && *e != NULL; e++) {
+		const char *s = *e;
+		if (strncmp(s, pre, sizeof(pre) - 1) == 0) {
+			const char *eq = strchr(s, '=');
+			if (eq == NULL || n == GOOG_MAX) {
+				r->goog_err = GPUSH_ERR_HEADER;
+				continue;
+			}
+			for (size_t j = 0; j < n; j++)
+				if (strncmp(r->goog[j], s, (size_t)(eq - s) + 1) == 0)
+					r->goog_err = GPUSH_ERR_HEADER;
+			r->goog[n++] = *e;
+			continue;
+		}
+		for (size_t v = 0; v < NVARS; v++) {
+			size_t len;
+			if (s[0] != names[v][0] || r->var[v] != NULL)
+				continue;
+			len = strlen(names[v]);
+			if (strncmp(s, names[v], len) == 0 && s[len] == '=') {
+				r->var[v] = s + len + 1;
+				break;
+			}
+		}
+	}
+	r->goog[n] = NULL;
+}
+
+/*
+ * gpush_header_cgi over the gathered HTTP_X_GOOG_* entries, compared past
+ * the prefix they share ("X-Goog-Channel-ID" matches
+ * HTTP_X_GOOG_CHANNEL_ID: '-' as '_', letters in upper case, RFC 3875
+ * 4.1.18).  Any other name goes to gpush_header_cgi over the same list.
+ */
+static const char *
+goog_header(void *ctx, const char *name)
+{
+	char **goog = ctx;
+
+	if (strncasecmp(name, "X-Goog-", 7) != 0)
+		return gpush_header_cgi(ctx, name);
+	name += 7;
+	for (; *goog != NULL; goog++) {
+		const char *e = *goog + 12, *k = name;
+		for (; *k != '\0'; e++, k++) {
+			char want = *k == '-' ? '_' :
+			    (*k >= 'a' && *k <= 'z') ? (char)(*k - 'a' + 'A') : *k;
+			if (*e != want)
+				break;
+		}
+		if (*k == '\0' && *e == '=')
+			return e + 1;
+	}
 	return NULL;
 }
 
 static enum gpush_err
 step_method(struct request *r)
 {
-	const char *m = env(r->io->envp, "REQUEST_METHOD");
+	const char *m = r->var[V_METHOD];
 
 	return m != NULL && strcmp(m, "POST") == 0 ? GPUSH_OK : GPUSH_ERR_METHOD;
 }
@@ -100,36 +177,14 @@ step_method(struct request *r)
 static enum gpush_err
 step_proxy(struct request *r)
 {
-	return env(r->io->envp, "HTTP_PROXY") != NULL ? GPUSH_ERR_PROXY : GPUSH_OK;
+	return r->var[V_PROXY] != NULL ? GPUSH_ERR_PROXY : GPUSH_OK;
 }
 
-/*
- * Gathers the HTTP_X_GOOG_* entries, so that the header lookups scan a
- * handful of entries instead of the whole environment.  The same X-Goog
- * parameter twice can only come from two spellings of one header name
- * (servers merge true repeats into "a, b", and map '-', '_' and other
- * punctuation alike): which one is real is unknowable, so neither is
- * used.  More X-Goog headers than Google sends is refused too.
- */
+/* The X-Goog headers' number and uniqueness, as gather() found them. */
 static enum gpush_err
 step_goog(struct request *r)
 {
-	static const char pre[] = "HTTP_X_GOOG_";
-	size_t n = 0;
-
-	for (char **e = r->io->envp; e != NULL && *e != NULL; e++) {
-		if (strncmp(*e, pre, sizeof(pre) - 1) != 0)
-			continue;
-		const char *eq = strchr(*e, '=');
-		if (eq == NULL || n == GOOG_MAX)
-			return GPUSH_ERR_HEADER;
-		for (size_t j = 0; j < n; j++)
-			if (strncmp(r->goog[j], *e, (size_t)(eq - *e) + 1) == 0)
-				return GPUSH_ERR_HEADER;
-		r->goog[n++] = *e;
-	}
-	r->goog[n] = NULL;
-	return GPUSH_OK;
+	return r->goog_err;
 }
 
 /*
@@ -140,13 +195,13 @@ step_goog(struct request *r)
 static enum gpush_err
 step_length(struct request *r)
 {
-	const char *cl = env(r->io->envp, "CONTENT_LENGTH");
+	const char *cl = r->var[V_LENGTH];
 	size_t v = 0, i;
 
 	r->length = 0;
 	/* Any transfer coding (de-chunked or not by the server in front):
 	 * Google sends a Content-Length, so a body without one is refused. */
-	if (env(r->io->envp, "HTTP_TRANSFER_ENCODING") != NULL)
+	if (r->var[V_TE] != NULL)
 		return GPUSH_ERR_NOLENGTH;
 	if (cl == NULL || cl[0] == '\0')
 		return GPUSH_OK;
@@ -166,7 +221,7 @@ step_length(struct request *r)
 static enum gpush_err
 step_headers(struct request *r)
 {
-	return gpush_notification_parse(gpush_header_cgi, r->goog, &r->n);
+	return gpush_notification_parse(goog_header, r->goog, &r->n);
 }
 
 static enum gpush_err
@@ -255,10 +310,10 @@ answer(struct io *io, enum gpush_err e, int duplicate)
  * else the process's (FcgidInitialEnv, bin-environment), else the one
  * compiled in.  Opens or reopens the store when it changes. */
 static enum gpush_err
-open_store(char **envp)
+open_store(const struct request *r)
 {
-	const char *dir = env(envp, "GPUSH_DIR");
-	const char *db = env(envp, "GPUSH_DATABASE");
+	const char *dir = r->var[V_DIR];
+	const char *db = r->var[V_DATABASE];
 	enum gpush_err e;
 
 	/* GPUSH_DATABASE (a libpq connection string), looked for like
@@ -306,9 +361,9 @@ open_store(char **envp)
  * per-request SetEnv (mod_fcgid) thus holds for every request a process
  * serves, not only for the one that opened the store. */
 static void
-set_sync(char **envp)
+set_sync(const struct request *r)
 {
-	const char *sync = env(envp, "GPUSH_SYNC");
+	const char *sync = r->var[V_SYNC];
 
 	if (sync == NULL)
 		sync = getenv("GPUSH_SYNC");
@@ -318,9 +373,9 @@ set_sync(char **envp)
 /* GPUSH_LOG_GROUP=1, read like GPUSH_SYNC: the log 0640 for a consumer in
  * the data directory's group (README, "Consuming the log"). */
 static void
-set_log_group(char **envp)
+set_log_group(const struct request *r)
 {
-	const char *v = env(envp, "GPUSH_LOG_GROUP");
+	const char *v = r->var[V_LOG_GROUP];
 
 	if (v == NULL)
 		v = getenv("GPUSH_LOG_GROUP");
@@ -341,7 +396,8 @@ handle(struct io *io, int cache)
 
 	memset(&r, 0, sizeof(r));
 	r.io = io;
-	if ((e = open_store(io->envp)) != GPUSH_OK) {
+	gather(&r);
+	if ((e = open_store(&r)) != GPUSH_OK) {
 		int saved = errno;
 		if (store_db)
 			logmsg("database: %s", store_why);
@@ -355,8 +411,8 @@ handle(struct io *io, int cache)
 			e = GPUSH_ERR_INTERNAL;
 	} else {
 		gpush_store_set_cache(store, cache); /* a no-op once set */
-		set_sync(io->envp);
-		set_log_group(io->envp);
+		set_sync(&r);
+		set_log_group(&r);
 		for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 			if ((e = steps[i](&r)) != GPUSH_OK)
 				break;

@@ -95,14 +95,27 @@ gpush_parse_rfc1123(const char *s, int64_t *ms)
 void
 gpush_format_rfc3339(int64_t ms, char buf[25])
 {
+	/* The seconds part, kept per thread: a busy handler stamps many
+	 * records a second, and gmtime_r + strftime were most of a record's
+	 * formatting. */
+	static _Thread_local time_t last = -1;
+	static _Thread_local char secs[20];
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
 
-	if (ms < 0 || gmtime_r(&t, &tm) == NULL || tm.tm_year > 8099) {
+	if (ms < 0) {
 		memcpy(buf, "1970-01-01T00:00:00.000Z", 25);
 		return;
 	}
-	strftime(buf, 20, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (t != last) {
+		if (gmtime_r(&t, &tm) == NULL || tm.tm_year > 8099) {
+			memcpy(buf, "1970-01-01T00:00:00.000Z", 25);
+			return;
+		}
+		strftime(secs, sizeof(secs), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = t;
+	}
+	memcpy(buf, secs, 19);
 	buf[19] = '.';
 	buf[20] = (char)('0' + (ms % 1000) / 100);
 	buf[21] = (char)('0' + (ms % 100) / 10);

@@ -48,6 +48,7 @@ enum gpush_err gpush__errno(int e);
 /* text.c */
 int   gpush__text_ok(const char *s, size_t len); /* UTF-8, no controls */
 int   gpush__utf8_ok(const unsigned char *s, size_t len);
+size_t gpush__json_plain_prefix(const char *s, size_t len);
 char *gpush__strndup(const char *s, size_t len);
 int   gpush__parse_i64(const char *s, int64_t *out); /* plain decimal >= 0 */
 void  gpush__hex(const char *s, char *out, size_t outsz);

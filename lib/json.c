@@ -93,8 +93,12 @@ jstring(struct jcur *c)
 	if (c->p >= c->end || *c->p++ != '"')
 		return 0;
 	while (c->p < c->end) {
-		unsigned char ch = (unsigned char)*c->p++;
+		unsigned char ch;
 		long u;
+		c->p += gpush__json_plain_prefix(c->p, (size_t)(c->end - c->p));
+		if (c->p >= c->end)
+			return 0;
+		ch = (unsigned char)*c->p++;
 		if (ch == '"')
 			return 1;
 		if (ch < 0x20)
@@ -212,6 +216,14 @@ gpush__json_minify(const char *s, size_t len, char *out)
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned cp = 0;
+		if (in_str && !esc) {
+			/* a run that needs no look, copied whole */
+			size_t n = gpush__json_plain_prefix(s + i, len - i);
+			memcpy(out + o, s + i, n);
+			o += n;
+			if ((i += n) >= len)
+				break;
+		}
 		if (in_str && !esc && u[i] == 0xc2 && i + 1 < len &&
 		    u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)
 			cp = u[i + 1];

@@ -273,21 +273,28 @@ out_lit(struct out *b, const char *s)
 }
 
 /* s as a JSON string.  Header values were checked to be UTF-8 without
- * controls; escaping every control byte anyway costs nothing. */
+ * controls; escaping every control byte anyway costs nothing.  Runs that
+ * need no escape are copied whole (gpush__json_plain_prefix). */
 static void
 out_str(struct out *b, const char *s)
 {
 	static const char hx[] = "0123456789abcdef";
-	const char *run = s;
+	size_t len = strlen(s);
 
 	out_add(b, "\"", 1);
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
+	while (len > 0) {
+		size_t n = gpush__json_plain_prefix(s, len);
+		unsigned char ch;
 		char esc[7] = "\\u00";
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
-			continue;
-		out_add(b, run, (size_t)(s - run));
-		if (ch == '"' || ch == '\\') {
+		out_add(b, s, n);
+		if ((len -= n) == 0)
+			break;
+		s += n;
+		ch = (unsigned char)*s++;
+		len--;
+		if (ch >= 0x80) {
+			out_add(b, (const char *)&ch, 1);
+		} else if (ch == '"' || ch == '\\') {
 			esc[1] = (char)ch;
 			out_add(b, esc, 2);
 		} else {
@@ -295,9 +302,7 @@ out_str(struct out *b, const char *s)
 			esc[5] = hx[ch & 15];
 			out_add(b, esc, 6);
 		}
-		run = s + 1;
 	}
-	out_add(b, run, (size_t)(s - run));
 	out_add(b, "\"", 1);
 }
 
@@ -335,6 +340,18 @@ gpush_notification_record(const struct gpush_notification *n, int64_t now_ms,
 	*len = 0;
 	if (n == NULL)
 		return GPUSH_ERR_ARG;
+	/* One allocation: the keys and numbers fit in 512 bytes and an
+	 * escape is at most 6 bytes for 1 (values are bounded by
+	 * GPUSH_HEADER_MAX and the body by GPUSH_BODY_MAX: no overflow);
+	 * out_add still grows the buffer should this ever be short. */
+	b.cap = 512 + n->body_len + 6 * (strlen(n->channel_id) + strlen(n->state) +
+	    strlen(n->resource_id) + strlen(n->resource_uri));
+	if (n->changed != NULL)
+		for (size_t i = 0; i < json_object_array_length(n->changed); i++)
+			b.cap += 3 + 6 * (size_t)json_object_get_string_len(
+			    json_object_array_get_idx(n->changed, i));
+	if ((b.p = malloc(b.cap)) == NULL)
+		return GPUSH_ERR_NOMEM;
 	gpush_format_rfc3339(now_ms, at);
 	out_add(&b, "{", 1);
 	out_key(&b, "received_at");

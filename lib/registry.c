@@ -51,9 +51,14 @@ struct gpush_registry {
 };
 
 /* How many channels a FastCGI process keeps parsed from a large
- * registry: a direct-mapped cache, so active channels are parsed once
- * and memory stays bounded whatever the registry's size. */
-#define HOT_SLOTS 4096
+ * registry, so active channels are parsed once and memory stays bounded
+ * whatever the registry's size: HOT_WAYS to a set, least recently used
+ * first out.  Direct-mapped, 1,000 channels sent to in turn (as Google
+ * does, and the bench) put 222 of them in shared slots, each then parsed
+ * again on every request; four ways leave 11. */
+#define HOT_WAYS  4
+#define HOT_SETS  1024
+#define HOT_SLOTS (HOT_WAYS * HOT_SETS)
 
 struct gpush_registry *
 gpush__registry_new(int cache)
@@ -318,26 +323,38 @@ index_keep(struct gpush_registry *r, int statefd, int fd, const struct stat *st,
 	return 1;
 }
 
+/* Moves set[k] to the front of its set, the others one down. */
+static void
+hot_front(struct gpush_channel **set, size_t k, struct gpush_channel *c)
+{
+	memmove(set + 1, set, k * sizeof(*set));
+	set[0] = c;
+}
+
 /* A channel of the kept index: from the hot cache, else read, parsed
- * and cached (evicting the slot's last one).  Borrowed from r; NULL when
- * absent. */
+ * and cached (evicting its set's least recently used).  Borrowed from r;
+ * NULL when absent. */
 static const struct gpush_channel *
 hot_lookup(struct gpush_registry *r, const char *id, gpush_warn_fn warn,
     void *wctx)
 {
-	struct gpush_channel *c;
-	size_t slot = (size_t)(gpush__registry_hash(id) % HOT_SLOTS);
+	struct gpush_channel *c, **set;
 
 	if (r->hot == NULL && (r->hot = calloc(HOT_SLOTS, sizeof(*r->hot))) == NULL)
 		return NULL;
-	if (r->hot[slot] != NULL && strcmp(r->hot[slot]->id, id) == 0)
-		return r->hot[slot];
+	set = r->hot + (size_t)(gpush__registry_hash(id) % HOT_SETS) * HOT_WAYS;
+	for (size_t k = 0; k < HOT_WAYS && set[k] != NULL; k++)
+		if (strcmp(set[k]->id, id) == 0) {
+			c = set[k];
+			hot_front(set, k, c);
+			return c;
+		}
 	r->misses++;
 	if ((c = gpush__index_lookup(r->imap, r->icount, r->regfd, r->size, id, warn,
 	    wctx)) == NULL)
 		return NULL;
-	gpush_channel_free(r->hot[slot]);
-	r->hot[slot] = c;
+	gpush_channel_free(set[HOT_WAYS - 1]);
+	hot_front(set, HOT_WAYS - 1, c);
 	return c;
 }
 

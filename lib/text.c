@@ -2,10 +2,58 @@
  * text.c -- bounded checks of untrusted text: UTF-8 and control bytes,
  * plain decimal integers, hex, and the constant-time compare of secrets.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpush_private.h"
+
+/*
+ * Eight bytes at a time (the word tests of "Bit Twiddling Hacks", exact
+ * for "is there such a byte"): the headers and bodies Google sends are
+ * almost all printable ASCII, and byte-at-a-time loops over them were a
+ * tenth of a request's instructions.  Words are loaded with memcpy: no
+ * alignment or aliasing assumption.
+ */
+#define W_ONES  0x0101010101010101ULL
+#define W_HIGH  0x8080808080808080ULL
+#define W_HAS_ZERO(w)    (((w) - W_ONES) & ~(w) & W_HIGH)
+#define W_HAS_LESS(w, n) (((w) - W_ONES * (n)) & ~(w) & W_HIGH)
+#define W_HAS_BYTE(w, b) W_HAS_ZERO((w) ^ (W_ONES * (b)))
+
+static uint64_t
+word_at(const unsigned char *s)
+{
+	uint64_t w;
+
+	memcpy(&w, s, sizeof(w));
+	return w;
+}
+
+/*
+ * The length of s[0..len)'s longest prefix of ASCII that a JSON string
+ * holds as it is: no '"', no '\\', no control below 0x20 (RFC 8259,
+ * section 7).  It stops at a byte over 0x7f too, which the JSON writers
+ * and the minifier look at one by one (C1 controls, U+2028, U+2029).
+ */
+size_t
+gpush__json_plain_prefix(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (len - i >= 8) {
+		uint64_t w = word_at(u + i);
+		if ((w & W_HIGH) | W_HAS_LESS(w, 0x20) | W_HAS_BYTE(w, '"') |
+		    W_HAS_BYTE(w, '\\'))
+			break;
+		i += 8;
+	}
+	while (i < len && u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' &&
+	    u[i] != '\\')
+		i++;
+	return i;
+}
 
 /*
  * Returns 1 when s[0..len) is well-formed UTF-8 (no overlongs, no
@@ -18,7 +66,12 @@ gpush__utf8_ok(const unsigned char *s, size_t len)
 
 	while (i < len) {
 		unsigned c = s[i], need, min, cp;
-		if (c < 0x80) { i++; continue; }
+		if (c < 0x80) {
+			/* and the whole ASCII words after it */
+			for (i++; len - i >= 8 && (word_at(s + i) & W_HIGH) == 0; )
+				i += 8;
+			continue;
+		}
 		if (c >= 0xc2 && c <= 0xdf) { need = 1; min = 0x80; cp = c & 0x1f; }
 		else if (c >= 0xe0 && c <= 0xef) { need = 2; min = 0x800; cp = c & 0x0f; }
 		else if (c >= 0xf0 && c <= 0xf4) { need = 3; min = 0x10000; cp = c & 0x07; }
@@ -44,8 +97,19 @@ int
 gpush__text_ok(const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len; i++) {
+	/* Printable ASCII, a word at a time: all of what Google sends; the
+	 * first word that is not goes through the full checks below. */
+	while (len - i >= 8) {
+		uint64_t w = word_at(u + i);
+		if ((w & W_HIGH) | W_HAS_LESS(w, 0x20) | W_HAS_BYTE(w, 0x7f))
+			break;
+		i += 8;
+	}
+	u += i;
+	len -= i;
+	for (i = 0; i < len; i++) {
 		if (u[i] < 0x20 || u[i] == 0x7f)
 			return 0;
 		if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)

@@ -89,6 +89,9 @@ def main(argv):
     cfgs = build_rows(opts, unavailable)
     servers = Servers(opts, cfgs, regs)
     CLEANUPS.append(lambda: kill_ours(opts.run_id))
+    # the stage's directories (sockets among them), also for the phases
+    # that run without any row (BENCH_ONLY naming none: callgrind, strace)
+    servers.prepare()
     results, cgi, cg, stracex, massif = {}, {}, None, {}, None
     fatal = None
     try:

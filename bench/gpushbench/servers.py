@@ -39,6 +39,7 @@ class Servers:
         self.fpm = None
         self.lport = None
         self.aport = None
+        self.prepared = False
         # the PostgreSQL rows (g, h): tests/lib/pg.py's server, a database
         # per row, host 2's lighttpd and HAProxy (q)
         self.pg = None
@@ -57,6 +58,7 @@ class Servers:
         # Everything the servers read or write is in the stage, outside
         # the clone (which may sit below a directory they cannot enter);
         # their logs are copied to LOGS at the end.
+        self.prepared = True
         st, run = self.opts.stage, self.run
         for d in ('htdocs', 'data'):
             st.mkdir(d)
@@ -74,7 +76,8 @@ class Servers:
             self.regs[c.size].install(c.datadir, self.uid, self.gid)
 
     def start(self):
-        self.prepare()
+        if not self.prepared:
+            self.prepare()
         if any(c.variant in ('p', 'q') for c in self.cfgs):
             self.start_pg()
         if any(c.kind == 'proxy' for c in self.cfgs):

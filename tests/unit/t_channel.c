@@ -190,6 +190,19 @@ test_index(void)
 			unsigned long m = r->misses;
 			gpush__registry_find(r, dfd, sfd, "chan-4999", &c, NULL, NULL, 0);
 			ok(r->misses == m, "index round %d: a channel found before is not parsed again (%lu misses)", round, r->misses);
+			/* 1,000 channels in turn, as Google and the bench send:
+			 * the second turn parses (nearly) none again.  A
+			 * direct-mapped cache of the same size parsed 220 again here. */
+			for (int pass = 0; pass < 2; pass++) {
+				char id[32];
+				m = r->misses;
+				for (int i = 0; i < 1000; i++) {
+					snprintf(id, sizeof(id), "chan-%d", i);
+					gpush__registry_find(r, dfd, sfd, id, &c, NULL, NULL, 0);
+				}
+			}
+			ok(r->misses - m <= 20, "index round %d: 1,000 channels in turn, the second "
+			    "turn parses %lu again (at most 20)", round, r->misses - m);
 		}
 		ok(gpush__registry_find(r, dfd, sfd, "chan-7", &c, NULL, NULL, 0) == GPUSH_OK &&
 		    strcmp(c->token, "tok-7") == 0, "index round %d: first line wins", round);

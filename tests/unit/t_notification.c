@@ -165,6 +165,47 @@ test_verify_and_record(void)
 	gpush_notification_free(n);
 }
 
+/* Header values with what a JSON string must escape, and non-ASCII, at
+ * every offset of a word (the record's run copying, issue 12): the record
+ * parses back to the values as they came. */
+static void
+test_record_escapes(void)
+{
+	static const char *const odd[] = { "\"", "\\", "\xc3\xa9", "\xe2\x82\xac" };
+	size_t bad = 0, cases = 0;
+
+	for (size_t k = 0; k < sizeof(odd) / sizeof(odd[0]); k++)
+		for (size_t at = 0; at < 20; at++) {
+			char uri[64];
+			const char *h[] = { "X-Goog-Channel-ID", "ch1",
+			    "X-Goog-Resource-Id", "r1", "X-Goog-Resource-Uri", uri,
+			    "X-Goog-Resource-State", "update",
+			    "X-Goog-Message-Number", "2", "X-Goog-Changed", uri, NULL };
+			struct gpush_notification *n;
+			struct json_object *o = NULL, *v, *a;
+			char *line = NULL;
+			size_t len;
+
+			snprintf(uri, sizeof(uri), "%.*s%s%s", (int)at,
+			    "https://example.com/abcdefgh", odd[k], "/tail-of-it");
+			cases++;
+			if (parse(h, &n) != GPUSH_OK ||
+			    gpush_notification_record(n, 0, &line, &len) != GPUSH_OK ||
+			    (o = json_tokener_parse(line)) == NULL ||
+			    !json_object_object_get_ex(o, "resource_uri", &v) ||
+			    strcmp(json_object_get_string(v), uri) != 0 ||
+			    !json_object_object_get_ex(o, "changed", &a) ||
+			    strcmp(json_object_get_string(json_object_array_get_idx(a, 0)),
+			    uri) != 0 || len != strlen(line))
+				bad++;
+			json_object_put(o);
+			free(line);
+			gpush_notification_free(n);
+		}
+	ok(bad == 0, "record: escapes and non-ASCII at every offset parse back (%zu of %zu "
+	    "differ)", bad, cases);
+}
+
 int
 main(void)
 {
@@ -172,5 +213,6 @@ main(void)
 	test_parse_errors();
 	test_cgi_getter();
 	test_verify_and_record();
+	test_record_escapes();
 	return tap_done();
 }

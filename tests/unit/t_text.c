@@ -92,6 +92,85 @@ test_lines(void)
 	is_str(w.got, "1@0:x|", "no empty line after a final newline");
 }
 
+/* Byte-at-a-time references for the word-at-a-time checks (issue 12). */
+static int
+ref_text_ok(const unsigned char *u, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (u[i] < 0x20 || u[i] == 0x7f)
+			return 0;
+		if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)
+			return 0;
+		if (u[i] == 0xe2 && i + 2 < len && u[i + 1] == 0x80 &&
+		    (u[i + 2] == 0xa8 || u[i + 2] == 0xa9))
+			return 0;
+	}
+	return 1;
+}
+
+static size_t
+ref_plain(const unsigned char *u, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' && u[i] != '\\')
+		i++;
+	return i;
+}
+
+/*
+ * Every byte value at every offset of a printable run of every length up
+ * to 40 (so in each lane of the first words, and in the tail), plus two-
+ * and three-byte sequences across a word's edge: the fast paths must
+ * agree with the references everywhere.
+ */
+static void
+test_words(void)
+{
+	static const unsigned char seq[][3] = { { 0xc3, 0xa9, 0 }, { 0xc2, 0x85, 0 },
+	    { 0xe2, 0x80, 0xa8 }, { 0xe2, 0x82, 0xac }, { 0xc0, 0xaf, 0 },
+	    { 0xed, 0xa0, 0x80 }, { 0xe2, 0x82, 0 } };
+	unsigned char buf[48];
+	size_t bad_text = 0, bad_utf8 = 0, bad_plain = 0, cases = 0;
+
+	for (size_t len = 1; len <= 40; len++)
+		for (size_t at = 0; at < len; at++) {
+			for (unsigned b = 0; b < 256; b++) {
+				memset(buf, 'a', len);
+				buf[at] = (unsigned char)b;
+				int want_utf8 = b < 0x80;
+				cases++;
+				bad_text += gpush__text_ok((const char *)buf, len) !=
+				    (ref_text_ok(buf, len) && want_utf8);
+				bad_utf8 += gpush__utf8_ok(buf, len) != want_utf8;
+				bad_plain += gpush__json_plain_prefix((const char *)buf, len) !=
+				    ref_plain(buf, len);
+			}
+			for (size_t k = 0; k < sizeof(seq) / sizeof(seq[0]); k++) {
+				size_t n = seq[k][2] ? 3 : 2;
+				if (at + n > len)
+					continue;
+				memset(buf, 'a', len);
+				memcpy(buf + at, seq[k], n);
+				int want_utf8 = k < 4;
+				cases++;
+				bad_text += gpush__text_ok((const char *)buf, len) !=
+				    (ref_text_ok(buf, len) && want_utf8);
+				bad_utf8 += gpush__utf8_ok(buf, len) != want_utf8;
+			}
+		}
+	ok(bad_text == 0, "text_ok agrees with the byte-at-a-time check (%zu of %zu differ)",
+	    bad_text, cases);
+	ok(bad_utf8 == 0, "utf8_ok: one byte or sequence anywhere (%zu of %zu differ)",
+	    bad_utf8, cases);
+	ok(bad_plain == 0, "json_plain_prefix stops at the first '\"', '\\\\', control or "
+	    "non-ASCII byte (%zu of %zu differ)", bad_plain, cases);
+	memset(buf, 'a', sizeof(buf));
+	ok(gpush__json_plain_prefix((const char *)buf, 0) == 0 &&
+	    gpush__json_plain_prefix((const char *)buf, 17) == 17,
+	    "json_plain_prefix: empty, and a whole run");
+}
+
 int
 main(void)
 {
@@ -99,5 +178,6 @@ main(void)
 	test_numbers();
 	test_text();
 	test_secret();
+	test_words();
 	return tap_done();
 }
