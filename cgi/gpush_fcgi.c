@@ -82,6 +82,33 @@ warn_cb(void *ctx, const char *msg)
 	logmsg("%s", msg);
 }
 
+#define VAR(name) { name, sizeof(name) - 1 }
+static const struct {
+	const char *name;
+	size_t      len;
+} var_names[NVARS] = {
+	[V_METHOD] = VAR("REQUEST_METHOD"), [V_PROXY] = VAR("HTTP_PROXY"),
+	[V_LENGTH] = VAR("CONTENT_LENGTH"), [V_TE] = VAR("HTTP_TRANSFER_ENCODING"),
+	[V_DIR] = VAR("GPUSH_DIR"), [V_DATABASE] = VAR("GPUSH_DATABASE"),
+	[V_SYNC] = VAR("GPUSH_SYNC"), [V_LOG_GROUP] = VAR("GPUSH_LOG_GROUP"),
+};
+
+/* The process's own value of variable v (FcgidInitialEnv, lighttpd's
+ * bin-environment), looked up once: nothing changes a running process's
+ * environment, and a getenv per request was a scan of it. */
+static const char *
+proc_env(enum var v)
+{
+	static const char *val[NVARS];
+	static int looked[NVARS];
+
+	if (!looked[v]) {
+		val[v] = getenv(var_names[v].name);
+		looked[v] = 1;
+	}
+	return val[v];
+}
+
 /*
  * One pass over the request's environment (libfcgi replaces it on every
  * accept, so nothing is kept across requests): the variables of enum var,
@@ -99,12 +126,6 @@ static void
 gather(struct request *r)
 {
 	static const char pre[] = "HTTP_X_GOOG_";
-	static const char *const names[NVARS] = {
-		[V_METHOD] = "REQUEST_METHOD", [V_PROXY] = "HTTP_PROXY",
-		[V_LENGTH] = "CONTENT_LENGTH", [V_TE] = "HTTP_TRANSFER_ENCODING",
-		[V_DIR] = "GPUSH_DIR", [V_DATABASE] = "GPUSH_DATABASE",
-		[V_SYNC] = "GPUSH_SYNC", [V_LOG_GROUP] = "GPUSH_LOG_GROUP",
-	};
 	size_t n = 0;
 
 	for (char **e = r->io->envp; e != NULL && *e != NULL; e++) {
@@ -122,11 +143,10 @@ gather(struct request *r)
 			continue;
 		}
 		for (size_t v = 0; v < NVARS; v++) {
-			size_t len;
-			if (s[0] != names[v][0] || r->var[v] != NULL)
+			size_t len = var_names[v].len;
+			if (s[0] != var_names[v].name[0] || r->var[v] != NULL)
 				continue;
-			len = strlen(names[v]);
-			if (strncmp(s, names[v], len) == 0 && s[len] == '=') {
+			if (strncmp(s, var_names[v].name, len) == 0 && s[len] == '=') {
 				r->var[v] = s + len + 1;
 				break;
 			}
@@ -286,21 +306,36 @@ reason(int status)
 	}
 }
 
+/* The answers to accepted notifications, made at compile time: a
+ * snprintf per request was more than its share of the handler's CPU. */
+#define ANSWER_200(text) "Status: 200 OK\r\nContent-Type: text/plain; " \
+	"charset=utf-8\r\nCache-Control: no-store\r\n\r\n" text "\n"
+static const char answer_ok[] = ANSWER_200("ok");
+static const char answer_dup[] = ANSWER_200("duplicate");
+
 /* Writes the status and a one-line text body; -1 when the client is gone. */
 static int
 answer(struct io *io, enum gpush_err e, int duplicate)
 {
 	char buf[512];
+	const char *out = buf;
 	int status = gpush_http_status(e), len;
 
-	len = snprintf(buf, sizeof(buf),
-	    "Status: %d %s\r\n%sContent-Type: text/plain; charset=utf-8\r\n"
-	    "Cache-Control: no-store\r\n\r\n%s\n", status, reason(status),
-	    e == GPUSH_ERR_METHOD ? "Allow: POST\r\n" : "",
-	    e == GPUSH_OK ? (duplicate ? "duplicate" : "ok") : gpush_strerror(e));
+	if (e == GPUSH_OK && duplicate) {
+		out = answer_dup;
+		len = (int)sizeof(answer_dup) - 1;
+	} else if (e == GPUSH_OK) {
+		out = answer_ok;
+		len = (int)sizeof(answer_ok) - 1;
+	} else {
+		len = snprintf(buf, sizeof(buf), "Status: %d %s\r\n%sContent-Type: "
+		    "text/plain; charset=utf-8\r\nCache-Control: no-store\r\n\r\n"
+		    "%s\n", status, reason(status),
+		    e == GPUSH_ERR_METHOD ? "Allow: POST\r\n" : "", gpush_strerror(e));
+	}
 	if (io->req != NULL)
-		return FCGX_PutStr(buf, len, io->req->out) == len ? 0 : -1;
-	if (fwrite(buf, 1, (size_t)len, stdout) != (size_t)len ||
+		return FCGX_PutStr(out, len, io->req->out) == len ? 0 : -1;
+	if (fwrite(out, 1, (size_t)len, stdout) != (size_t)len ||
 	    fflush(stdout) != 0)
 		return -1;
 	return 0;
@@ -320,7 +355,7 @@ open_store(const struct request *r)
 	 * GPUSH_DIR, selects the PostgreSQL store; it is never logged as is
 	 * (it may hold a password): messages use gpush_conninfo_redact(). */
 	if (db == NULL || db[0] == '\0')
-		db = getenv("GPUSH_DATABASE");
+		db = proc_env(V_DATABASE);
 	if (db != NULL && db[0] != '\0') {
 		if (store != NULL && store_db && strcmp(store_dir, db) == 0)
 			return GPUSH_OK;
@@ -337,7 +372,7 @@ open_store(const struct request *r)
 		return e;
 	}
 	if (dir == NULL || dir[0] == '\0')
-		dir = getenv("GPUSH_DIR");
+		dir = proc_env(V_DIR);
 	if (dir == NULL || dir[0] == '\0')
 		dir = GPUSH_DEFAULT_DIR;
 	if (dir[0] == '\0')
@@ -366,7 +401,7 @@ set_sync(const struct request *r)
 	const char *sync = r->var[V_SYNC];
 
 	if (sync == NULL)
-		sync = getenv("GPUSH_SYNC");
+		sync = proc_env(V_SYNC);
 	gpush_store_set_sync(store, !(sync != NULL && strcmp(sync, "0") == 0));
 }
 
@@ -378,7 +413,7 @@ set_log_group(const struct request *r)
 	const char *v = r->var[V_LOG_GROUP];
 
 	if (v == NULL)
-		v = getenv("GPUSH_LOG_GROUP");
+		v = proc_env(V_LOG_GROUP);
 	gpush_store_set_log_group(store, v != NULL && strcmp(v, "1") == 0);
 }
 

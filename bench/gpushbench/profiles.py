@@ -25,7 +25,7 @@ def profile_pass(servers, cfgs, regs, unavailable, pdir):
     key = lambda v, size=opts.main_size: '%s-%dp-%d' % (v.replace("'", 's'), m, size)  # noqa: E731
     others = [sz for sz in opts.sizes if sz != opts.main_size]
     trace = [key('b'), key("b'"), key('c'), key('d')] + [key('d', sz) for sz in others]
-    record = [key('c'), key('d')] + [key('d', sz) for sz in others]
+    record = [key('b'), key('c'), key('d')] + [key('d', sz) for sz in others]
     by = {c.key: c for c in cfgs if c.skip is None and c.error is None and c.runs}
     jobs = [(k, 'trace') for k in trace if k in by and not by[k].slow] + \
         [(k, 'record') for k in record if k in by]
