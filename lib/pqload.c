@@ -39,18 +39,25 @@ struct gpush__libpq gpush__pq;
 static pthread_mutex_t pq_lock = PTHREAD_MUTEX_INITIALIZER;
 static int pq_loaded;       /* under pq_lock: gpush__pq is filled */
 
+/* POSIX (dlsym(3)) has a function's address come back as a void *, of
+ * the same size and representation as a function pointer: copied as
+ * bytes, which C's aliasing rules allow, unlike a cast. */
+_Static_assert(sizeof(void *) == sizeof(void (*)(void)),
+    "dlsym() needs function pointers the size of void *");
+
 /*
  * Fills gpush__pq from handle h; NULL, or the name of the first function
  * h lacks (gpush__pq then partly filled: the caller clears it).
- * *(void **)&member = dlsym() is POSIX's own idiom (dlsym(3)) for storing
- * an object pointer into a function pointer.
  */
 static const char *
 pq_resolve(void *h)
 {
+	void *sym;
+
 #define GPUSH__PQ_RESOLVE(f) \
-	if ((*(void **)&gpush__pq.f = dlsym(h, #f)) == NULL) \
-		return #f;
+	if ((sym = dlsym(h, #f)) == NULL) \
+		return #f; \
+	memcpy(&gpush__pq.f, &sym, sizeof(sym));
 	GPUSH__PQ_FUNCS(GPUSH__PQ_RESOLVE)
 #undef GPUSH__PQ_RESOLVE
 	return NULL;
