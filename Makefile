@@ -23,10 +23,10 @@ FCGI_LIBS   ?= -lfcgi
 # Talking to Google (libgpush.so and the tool; never the handler).
 NET_CFLAGS  := $(shell $(PKG_CONFIG) --cflags libcurl libcrypto 2>/dev/null)
 NET_LIBS    := $(shell $(PKG_CONFIG) --libs libcurl libcrypto 2>/dev/null || echo -lcurl -lcrypto)
-# The PostgreSQL store (issue 14; Debian libpq-dev): the handler, the tool
-# and libgpush.so link it.
+# The PostgreSQL store (issue 14): its headers (Debian libpq-dev) for the
+# build; libpq itself is not linked but loaded when a database is first
+# used (lib/pqload.c, issue 12), so nothing here links -lpq.
 PG_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-PG_LIBS     := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null || echo -lpq)
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) $(JSON_CFLAGS) $(NET_CFLAGS) $(PG_CFLAGS) -Ilib \
              -DGPUSH_VERSION='"$(VERSION)"'
@@ -46,8 +46,8 @@ LIB_SRCS = lib/err.c lib/text.c lib/date.c lib/fileio.c lib/json.c \
            lib/dbfollow.c lib/journal.c lib/watch.c
 # issue 10: the Google side (the channel's API, batch bodies)
 LIB_SRCS += lib/api.c lib/batch.c
-# issue 14: the PostgreSQL store
-LIB_SRCS += lib/pgstore.c lib/pgschema.c
+# issue 14: the PostgreSQL store; libpq loaded on first use (issue 12)
+LIB_SRCS += lib/pgstore.c lib/pgschema.c lib/pqload.c
 # The files that use libcurl/libcrypto: the handler must reference none.
 NET_SRCS = lib/credentials.c lib/jwt.c lib/http.c lib/oauth.c
 LIB_SRCS += $(NET_SRCS)
@@ -72,7 +72,7 @@ lib/libgpush.a: $(LIB_OBJS)
 
 lib/libgpush.so: $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libgpush.so.$(SOVERSION) $(LDFLAGS) -o $@ \
-	    $(LIB_OBJS) $(JSON_LIBS) $(NET_LIBS) $(PG_LIBS)
+	    $(LIB_OBJS) $(JSON_LIBS) $(NET_LIBS)
 
 # The schema and the roles' SQL, embedded as C strings (pgschema.c).
 lib/%_sql.h: lib/%.sql
@@ -85,19 +85,19 @@ lib/pgschema.o: lib/schema_sql.h lib/roles_sql.h
 # holds the values it was made with; it is rewritten (and the .pc remade)
 # only when they change, at parse time, so `make -q all` stays true when
 # nothing changed (tests/make-deps.t).
-PC_VARS := $(PREFIX)|$(LIBDIR)|$(INCLUDEDIR)|$(NET_LIBS) $(PG_LIBS)|$(VERSION)
+PC_VARS := $(PREFIX)|$(LIBDIR)|$(INCLUDEDIR)|$(NET_LIBS)|$(VERSION)
 PC_STAMP := $(shell printf '%s\n' '$(PC_VARS)' | cmp -s - lib/gpush.pc.vars || \
     printf '%s\n' '$(PC_VARS)' >lib/gpush.pc.vars)
 
 lib/gpush.pc: lib/gpush.pc.in lib/gpush.pc.vars Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@NET_LIBS@|$(NET_LIBS) $(PG_LIBS)|' \
+	    -e 's|@NET_LIBS@|$(NET_LIBS)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    lib/gpush.pc.in > $@
 
 cgi/gpush.fcgi: cgi/gpush_fcgi.c lib/gpush.h lib/libgpush.a
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -DGPUSH_DEFAULT_DIR='"$(GPUSH_DIR)"' \
-	    cgi/gpush_fcgi.c -o $@ $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) $(PG_LIBS) \
+	    cgi/gpush_fcgi.c -o $@ $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) \
 	    $(FCGI_LIBS)
 
 tool/%.o: tool/%.c lib/gpush.h lib/gpush_private.h $(wildcard tool/*.h)
@@ -106,16 +106,16 @@ tool/%.o: tool/%.c lib/gpush.h lib/gpush_private.h $(wildcard tool/*.h)
 
 tool/gpush: $(TOOL_OBJS) lib/libgpush.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_OBJS) $(LDFLAGS) lib/libgpush.a $(JSON_LIBS) \
-	    $(NET_LIBS) $(PG_LIBS)
+	    $(NET_LIBS)
 
 tests/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/lib_all.h $(LIB_SRCS) \
     lib/gpush.h lib/gpush_private.h lib/schema_sql.h lib/roles_sql.h
-	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(PG_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS)
 
 # The unit test of the Google side includes NET_SRCS too, so it links more.
 tests/unit/t_auth: tests/unit/t_auth.c tests/unit/tap.h tests/unit/lib_all.h $(LIB_SRCS) \
     lib/gpush.h lib/gpush_private.h lib/schema_sql.h lib/roles_sql.h
-	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(NET_LIBS) $(PG_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< -o $@ $(JSON_LIBS) $(NET_LIBS)
 
 # Sanitizer build of the handler, used by tests/cgi-sanitized.t.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -124,7 +124,7 @@ tests/san/gpush.fcgi: cgi/gpush_fcgi.c $(HANDLER_SRCS) lib/gpush.h lib/gpush_pri
     lib/schema_sql.h lib/roles_sql.h
 	@mkdir -p tests/san
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) $(JSON_CFLAGS) $(PG_CFLAGS) -Ilib \
-	    cgi/gpush_fcgi.c $(HANDLER_SRCS) -o $@ $(JSON_LIBS) $(PG_LIBS) $(FCGI_LIBS)
+	    cgi/gpush_fcgi.c $(HANDLER_SRCS) -o $@ $(JSON_LIBS) $(FCGI_LIBS)
 
 -include $(wildcard lib/*.d tool/*.d cgi/*.d)
 -include mk/server.mk

@@ -68,7 +68,7 @@ struct gpush__dbfollow {
 	size_t     batch;         /* bytes of it handed out */
 	size_t    *ends;          /* ends[i]: offset after row i's line */
 	uint64_t  *xids, *ids;
-	char       why[200];      /* the last error, for messages */
+	char       why[512];      /* the last error, for messages */
 };
 
 /*
@@ -115,25 +115,34 @@ dbf_load(struct gpush__dbfollow *f, const char *path)
 static void
 dbf_fail(struct gpush__dbfollow *f, const char *what)
 {
-	const char *m = f->conn != NULL ? PQerrorMessage(f->conn) : "";
+	const char *m = f->conn != NULL ? pq->PQerrorMessage(f->conn) : "";
 	size_t n = strcspn(m, "\n");
 
 	snprintf(f->why, sizeof(f->why), "database: %s%s%.*s", what,
 	    n ? ": " : "", (int)n, m);
 }
 
-/* Connects (again) when there is no good connection.  0, or -1 with
- * f->why set. */
+/* Connects (again) when there is no good connection, loading libpq on
+ * the first call.  0, or -1 with f->why and errno set (ELIBACC: libpq
+ * could not be loaded; ECONNREFUSED: no connection). */
 static int
 dbf_connect(struct gpush__dbfollow *f)
 {
-	if (f->conn != NULL && PQstatus(f->conn) == CONNECTION_OK)
+	char why[sizeof(f->why) - sizeof("database: ") + 1];
+
+	if (f->conn != NULL && pq->PQstatus(f->conn) == CONNECTION_OK)
 		return 0;
 	if (f->conn != NULL)
-		PQfinish(f->conn);
-	f->conn = PQconnectdb(f->conninfo);
-	if (f->conn == NULL || PQstatus(f->conn) != CONNECTION_OK) {
+		pq->PQfinish(f->conn);
+	f->conn = NULL;
+	if (gpush__pq_load(why, sizeof(why)) != GPUSH_OK) {
+		snprintf(f->why, sizeof(f->why), "database: %s", why);
+		return -1;
+	}
+	f->conn = pq->PQconnectdb(f->conninfo);
+	if (f->conn == NULL || pq->PQstatus(f->conn) != CONNECTION_OK) {
 		dbf_fail(f, "cannot connect");
+		errno = ECONNREFUSED;
 		return -1;
 	}
 	return 0;
@@ -180,7 +189,7 @@ dbf_free(void *impl)
 	if (f == NULL)
 		return;
 	if (f->conn != NULL)
-		PQfinish(f->conn);
+		pq->PQfinish(f->conn);
 	if (f->conninfo != NULL) {   /* may hold a password */
 		explicit_bzero(f->conninfo, strlen(f->conninfo));
 		free(f->conninfo);
@@ -224,10 +233,10 @@ dbf_room(struct gpush__dbfollow *f, size_t n, size_t len)
 static enum gpush_err
 dbf_take(struct gpush__dbfollow *f, PGresult *r)
 {
-	size_t n = (size_t)PQntuples(r), len = 0, at = 0;
+	size_t n = (size_t)pq->PQntuples(r), len = 0, at = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		size_t l = (size_t)PQgetlength(r, (int)i, 2);
+		size_t l = (size_t)pq->PQgetlength(r, (int)i, 2);
 		if (l > SIZE_MAX / 2 - len - 1)
 			return GPUSH_ERR_NOMEM;
 		len += l + 1;
@@ -235,14 +244,14 @@ dbf_take(struct gpush__dbfollow *f, PGresult *r)
 	if (dbf_room(f, n, len) < 0)
 		return GPUSH_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const char *line = PQgetvalue(r, (int)i, 2);
-		size_t l = (size_t)PQgetlength(r, (int)i, 2);
+		const char *line = pq->PQgetvalue(r, (int)i, 2);
+		size_t l = (size_t)pq->PQgetlength(r, (int)i, 2);
 		int64_t id;
 		if (l == 0 || memchr(line, '\n', l) != NULL ||
-		    !gpush__parse_i64(PQgetvalue(r, (int)i, 1), &id) ||
-		    sscanf(PQgetvalue(r, (int)i, 0), "%" SCNu64, &f->xids[i]) != 1) {
+		    !gpush__parse_i64(pq->PQgetvalue(r, (int)i, 1), &id) ||
+		    sscanf(pq->PQgetvalue(r, (int)i, 0), "%" SCNu64, &f->xids[i]) != 1) {
 			snprintf(f->why, sizeof(f->why), "database: row %.20s is "
-			    "not a log line", PQgetvalue(r, (int)i, 1));
+			    "not a log line", pq->PQgetvalue(r, (int)i, 1));
 			return GPUSH_ERR_PARSE;
 		}
 		f->ids[i] = (uint64_t)id;
@@ -271,28 +280,26 @@ dbf_next(void *impl, size_t max_lines, const char **data, size_t *len,
 	f->nrows = 0;
 	if (max_lines == 0)
 		return GPUSH_ERR_ARG;
-	if (dbf_connect(f) < 0) {
-		errno = ECONNREFUSED;
+	if (dbf_connect(f) < 0)
 		return GPUSH_ERR_IO;
-	}
 	snprintf(xid, sizeof(xid), "%" PRIu64, f->xid);
 	snprintf(id, sizeof(id), "%" PRIu64, f->id);
 	snprintf(lim, sizeof(lim), "%zu", max_lines < DBF_MAX_ROWS ? max_lines :
 	    (size_t)DBF_MAX_ROWS);
-	r = PQexecParams(f->conn, DBF_QUERY, 3, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+	r = pq->PQexecParams(f->conn, DBF_QUERY, 3, NULL, params, NULL, NULL, 0);
+	if (pq->PQresultStatus(r) != PGRES_TUPLES_OK) {
 		dbf_fail(f, "reading notifications");
-		PQclear(r);
+		pq->PQclear(r);
 		/* A lost connection is made again on the next call. */
-		if (PQstatus(f->conn) != CONNECTION_OK) {
-			PQfinish(f->conn);
+		if (pq->PQstatus(f->conn) != CONNECTION_OK) {
+			pq->PQfinish(f->conn);
 			f->conn = NULL;
 		}
 		errno = EIO;
 		return GPUSH_ERR_IO;
 	}
 	e = dbf_take(f, r);
-	PQclear(r);
+	pq->PQclear(r);
 	if (e != GPUSH_OK) {
 		f->nrows = 0;
 		errno = EINVAL;

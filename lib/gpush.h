@@ -5,7 +5,9 @@
  * parsing and validating a notification from its X-Goog-* headers, the
  * flat-file channel registry, the per-channel dedup state and the durable
  * line-delimited JSON log.  It never exits, never writes to stdout and
- * reads no environment variable; every failure is an enum gpush_err.
+ * reads no environment variable but GPUSH_LIBPQ (where libpq is, for a
+ * database store: see "A PostgreSQL database as the store"); every
+ * failure is an enum gpush_err.
  *
  * Ownership: every _new() pairs with a _free(), and _free(NULL) does
  * nothing.  Strings returned by accessors are borrowed from their handle
@@ -797,6 +799,16 @@ GPUSH_API const char *gpush_log_follow_name(const struct gpush_log_follow *f);
  * or the string itself); no message of this library ever holds a
  * password: they name the database by gpush_conninfo_redact().
  *
+ * libpq is not linked: it is loaded with dlopen() the first time a
+ * database is used in the process (gpush_store_open_database(),
+ * gpush_db_migrate(), gpush_conninfo_redact(), a database reader's first
+ * next()), so that a program using only data directories never loads it
+ * and the libraries it needs.  It is libpq.so.5 (Debian's libpq5), or
+ * the path or soname in the environment variable GPUSH_LIBPQ (ignored by
+ * set-user-ID programs).  When it cannot be loaded, or lacks a function,
+ * those calls fail with IO, errno ELIBACC, and a message (why, or the
+ * reader's name) that says so and how to fix it; a later call tries again.
+ *
  * gpush_store_dir() is NULL for a database store; gpush_store_rotate()
  * is NOTSUP; gpush_store_forget() has nothing to do (a channel made again
  * gets a new generation: its dedup starts afresh, its old rows stay);
@@ -816,7 +828,7 @@ GPUSH_API const char *gpush_log_follow_name(const struct gpush_log_follow *f);
  * password) says what failed: CONFIG for a connection string that does
  * not parse, or a schema that is missing or of another version (run
  * `gpush db init` / `db upgrade`); IO when the server cannot be reached
- * or refused the login.
+ * or refused the login, or (errno ELIBACC) when libpq cannot be loaded.
  */
 GPUSH_API enum gpush_err gpush_store_open_database(const char *conninfo,
     struct gpush_store **out, char *why, size_t whysz);
@@ -836,7 +848,10 @@ GPUSH_API const char *gpush_store_error(const struct gpush_store *s);
  * The libpq connection of a database store (a PGconn *: include
  * <libpq-fe.h>), for the tool's own queries (tail, export, import);
  * borrowed, NULL for a data directory or while disconnected.  Leave the
- * session as you found it: no open transaction, the same settings.
+ * session as you found it: no open transaction, the same settings.  A
+ * program that links -lpq itself to use it shares one libpq with this
+ * library: the dlopen() of libpq.so.5 returns the copy already loaded
+ * (unless GPUSH_LIBPQ names another file: leave it unset then).
  */
 struct pg_conn;
 GPUSH_API struct pg_conn *gpush_store_pg(struct gpush_store *s);
@@ -855,7 +870,8 @@ GPUSH_API enum gpush_err gpush_store_foreach(struct gpush_store *s,
  * truncated to sz): its host, hostaddr, port, dbname and user as
  * key=value pairs, never the password nor anything else.  ARG (and buf
  * "(a connection string that does not parse)") when libpq cannot parse
- * it.
+ * it; IO, errno ELIBACC (and buf "(libpq could not be loaded)") when
+ * libpq cannot be loaded.
  */
 GPUSH_API enum gpush_err gpush_conninfo_redact(const char *conninfo, char *buf,
     size_t sz);
@@ -867,8 +883,9 @@ GPUSH_API enum gpush_err gpush_conninfo_redact(const char *conninfo, char *buf,
  * absent; create 0 (`db upgrade`): an absent schema is CONFIG.  A schema
  * newer than this library is CONFIG.  *from is the version found (0: none),
  * *to the version now.  Grants to the roles gpush_handler and gpush_tool
- * when they exist (lib/roles.sql makes them).  IO when the server failed;
- * why says what (never a password).
+ * when they exist (lib/roles.sql makes them).  IO when the server failed,
+ * or (errno ELIBACC) libpq cannot be loaded; why says what (never a
+ * password).
  */
 GPUSH_API enum gpush_err gpush_db_migrate(const char *conninfo, int create,
     int *from, int *to, char *why, size_t whysz);

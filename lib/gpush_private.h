@@ -353,6 +353,43 @@ struct gpush__follow_ops {
 enum gpush_err gpush__log_follow_other(void *impl,
     const struct gpush__follow_ops *ops, struct gpush_log_follow **out);
 
+/*
+ * pqload.c: libpq, loaded on first use (issue 12).  Linked, libpq brought
+ * some 22 libraries (TLS, Kerberos, LDAP...) into every handler start-up,
+ * ~11 million instructions of relocation per plain-CGI request, for a
+ * store most sites never use; so nothing links -lpq and the database code
+ * calls libpq through this table, filled by dlopen()/dlsym().  Each member
+ * has the type of the libpq function it names (from <libpq-fe.h>), so
+ * every call is checked as a direct one would be: gpush__pq.PQclear(r).
+ */
+#include <libpq-fe.h>
+
+#define GPUSH__LIBPQ_SONAME "libpq.so.5"
+#define GPUSH__PQ_FUNCS(X) \
+	X(PQclear) X(PQconnectdb) X(PQconnectdbParams) X(PQconninfoFree) \
+	X(PQconninfoParse) X(PQerrorMessage) X(PQexec) X(PQexecParams) \
+	X(PQexecPrepared) X(PQfinish) X(PQfreemem) X(PQgetisnull) \
+	X(PQgetlength) X(PQgetvalue) X(PQntuples) X(PQprepare) \
+	X(PQresultErrorField) X(PQresultStatus) X(PQstatus)
+struct gpush__libpq {
+#define GPUSH__PQ_MEMBER(f) __typeof__(f) *f;
+	GPUSH__PQ_FUNCS(GPUSH__PQ_MEMBER)
+#undef GPUSH__PQ_MEMBER
+};
+/* Filled by a successful gpush__pq_load(); read only after one (any
+ * PGconn * exists only after one). */
+extern struct gpush__libpq gpush__pq;
+/* How the database code calls it, short and typed: pq->PQclear(r). */
+static const struct gpush__libpq *const pq __attribute__((unused)) = &gpush__pq;
+/*
+ * Loads libpq unless loaded: dlopen() of $GPUSH_LIBPQ (a path or soname)
+ * or else libpq.so.5, then every function of the table.  Thread-safe.
+ * OK; or IO with errno ELIBACC and why (NUL-terminated, truncated to
+ * whysz) a sentence saying what failed and how to fix it -- the next
+ * call tries again (libpq may have been installed meanwhile).
+ */
+enum gpush_err gpush__pq_load(char *why, size_t whysz);
+
 /* logshare.c: the log shared with consumers (group mode, cursors/) */
 #define GPUSH__CURSORS_DIR "cursors"
 int  gpush__log_group_mode(int fd, const struct stat *st);

@@ -40,8 +40,8 @@ static enum gpush_err
 step(PGconn *c, const char *what, const char *sql, PGresult **res, char *why,
     size_t whysz)
 {
-	PGresult *r = PQexec(c, sql);
-	ExecStatusType s = PQresultStatus(r);
+	PGresult *r = pq->PQexec(c, sql);
+	ExecStatusType s = pq->PQresultStatus(r);
 	const char *st, *m;
 
 	if (res != NULL)
@@ -50,17 +50,17 @@ step(PGconn *c, const char *what, const char *sql, PGresult **res, char *why,
 		if (res != NULL)
 			*res = r;
 		else
-			PQclear(r);
+			pq->PQclear(r);
 		return GPUSH_OK;
 	}
-	st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	st = pq->PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	m = pq->PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 	snprintf(why, whysz, "%s: %s%s%s%s", what,
-	    m != NULL ? m : PQerrorMessage(c), st != NULL ? " (SQLSTATE " : "",
+	    m != NULL ? m : pq->PQerrorMessage(c), st != NULL ? " (SQLSTATE " : "",
 	    st != NULL ? st : "", st != NULL ? ")" : "");
 	why[strcspn(why, "\n")] = '\0';
-	PQclear(r);
-	if (st == NULL || PQstatus(c) == CONNECTION_BAD ||
+	pq->PQclear(r);
+	if (st == NULL || pq->PQstatus(c) == CONNECTION_BAD ||
 	    strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0) {
 		errno = ECONNRESET;
 		return GPUSH_ERR_IO;
@@ -87,19 +87,21 @@ gpush_db_migrate(const char *conninfo, int create, int *from, int *to,
 	*from = *to = 0;
 	if (whysz > 0)
 		why[0] = '\0';
+	if ((e = gpush__pq_load(why, whysz)) != GPUSH_OK)
+		return e;
 	if (conninfo == NULL || gpush_conninfo_redact(conninfo, where,
 	    sizeof(where)) != GPUSH_OK) {
 		snprintf(why, whysz, "the database connection string does not parse");
 		return GPUSH_ERR_CONFIG;
 	}
-	if ((c = PQconnectdbParams(keys, vals, 1)) == NULL)
+	if ((c = pq->PQconnectdbParams(keys, vals, 1)) == NULL)
 		return GPUSH_ERR_NOMEM;
-	if (PQstatus(c) != CONNECTION_OK) {
-		snprintf(why, whysz, "%s: %s", where, PQerrorMessage(c));
+	if (pq->PQstatus(c) != CONNECTION_OK) {
+		snprintf(why, whysz, "%s: %s", where, pq->PQerrorMessage(c));
 		for (char *p = why; *p != '\0'; p++)
 			if ((unsigned char)*p < 0x20)
 				*p = ' ';
-		PQfinish(c);
+		pq->PQfinish(c);
 		errno = ECONNREFUSED;
 		return GPUSH_ERR_IO;
 	}
@@ -132,8 +134,8 @@ gpush_db_migrate(const char *conninfo, int create, int *from, int *to,
 	if ((e = step(c, "COMMIT", "COMMIT", NULL, why, whysz)) == GPUSH_OK)
 		*to = v;
 out:
-	if (e != GPUSH_OK && PQstatus(c) == CONNECTION_OK)
-		PQclear(PQexec(c, "ROLLBACK"));
-	PQfinish(c);
+	if (e != GPUSH_OK && pq->PQstatus(c) == CONNECTION_OK)
+		pq->PQclear(pq->PQexec(c, "ROLLBACK"));
+	pq->PQfinish(c);
 	return e;
 }

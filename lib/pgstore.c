@@ -140,13 +140,18 @@ gpush_conninfo_redact(const char *conninfo, char *buf, size_t sz)
 	PQconninfoOption *o, *opts;
 	char *errmsg = NULL;
 	size_t len = 0;
+	enum gpush_err e;
 
 	if (sz == 0)
 		return GPUSH_ERR_ARG;
 	buf[0] = '\0';
+	if ((e = gpush__pq_load(NULL, 0)) != GPUSH_OK) {
+		snprintf(buf, sz, "(libpq could not be loaded)");
+		return e;
+	}
 	/* libpq's error message may quote the string: it is never shown. */
-	if (conninfo == NULL || (opts = PQconninfoParse(conninfo, &errmsg)) == NULL) {
-		PQfreemem(errmsg);
+	if (conninfo == NULL || (opts = pq->PQconninfoParse(conninfo, &errmsg)) == NULL) {
+		pq->PQfreemem(errmsg);
 		snprintf(buf, sz, "(a connection string that does not parse)");
 		return GPUSH_ERR_ARG;
 	}
@@ -159,7 +164,7 @@ gpush_conninfo_redact(const char *conninfo, char *buf, size_t sz)
 			    len > 0 ? " " : "", o->keyword, o->val);
 			len = w < 0 ? sz : len + (size_t)w;
 		}
-	PQconninfoFree(opts);
+	pq->PQconninfoFree(opts);
 	if (buf[0] == '\0')
 		snprintf(buf, sz, "(libpq defaults)");
 	return GPUSH_OK;
@@ -186,12 +191,12 @@ pg_connect(const char *conninfo, PGconn **out, char *why, size_t whysz)
 	PGconn *c;
 
 	*out = NULL;
-	c = PQconnectdbParams(keys, vals, 1);
+	c = pq->PQconnectdbParams(keys, vals, 1);
 	if (c == NULL)
 		return GPUSH_ERR_NOMEM;
-	if (PQstatus(c) != CONNECTION_OK) {
-		one_line(why, whysz, PQerrorMessage(c));
-		PQfinish(c);
+	if (pq->PQstatus(c) != CONNECTION_OK) {
+		one_line(why, whysz, pq->PQerrorMessage(c));
+		pq->PQfinish(c);
 		errno = ECONNREFUSED;
 		return GPUSH_ERR_IO;
 	}
@@ -209,8 +214,8 @@ pg_connect(const char *conninfo, PGconn **out, char *why, size_t whysz)
 static enum gpush_err
 judge(PGconn *c, const PGresult *r, char *why, size_t whysz, int *lost)
 {
-	const char *st = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	const char *m = r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *st = r != NULL ? pq->PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *m = r != NULL ? pq->PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	char line[400];
 
 	*lost = 0;
@@ -218,9 +223,9 @@ judge(PGconn *c, const PGresult *r, char *why, size_t whysz, int *lost)
 		one_line(line, sizeof(line), m);
 		snprintf(why, whysz, "%s (SQLSTATE %s)", line, st);
 	} else {
-		one_line(why, whysz, c != NULL ? PQerrorMessage(c) : "no connection");
+		one_line(why, whysz, c != NULL ? pq->PQerrorMessage(c) : "no connection");
 	}
-	if (st == NULL || PQstatus(c) == CONNECTION_BAD ||
+	if (st == NULL || pq->PQstatus(c) == CONNECTION_BAD ||
 	    strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0) {
 		*lost = 1;
 		errno = ECONNRESET;
@@ -251,14 +256,14 @@ judge(PGconn *c, const PGresult *r, char *why, size_t whysz, int *lost)
 static enum gpush_err
 run(PGconn *c, const char *sql, char *why, size_t whysz, int *lost)
 {
-	PGresult *r = PQexec(c, sql);
+	PGresult *r = pq->PQexec(c, sql);
 	enum gpush_err e = GPUSH_OK;
-	ExecStatusType s = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	ExecStatusType s = r != NULL ? pq->PQresultStatus(r) : PGRES_FATAL_ERROR;
 
 	*lost = 0;
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
 		e = judge(c, r, why, whysz, lost);
-	PQclear(r);
+	pq->PQclear(r);
 	return e;
 }
 
@@ -272,21 +277,21 @@ gpush__pg_schema_version(PGconn *c, char *why, size_t whysz,
 	PGresult *r;
 	int v = -1, lost;
 
-	r = PQexec(c, "SELECT to_regclass('gpush.schema_version') IS NOT NULL");
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-	    strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
-		PQclear(r);
+	r = pq->PQexec(c, "SELECT to_regclass('gpush.schema_version') IS NOT NULL");
+	if (pq->PQresultStatus(r) == PGRES_TUPLES_OK && pq->PQntuples(r) == 1 &&
+	    strcmp(pq->PQgetvalue(r, 0, 0), "t") != 0) {
+		pq->PQclear(r);
 		return 0;
 	}
-	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-		PQclear(r);
-		r = PQexec(c, "SELECT coalesce(max(version), 0) FROM gpush.schema_version");
+	if (pq->PQresultStatus(r) == PGRES_TUPLES_OK) {
+		pq->PQclear(r);
+		r = pq->PQexec(c, "SELECT coalesce(max(version), 0) FROM gpush.schema_version");
 	}
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-		v = atoi(PQgetvalue(r, 0, 0));
+	if (pq->PQresultStatus(r) == PGRES_TUPLES_OK && pq->PQntuples(r) == 1)
+		v = atoi(pq->PQgetvalue(r, 0, 0));
 	else
 		*e = judge(c, r, why, whysz, &lost);
-	PQclear(r);
+	pq->PQclear(r);
 	return v;
 }
 
@@ -294,7 +299,7 @@ gpush__pg_schema_version(PGconn *c, char *why, size_t whysz,
 static void
 drop_conn(struct gpush__pg *pg)
 {
-	PQfinish(pg->conn);
+	pq->PQfinish(pg->conn);
 	pg->conn = NULL;
 	pg->sync_applied = -1;
 	pg->reg_version = -1;
@@ -357,13 +362,13 @@ prepare(struct gpush__pg *pg, int i, int *lost)
 	*lost = 0;
 	if (pg->prepared & (1u << i))
 		return GPUSH_OK;
-	r = PQprepare(pg->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams,
+	r = pq->PQprepare(pg->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams,
 	    types);
-	if (PQresultStatus(r) == PGRES_COMMAND_OK)
+	if (pq->PQresultStatus(r) == PGRES_COMMAND_OK)
 		pg->prepared |= 1u << i;
 	else
 		e = judge(pg->conn, r, pg->err, sizeof(pg->err), lost);
-	PQclear(r);
+	pq->PQclear(r);
 	return e;
 }
 
@@ -416,16 +421,16 @@ exec_stmt(struct gpush__pg *pg, int i, const char *const *params,
 				continue;
 			return e;
 		}
-		PGresult *r = PQexecPrepared(pg->conn, stmts[i].name,
+		PGresult *r = pq->PQexecPrepared(pg->conn, stmts[i].name,
 		    stmts[i].nparams, params, NULL, NULL, 0);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		if (pq->PQresultStatus(r) == PGRES_TUPLES_OK) {
 			*res = r;
 			return GPUSH_OK;
 		}
-		const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		const char *st = pq->PQresultErrorField(r, PG_DIAG_SQLSTATE);
 		snprintf(pg->sqlstate, sizeof(pg->sqlstate), "%s", st != NULL ? st : "");
 		e = judge(pg->conn, r, pg->err, sizeof(pg->err), &lost);
-		PQclear(r);
+		pq->PQclear(r);
 		if (!lost)
 			return e;
 		drop_conn(pg);
@@ -445,7 +450,7 @@ gpush__pg_free(struct gpush__pg *pg)
 	cache_clear(pg);
 	free(pg->bucket);
 	gpush_channel_free(pg->cur);
-	PQfinish(pg->conn);
+	pq->PQfinish(pg->conn);
 	if (pg->conninfo != NULL) {
 		/* It may hold a password. */
 		memset(pg->conninfo, 0, strlen(pg->conninfo));
@@ -471,12 +476,16 @@ gpush_store_open_database(const char *conninfo, struct gpush_store **out,
 		snprintf(why, whysz, "no database connection string");
 		return GPUSH_ERR_CONFIG;
 	}
-	if ((opts = PQconninfoParse(conninfo, &errmsg)) == NULL) {
-		PQfreemem(errmsg); /* it may quote a password */
+	/* The first use of libpq in the process loads it (pqload.c): IO
+	 * (ELIBACC, a 503) when it cannot be, why saying how to fix it. */
+	if ((e = gpush__pq_load(why, whysz)) != GPUSH_OK)
+		return e;
+	if ((opts = pq->PQconninfoParse(conninfo, &errmsg)) == NULL) {
+		pq->PQfreemem(errmsg); /* it may quote a password */
 		snprintf(why, whysz, "the database connection string does not parse");
 		return GPUSH_ERR_CONFIG;
 	}
-	PQconninfoFree(opts);
+	pq->PQconninfoFree(opts);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return GPUSH_ERR_NOMEM;
 	if ((pg = calloc(1, sizeof(*pg))) == NULL) {
@@ -624,8 +633,8 @@ cache_check(struct gpush__pg *pg)
 
 	if ((e = exec_stmt(pg, S_VERSION, NULL, &r)) != GPUSH_OK)
 		return e;
-	v = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -2;
-	PQclear(r);
+	v = pq->PQntuples(r) == 1 ? strtoll(pq->PQgetvalue(r, 0, 0), NULL, 10) : -2;
+	pq->PQclear(r);
 	if (v != pg->reg_version) {
 		cache_clear(pg);
 		pg->reg_version = v;
@@ -651,13 +660,13 @@ gpush__pg_channel(struct gpush__pg *pg, const char *id,
 	}
 	if ((e = exec_stmt(pg, S_CHANNEL, params, &r)) != GPUSH_OK)
 		return e;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
+	if (pq->PQntuples(r) != 1) {
+		pq->PQclear(r);
 		return GPUSH_ERR_CHANNEL;
 	}
-	e = gpush_channel_parse(PQgetvalue(r, 0, 0),
-	    (size_t)PQgetlength(r, 0, 0), &c);
-	PQclear(r);
+	e = gpush_channel_parse(pq->PQgetvalue(r, 0, 0),
+	    (size_t)pq->PQgetlength(r, 0, 0), &c);
+	pq->PQclear(r);
 	if (e == GPUSH_ERR_NOMEM)
 		return e;
 	if (e != GPUSH_OK || c->id == NULL || strcmp(c->id, id) != 0) {
@@ -719,25 +728,25 @@ gpush__pg_accept(struct gpush__pg *pg, const struct gpush_notification *n,
 	free(bare);
 	if (e != GPUSH_OK)
 		return e == GPUSH_ERR_ARG ? GPUSH_ERR_INTERNAL : e;
-	inserted = PQntuples(r) == 1;
-	PQclear(r);
+	inserted = pq->PQntuples(r) == 1;
+	pq->PQclear(r);
 	if (inserted)
 		return GPUSH_OK; /* committed: autocommit, synchronous_commit */
 	params[0] = n->channel_id;
 	params[1] = num;
 	if ((e = exec_stmt(pg, S_CLASSIFY, params, &r)) != GPUSH_OK)
 		return e;
-	if (PQntuples(r) != 1)
+	if (pq->PQntuples(r) != 1)
 		e = GPUSH_ERR_INTERNAL;
-	else if (PQgetisnull(r, 0, 0))
+	else if (pq->PQgetisnull(r, 0, 0))
 		e = GPUSH_ERR_CHANNEL;  /* removed since the lookup */
-	else if (strcmp(PQgetvalue(r, 0, 1), "t") == 0)
+	else if (strcmp(pq->PQgetvalue(r, 0, 1), "t") == 0)
 		e = GPUSH_ERR_REPLAY;
-	else if (strcmp(PQgetvalue(r, 0, 2), "t") == 0)
+	else if (strcmp(pq->PQgetvalue(r, 0, 2), "t") == 0)
 		*duplicate = 1;
 	else
 		e = GPUSH_ERR_INTERNAL; /* neither: cannot be */
-	PQclear(r);
+	pq->PQclear(r);
 	return e;
 }
 
@@ -751,12 +760,12 @@ gpush__pg_stats(struct gpush__pg *pg, const char *id,
 
 	if ((e = exec_stmt(pg, S_STATS, params, &r)) != GPUSH_OK)
 		return e;
-	if (PQntuples(r) == 1) {
-		st->last_number = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-		st->accepted = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
-		st->last_at_ms = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+	if (pq->PQntuples(r) == 1) {
+		st->last_number = strtoll(pq->PQgetvalue(r, 0, 0), NULL, 10);
+		st->accepted = strtoull(pq->PQgetvalue(r, 0, 1), NULL, 10);
+		st->last_at_ms = strtoll(pq->PQgetvalue(r, 0, 2), NULL, 10);
 	}
-	PQclear(r);
+	pq->PQclear(r);
 	return GPUSH_OK;
 }
 
@@ -788,9 +797,9 @@ exec_params(struct gpush__pg *pg, const char *sql, int n,
 {
 	static const Oid types[8] = { TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	    TEXTOID, TEXTOID, TEXTOID, TEXTOID };
-	PGresult *r = PQexecParams(pg->conn, sql, n, n > 0 ? types : NULL,
+	PGresult *r = pq->PQexecParams(pg->conn, sql, n, n > 0 ? types : NULL,
 	    params, NULL, NULL, 0);
-	ExecStatusType s = PQresultStatus(r);
+	ExecStatusType s = pq->PQresultStatus(r);
 	enum gpush_err e = GPUSH_OK;
 	int lost;
 
@@ -798,7 +807,7 @@ exec_params(struct gpush__pg *pg, const char *sql, int n,
 		*res = NULL;
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
 		e = judge(pg->conn, r, pg->err, sizeof(pg->err), &lost);
-		PQclear(r);
+		pq->PQclear(r);
 		if (lost)
 			drop_conn(pg);
 		return e;
@@ -806,7 +815,7 @@ exec_params(struct gpush__pg *pg, const char *sql, int n,
 	if (res != NULL)
 		*res = r;
 	else
-		PQclear(r);
+		pq->PQclear(r);
 	return e;
 }
 
@@ -886,9 +895,9 @@ gpush__pg_edit(struct gpush__pg *pg, gpush_edit_fn fn, gpush_more_fn more,
 	if (e == GPUSH_OK)
 		e = exec_params(pg, "SELECT id, line FROM gpush.channels"
 		    " ORDER BY generation", 0, NULL, &rows);
-	for (int i = 0; e == GPUSH_OK && i < PQntuples(rows); i++) {
-		const char *id = PQgetvalue(rows, i, 0);
-		const char *line = PQgetvalue(rows, i, 1);
+	for (int i = 0; e == GPUSH_OK && i < pq->PQntuples(rows); i++) {
+		const char *id = pq->PQgetvalue(rows, i, 0);
+		const char *line = pq->PQgetvalue(rows, i, 1);
 		struct gpush_channel *c = NULL;
 		char *keep = NULL;
 
@@ -902,7 +911,7 @@ gpush__pg_edit(struct gpush__pg *pg, gpush_edit_fn fn, gpush_more_fn more,
 			e = put_row(pg, keep, id);
 		free(keep);
 	}
-	PQclear(rows);
+	pq->PQclear(rows);
 	while (e == GPUSH_OK && more != NULL) {
 		char *line = NULL;
 		if ((e = more(ctx, &line)) != GPUSH_OK || line == NULL) {
@@ -944,14 +953,14 @@ gpush__pg_foreach(struct gpush__pg *pg, gpush_each_fn fn, void *ctx,
 	}
 	if (e != GPUSH_OK)
 		return e;
-	for (int i = 0; i < PQntuples(r) && *stopped == 0; i++) {
-		const char *line = PQgetvalue(r, i, 0);
+	for (int i = 0; i < pq->PQntuples(r) && *stopped == 0; i++) {
+		const char *line = pq->PQgetvalue(r, i, 0);
 		struct gpush_channel *c = NULL;
 		enum gpush_err pe = gpush_channel_parse(line, strlen(line), &c);
 		*stopped = fn(ctx, (size_t)i + 1, line, c, pe);
 		gpush_channel_free(c);
 	}
-	PQclear(r);
+	pq->PQclear(r);
 	return GPUSH_OK;
 }
 

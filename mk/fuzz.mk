@@ -24,9 +24,9 @@ FUZZ_ALL     := $(notdir $(basename $(wildcard $(FUZZ_DIR)/fuzz_*.c)))
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
 FUZZ_JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
-# lib_all.h includes the PostgreSQL store too (issue 14).
+# lib_all.h includes the PostgreSQL store too (issue 14): libpq's headers;
+# libpq itself is loaded on first use (lib/pqload.c), never linked.
 FUZZ_PG_CFLAGS   := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-FUZZ_PG_LIBS     := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 FUZZ_DEPS     = $(FUZZ_DIR)/fuzz_common.h tests/unit/lib_all.h \
                 $(wildcard lib/*.c) lib/gpush.h lib/gpush_private.h \
                 lib/schema_sql.h lib/roles_sql.h
@@ -38,7 +38,7 @@ $(FUZZ_BIN)/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(FUZZ_BIN)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(FUZZ_CFLAGS) \
 	    $(FUZZ_SANITIZE) $(FUZZ_JSON_CFLAGS) $(FUZZ_PG_CFLAGS) -Ilib $< -o $@ \
-	    $(FUZZ_JSON_LIBS) $(FUZZ_PG_LIBS)
+	    $(FUZZ_JSON_LIBS)
 
 # The loop itself is tests/fuzz/run.sh, which tests/fuzz.t runs too: -k
 # keeps what it finds (the corpus merge, tests/fuzz/artifacts/).

@@ -291,7 +291,7 @@ insert_gone(struct move *m, const char *line, size_t len,
 	p[0] = text;
 	p[1] = n->channel_id;
 	p[2] = num;
-	r = PQexecParams(c, "WITH r AS (SELECT $1::text::jsonb AS j)"
+	r = pq->PQexecParams(c, "WITH r AS (SELECT $1::text::jsonb AS j)"
 	    " INSERT INTO gpush.notifications (channel_id, channel_generation,"
 	    " message_number, received_at, resource_state, resource_id,"
 	    " resource_uri, channel_expiration, changed, body, record, line)"
@@ -301,14 +301,14 @@ insert_gone(struct move *m, const char *line, size_t len,
 	    " r.j, $1::text FROM r"
 	    " ON CONFLICT (channel_id, channel_generation, message_number)"
 	    " DO NOTHING RETURNING id", 3, types, p, NULL, NULL, 0);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-		*dup = PQntuples(r) == 0;
+	if (pq->PQresultStatus(r) == PGRES_TUPLES_OK) {
+		*dup = pq->PQntuples(r) == 0;
 		e = GPUSH_OK;
 	} else {
 		msg("%s: channel %s, number %s: %.*s", m->verb, n->channel_id, num,
-		    (int)strcspn(PQerrorMessage(c), "\n"), PQerrorMessage(c));
+		    (int)strcspn(pq->PQerrorMessage(c), "\n"), pq->PQerrorMessage(c));
 	}
-	PQclear(r);
+	pq->PQclear(r);
 	free(text);
 	return e;
 }

@@ -850,17 +850,17 @@ static int
 take_db_lock(struct renew *r)
 {
 	PGconn *c = (PGconn *)gpush_store_pg(r->s);
-	PGresult *res = c != NULL ? PQexec(c,
+	PGresult *res = c != NULL ? pq->PQexec(c,
 	    "SELECT pg_try_advisory_lock(hashtext('gpush renew'))") : NULL;
 	int rc = -1;
 
-	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
-	    PQntuples(res) == 1)
-		rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? LOCK_DB : -2;
+	if (res != NULL && pq->PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    pq->PQntuples(res) == 1)
+		rc = strcmp(pq->PQgetvalue(res, 0, 0), "t") == 0 ? LOCK_DB : -2;
 	else
 		msg("renew: the database's advisory lock: %s",
-		    c != NULL ? PQerrorMessage(c) : "no connection");
-	PQclear(res);
+		    c != NULL ? pq->PQerrorMessage(c) : "no connection");
+	pq->PQclear(res);
 	return rc;
 }
 

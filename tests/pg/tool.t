@@ -64,6 +64,11 @@ post exists 9
 is "$(q "SELECT count(*) FROM gpush.notifications")" 3 "three rows (the duplicate added nothing)"
 run list
 like "$OUT" "^ch-a resource=$RID expires=.* last=9 accepted=3" "list: last number and count from the rows"
+# GPUSH_LIBPQ, for a libpq the loader would not find (issue 12), used:
+# here the system's own, by its path.
+LIBPQ=$(ldconfig -p | awk '$1 == "libpq.so.5" { print $NF; exit }')
+GPUSH_LIBPQ=$LIBPQ run list
+like "$RC:$OUT" "^0:ch-a resource=$RID .* accepted=3" "list with GPUSH_LIBPQ=$LIBPQ"
 run list --json
 is "$(echo "$OUT" | grep '"ch-a"' | $PY3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d["last_number"], d["accepted"])')" "9 3" "list --json"
 run tail --cursor "$T/cur"

@@ -23,3 +23,4 @@
 #include "../../lib/batch.c"
 #include "../../lib/pgstore.c"
 #include "../../lib/pgschema.c"
+#include "../../lib/pqload.c"
