@@ -128,6 +128,24 @@ def fs_type(path):
     return kind
 
 
+def disk_flushes(path):
+    """Cache flushes the block device holding path has completed
+    (/sys/dev/block/M:m/stat, field 16; a partition's count is its
+    disk's), or None where the kernel does not count them.  A durable
+    row's throughput is its requests per flush times the flushes the disk
+    completes a second."""
+    try:
+        dev = os.stat(path).st_dev
+        base = '/sys/dev/block/%d:%d' % (os.major(dev), os.minor(dev))
+        if os.path.exists(os.path.join(base, 'partition')):
+            base = os.path.join(base, '..')
+        with open(os.path.join(base, 'stat')) as f:
+            fields = f.read().split()
+        return int(fields[15]) if len(fields) > 15 else None
+    except (OSError, ValueError):
+        return None
+
+
 def sync_disk():
     try:
         subprocess.run(['sync'], timeout=60)

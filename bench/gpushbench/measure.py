@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from . import BENCH, fcgi, parsers
-from .data import body_for, cgi_params, sync_disk
+from .data import body_for, cgi_params, disk_flushes, sync_disk
 from .output import Progress, fmt_elapsed, fmt_ms, fmt_rps, fmt_size
 from .parsers import proc_status, proc_times
 
@@ -120,6 +120,7 @@ def wrk(servers, c, reg, seconds, conns=None, threads=None, tag='run'):
     hu0 = cpu_of(hp, children=(c.kind == 'apache'), part='user')
     s0 = cpu_of(sp) + (cpu_of(hp) if c.kind == 'apache' else 0)
     b0 = parsers.cpu_busy()
+    f0 = disk_flushes(servers.run)
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     try:
@@ -129,6 +130,7 @@ def wrk(servers, c, reg, seconds, conns=None, threads=None, tag='run'):
         out, rc = (e.stdout or b'').decode() if isinstance(e.stdout, bytes) else (e.stdout or ''), -1
     wall = time.time() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    f1 = disk_flushes(servers.run)
     b1 = parsers.cpu_busy()
     h1 = cpu_of(hp, children=(c.kind == 'apache'))
     hu1 = cpu_of(hp, children=(c.kind == 'apache'), part='user')
@@ -160,6 +162,7 @@ def wrk(servers, c, reg, seconds, conns=None, threads=None, tag='run'):
                 'cpu_handler_user': hu1 - hu0,
                 'cpu_server': server, 'cpu_client': client,
                 'cpu_db': max(0.0, d1 - d0),
+                'flushes': f1 - f0 if f0 is not None and f1 is not None else None,
                 'cpu_other': max(0.0, (b1 - b0) - handler - server - client - max(0.0, d1 - d0)),
                 'cpu_total': b1 - b0})
     return res
@@ -241,6 +244,8 @@ def summarize(c):
     for k in ('cpu_handler', 'cpu_handler_user', 'cpu_server', 'cpu_client', 'cpu_other',
               'cpu_total', 'cpu_db'):
         s[k + '_us'] = sum(r.get(k, 0.0) for r in runs) / req * 1e6 if req else None
+    fl = [r.get('flushes') for r in runs]
+    s['flushes_per_req'] = sum(fl) / req if req and None not in fl else None
     wall = sum(r['wall'] for r in runs)
     s['other_pct'] = sum(r['cpu_other'] for r in runs) / wall * 100 if wall else None
     return s

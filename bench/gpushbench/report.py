@@ -50,9 +50,9 @@ def table(opts, cfgs, results):
 
 
 def details(cfgs, results):
-    head = ('%-20s %9s %6s %13s %7s %7s %7s %7s %6s %7s %8s %9s' %
+    head = ('%-20s %9s %6s %13s %7s %7s %7s %7s %9s %6s %7s %8s %9s' %
             ('config', 'requests', 'rounds', 'hdl usr+sys', 'srv µs', 'db µs', 'wrk µs', 'other%',
-             'non2xx', 'errors', 'timeouts', 'log lines'))
+             'flush/req', 'non2xx', 'errors', 'timeouts', 'log lines'))
     lines = [head, '-' * len(head)]
     for c in cfgs:
         s = results.get(c.key)
@@ -60,13 +60,15 @@ def details(cfgs, results):
             continue
         hu = s.get('cpu_handler_user_us')
         hs = s['cpu_handler_us'] - hu if hu is not None and s['cpu_handler_us'] is not None else None
-        lines.append('%-20s %9s %6d %13s %7s %7s %7s %7s %6d %7d %8d %9s' % (
+        fl = s.get('flushes_per_req')
+        lines.append('%-20s %9s %6d %13s %7s %7s %7s %7s %9s %6d %7d %8d %9s' % (
             c.key, fmt_int(s['requests']), s['rounds'],
             '%s+%s' % (fmt_int(hu), fmt_int(hs)) if hu is not None else '-',
             fmt_int(s['cpu_server_us']),
             fmt_int(s.get('cpu_db_us')) if c.variant in ('p', 'q') else '-',
             fmt_int(s['cpu_client_us']),
             '%.0f' % s['other_pct'] if s['other_pct'] is not None else '-',
+            '%.3f' % fl if fl is not None else '-',
             s['non2xx'], s['errors'] - s['timeouts'], s['timeouts'],
             fmt_int(c.lines) if c.lines is not None else '-'))
     return lines
