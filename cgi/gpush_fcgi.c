@@ -49,6 +49,7 @@ struct request {
 	struct io   *io;
 	const char  *var[NVARS];    /* values, or NULL when absent */
 	char        *goog[GOOG_MAX + 1]; /* the HTTP_X_GOOG_* entries only */
+	size_t       goog_len[GOOG_MAX]; /* their names' lengths past the prefix */
 	enum gpush_err goog_err;    /* what step_goog answers */
 	size_t       length;
 	char        *body;
@@ -139,6 +140,7 @@ gather(struct request *r)
 			for (size_t j = 0; j < n; j++)
 				if (strncmp(r->goog[j], s, (size_t)(eq - s) + 1) == 0)
 					r->goog_err = GPUSH_ERR_HEADER;
+			r->goog_len[n] = (size_t)(eq - s) - (sizeof(pre) - 1);
 			r->goog[n++] = *e;
 			continue;
 		}
@@ -157,28 +159,34 @@ gather(struct request *r)
 
 /*
  * gpush_header_cgi over the gathered HTTP_X_GOOG_* entries, compared past
- * the prefix they share ("X-Goog-Channel-ID" matches
- * HTTP_X_GOOG_CHANNEL_ID: '-' as '_', letters in upper case, RFC 3875
- * 4.1.18).  Any other name goes to gpush_header_cgi over the same list.
+ * the prefix they share and only where the lengths agree
+ * ("X-Goog-Channel-ID" matches HTTP_X_GOOG_CHANNEL_ID: '-' as '_',
+ * letters in upper case, RFC 3875 4.1.18).  Any other name goes to
+ * gpush_header_cgi over the same entries.
  */
 static const char *
 goog_header(void *ctx, const char *name)
 {
-	char **goog = ctx;
+	const struct request *r = ctx;
+	size_t len;
 
 	if (strncasecmp(name, "X-Goog-", 7) != 0)
-		return gpush_header_cgi(ctx, name);
+		return gpush_header_cgi((void *)r->goog, name);
 	name += 7;
-	for (; *goog != NULL; goog++) {
-		const char *e = *goog + 12, *k = name;
-		for (; *k != '\0'; e++, k++) {
-			char want = *k == '-' ? '_' :
-			    (*k >= 'a' && *k <= 'z') ? (char)(*k - 'a' + 'A') : *k;
-			if (*e != want)
+	len = strlen(name);
+	for (size_t i = 0; r->goog[i] != NULL; i++) {
+		const char *e = r->goog[i] + 12;
+		size_t k;
+		if (r->goog_len[i] != len)
+			continue;
+		for (k = 0; k < len; k++) {
+			char want = name[k] == '-' ? '_' : (name[k] >= 'a' &&
+			    name[k] <= 'z') ? (char)(name[k] - 'a' + 'A') : name[k];
+			if (e[k] != want)
 				break;
 		}
-		if (*k == '\0' && *e == '=')
-			return e + 1;
+		if (k == len)
+			return e + len + 1;
 	}
 	return NULL;
 }
@@ -241,7 +249,7 @@ step_length(struct request *r)
 static enum gpush_err
 step_headers(struct request *r)
 {
-	return gpush_notification_parse(goog_header, r->goog, &r->n);
+	return gpush_notification_parse(goog_header, r, &r->n);
 }
 
 static enum gpush_err

@@ -59,34 +59,53 @@ gpush_header_cgi(void *envp, const char *name)
 }
 
 /*
- * Copies header name into *out after checking its length and bytes.
- * Returns OK (absent leaves *out NULL when optional), HEADER otherwise.
+ * Header name's value after checking its length and bytes, borrowed from
+ * get (valid until the next request): OK (absent: *v NULL, when
+ * optional), HEADER otherwise.
  */
+static enum gpush_err
+header_value(gpush_header_fn get, void *ctx, const char *name, size_t max,
+    int required, const char **v, size_t *len)
+{
+	*v = get(ctx, name);
+	*len = 0;
+	if (*v == NULL)
+		return required ? GPUSH_ERR_HEADER : GPUSH_OK;
+	*len = strnlen(*v, max + 1);
+	if (*len > max || (required && *len == 0) || !gpush__text_ok(*v, *len)) {
+		*v = NULL;
+		return GPUSH_ERR_HEADER;
+	}
+	return GPUSH_OK;
+}
+
+/* header_value, copied into *out (the caller's to free). */
 static enum gpush_err
 header(gpush_header_fn get, void *ctx, const char *name, size_t max,
     int required, char **out)
 {
-	const char *v = get(ctx, name);
+	const char *v;
 	size_t len;
+	enum gpush_err e = header_value(get, ctx, name, max, required, &v, &len);
 
 	*out = NULL;
-	if (v == NULL)
-		return required ? GPUSH_ERR_HEADER : GPUSH_OK;
-	len = strnlen(v, max + 1);
-	if (len > max || (required && len == 0) || !gpush__text_ok(v, len))
-		return GPUSH_ERR_HEADER;
+	if (e != GPUSH_OK || v == NULL)
+		return e;
 	if ((*out = gpush__strndup(v, len)) == NULL)
 		return GPUSH_ERR_NOMEM;
 	return GPUSH_OK;
 }
 
 /* "1" .. "9223372036854775807" and nothing else: "104, 105" is what a
- * proxy makes of two headers, and that must not pass as 104. */
+ * proxy makes of two headers, and that must not pass as 104.  Parsed
+ * where it is (header values end in NUL), not copied. */
 static enum gpush_err
 message_number(struct gpush_notification *n, gpush_header_fn get, void *ctx)
 {
-	char *s;
-	enum gpush_err e = header(get, ctx, "X-Goog-Message-Number", 19, 1, &s);
+	const char *s;
+	size_t len;
+	enum gpush_err e = header_value(get, ctx, "X-Goog-Message-Number", 19, 1,
+	    &s, &len);
 
 	if (e == GPUSH_ERR_HEADER && get(ctx, "X-Goog-Message-Number") != NULL)
 		return GPUSH_ERR_NUMBER;
@@ -94,15 +113,16 @@ message_number(struct gpush_notification *n, gpush_header_fn get, void *ctx)
 		return e;
 	if (!gpush__parse_i64(s, &n->number) || n->number < 1)
 		e = GPUSH_ERR_NUMBER;
-	free(s);
 	return e;
 }
 
 static enum gpush_err
 expiration(struct gpush_notification *n, gpush_header_fn get, void *ctx)
 {
-	char *s;
-	enum gpush_err e = header(get, ctx, "X-Goog-Channel-Expiration", 64, 0, &s);
+	const char *s;
+	size_t len;
+	enum gpush_err e = header_value(get, ctx, "X-Goog-Channel-Expiration", 64,
+	    0, &s, &len);
 
 	n->expiration = -1;
 	if (e != GPUSH_OK)
@@ -112,7 +132,6 @@ expiration(struct gpush_notification *n, gpush_header_fn get, void *ctx)
 		if (e != GPUSH_OK)
 			n->expiration = -1;
 	}
-	free(s);
 	return e;
 }
 
