@@ -14,11 +14,76 @@ gpush_channel_new(void)
 	return calloc(1, sizeof(struct gpush_channel));
 }
 
+/* The string fields, in one place for pack and unpack. */
+#define CHANNEL_STRINGS(c) { &(c)->id, &(c)->token, &(c)->type, &(c)->address, \
+	&(c)->resource_id, &(c)->resource_uri, &(c)->kind }
+
+struct gpush_channel *
+gpush__channel_pack(struct gpush_channel *c)
+{
+	char **f[] = CHANNEL_STRINGS(c), *p;
+	struct gpush_channel *b;
+	size_t total = sizeof(*c);
+
+	if (c == NULL || c->packed)
+		return c;
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (*f[i] != NULL)
+			total += strlen(*f[i]) + 1;   /* each bounded: no overflow */
+	if ((b = malloc(total)) == NULL)
+		return c;
+	memcpy(b, c, sizeof(*c));
+	p = (char *)(b + 1);
+	{
+		char **g[] = CHANNEL_STRINGS(b);
+		for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
+			size_t n;
+			if (*g[i] == NULL)
+				continue;
+			n = strlen(*g[i]) + 1;
+			memcpy(p, *g[i], n);
+			*g[i] = p;
+			p += n;
+		}
+	}
+	b->packed = 1;
+	c->params = c->extra = NULL;      /* moved to b */
+	gpush_channel_free(c);
+	return b;
+}
+
+/* Gives a packed channel strings of its own, so that one can be replaced
+ * (the block then only holds the struct).  OK or NOMEM (c unchanged). */
+static enum gpush_err
+unpack(struct gpush_channel *c)
+{
+	char **f[] = CHANNEL_STRINGS(c), *copy[sizeof(f) / sizeof(f[0])] = { 0 };
+
+	if (!c->packed)
+		return GPUSH_OK;
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (*f[i] != NULL && (copy[i] = strdup(*f[i])) == NULL) {
+			while (i-- > 0)
+				free(copy[i]);
+			return GPUSH_ERR_NOMEM;
+		}
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		*f[i] = copy[i];
+	c->packed = 0;
+	return GPUSH_OK;
+}
+
 void
 gpush_channel_free(struct gpush_channel *c)
 {
 	if (c == NULL)
 		return;
+	if (c->packed) {
+		json_object_put(c->params);
+		json_object_put(c->extra);
+		free(c);
+		return;
+	}
 	free(c->id);
 	free(c->token);
 	free(c->type);
@@ -75,6 +140,8 @@ gpush_channel_set(struct gpush_channel *c, const char *key, const char *value)
 
 	if (c == NULL || key == NULL || (f = field(c, key)) == NULL)
 		return GPUSH_ERR_ARG;
+	if (unpack(c) != GPUSH_OK)
+		return GPUSH_ERR_NOMEM;
 	if (value != NULL) {
 		if (!value_ok(key, value))
 			return GPUSH_ERR_ARG;
@@ -441,6 +508,12 @@ gpush_channel_take_answer(struct gpush_channel *c, const char *json,
 		return GPUSH_ERR_NOMEM;
 	}
 	json_object_put(o);
+	if (unpack(c) != GPUSH_OK) {
+		free(rid_copy);
+		free(uri_copy);
+		*problem = "out of memory";
+		return GPUSH_ERR_NOMEM;
+	}
 	free(c->resource_id);
 	c->resource_id = rid_copy;
 	if (uri_copy != NULL) {

@@ -354,6 +354,7 @@ hot_lookup(struct gpush_registry *r, const char *id, gpush_warn_fn warn,
 	    wctx)) == NULL)
 		return NULL;
 	gpush_channel_free(set[HOT_WAYS - 1]);
+	c = gpush__channel_pack(c);
 	hot_front(set, HOT_WAYS - 1, c);
 	return c;
 }

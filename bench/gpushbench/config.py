@@ -14,6 +14,8 @@ Environment (all optional):
   BENCH_STRACE_N=10000  sequential FastCGI requests counted by strace -c
   BENCH_KEEP=1        keep the run's directory (data, configurations)
   GPUSH_FCGI          the handler to measure (default cgi/gpush.fcgi)
+  BENCH_BASELINE      another build of the handler, measured as rows (c0), (d0)
+                      in the same run (before/after a change)
   BENCH_OUT           output directory (default bench/out; check-bench: bench/out/check)
   BENCH_BIN           the reference responders (default bench/out/bin, built by make)
   GPUSH_STAGE_DIR     where the run's directory is made (tests/lib/stage.py; /var/tmp)
@@ -71,6 +73,7 @@ class Settings:
         self.strace_n = max(1, _int(env, 'BENCH_STRACE_N', 10000))
         self.keep = _flag(env, 'BENCH_KEEP', False)
         self.gpush = os.path.abspath(env.get('GPUSH_FCGI') or os.path.join(REPO, 'cgi', 'gpush.fcgi'))
+        self.baseline = os.path.abspath(env['BENCH_BASELINE']) if env.get('BENCH_BASELINE') else None
         self.bindir = os.path.abspath(env.get('BENCH_BIN') or os.path.join(BENCH, 'out', 'bin'))
         self.warmup_s = 1 if q else 2
         self.settle_max_s = 30          # after a run: wait for idle backends

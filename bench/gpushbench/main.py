@@ -50,6 +50,10 @@ def main(argv):
     if not os.access(opts.gpush, os.X_OK):
         print('bench: no handler at %s (run make)' % opts.gpush, file=sys.stderr)
         return 2
+    if opts.baseline and not os.access(opts.baseline, os.X_OK):
+        print('bench: BENCH_BASELINE=%s is not an executable handler' % opts.baseline,
+              file=sys.stderr)
+        return 2
     shutil.rmtree(opts.logs, ignore_errors=True)
     os.makedirs(opts.logs, exist_ok=True)
     # The run's directory: outside the clone, reachable by the user the
@@ -130,7 +134,12 @@ def main(argv):
         cleanup_all()
 
     servers.stop_db()
+    baseline_id = None
+    if opts.baseline:
+        with open(opts.baseline, 'rb') as f:
+            baseline_id = hashlib.sha256(f.read()).hexdigest()[:12]
     build = {'id': handler_id, 'built': handler_built, 'head': head, 'dirty': dirty,
+             'baseline_id': baseline_id,
              'fs': fstype, 'pg': servers.pg_settings}
     return report.write(opts, build, cfgs, results, regs, cgi, cg, stracex, massif,
                         unavailable, fatal)

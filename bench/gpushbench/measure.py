@@ -86,7 +86,7 @@ def warm_sockets(servers, c, reg):
 
     def one(path):
         try:
-            prm, body = cgi_params(row, nums[path], c.datadir, sync=(c.variant != 'd'))
+            prm, body = cgi_params(row, nums[path], c.datadir, sync=(c.variant not in ('d', 'd0')))
             del prm['GPUSH_DIR'], prm['GPUSH_SYNC']
             st, _ = fcgi.request(path, prm, body, timeout=120)
             if st != 200:
@@ -268,7 +268,7 @@ def measure(servers, cfgs, regs):
     # (one request straight to each gpush process's own socket, then wrk)
     for i, c in enumerate(live):
         Progress.show('warm-up %s (%d/%d)' % (c.short(), i + 1, len(live)))
-        if c.variant in ('c', 'd'):
+        if c.variant in ('c', 'd', 'c0', 'd0'):
             why = warm_sockets(servers, c, regs[c.size])
             if why:
                 c.error = 'warm-up failed: %s' % why
@@ -313,7 +313,7 @@ def measure(servers, cfgs, regs):
             continue
         st = [proc_status(p) for p in hp]
         st = [s for s in st if s]
-        if st and c.variant in ('a', 'c', 'd'):
+        if st and c.variant in ('a', 'c', 'd', 'c0', 'd0'):
             # where the resident pages of the biggest process are
             big = max(hp, key=lambda p: proc_status(p).get('VmHWM', 0))
             smaps_report(big, os.path.join(opts.out, 'profile', 'rss-%s.txt' % c.key), c)

@@ -166,6 +166,43 @@ def targets(opts, cfgs, results, regs, cgi, rss_by_size, rss_detail, stracex=Non
     return out
 
 
+def before_after(opts, cfgs, results):
+    """BENCH_BASELINE: the goal ratios with the baseline build's rows (c0),
+    (d0) in place of (c), (d), measured in the same run, side by side."""
+    by = {c.key: c for c in cfgs}
+    main = opts.procs[0]
+
+    def get(v):
+        c = by.get('%s-%dp-%d' % (v.replace("'", 's'), main, opts.main_size))
+        return (results.get(c.key), c) if c else (None, None)
+
+    def ratio(num, den):
+        a, b = get(num)[0], get(den)[0]
+        return '%.2f' % (a['rps'] / b['rps']) if a and b and b['rps'] else '-'
+
+    lines = ['%-28s %10s %10s' % ('', 'before', 'after'), '-' * 50]
+    for name, before, after in (
+            ("(d) / (b)", ('d0', 'b'), ('d', 'b')),
+            ("(c) / (b')", ('c0', "b'"), ('c', "b'")),
+            ("(c) / (g)", ('c0', 'g'), ('c', 'g')),
+            ("(c) / (g')", ('c0', "g'"), ('c', "g'"))):
+        lines.append('%-28s %10s %10s' % (name, ratio(*before), ratio(*after)))
+    for name, b, a in (('(c) durable, req/s', 'c0', 'c'), ('(d) GPUSH_SYNC=0, req/s', 'd0', 'd')):
+        rb, ra = get(b)[0], get(a)[0]
+        lines.append('%-28s %10s %10s' % (name, fmt_rps(rb['rps']) if rb else '-',
+                                          fmt_rps(ra['rps']) if ra else '-'))
+    for name, b, a in (('(c) handler cpu µs/req', 'c0', 'c'), ('(d) handler cpu µs/req', 'd0', 'd')):
+        rb, ra = get(b)[0], get(a)[0]
+        lines.append('%-28s %10s %10s' % (name, fmt_int(rb['cpu_handler_us']) if rb else '-',
+                                          fmt_int(ra['cpu_handler_us']) if ra else '-'))
+    for name, b, a in (('(d) peak RSS MiB', 'd0', 'd'),):
+        cb, ca = get(b)[1], get(a)[1]
+        lines.append('%-28s %10s %10s' % (
+            name, '%.1f' % (cb.rss['hwm_kb'] / 1024) if cb and cb.rss else '-',
+            '%.1f' % (ca.rss['hwm_kb'] / 1024) if ca and ca.rss else '-'))
+    return lines
+
+
 def scaling_lines(opts, cfgs, results, regs, cgi, rss_by_size, cg):
     lines = []
     hdr = '%-10s %10s' % ('channels', 'registry')
@@ -415,6 +452,11 @@ def write(opts, build, cfgs, results, regs, cgi, cg, stracex, massif, unavailabl
     tg = targets(opts, cfgs, results, regs, cgi, rss_by_size, rss_detail, stracex)
     for met, text in tg:
         rep.append('  %-5s %s' % ('MET' if met else 'MISS' if met is False else '-', text))
+    if opts.baseline:
+        rep.append('')
+        rep.append('before/after in this run: (c0), (d0) are BENCH_BASELINE=%s (sha256 %s)' %
+                   (opts.baseline, build.get('baseline_id', '?')))
+        rep += ['  ' + x for x in before_after(opts, cfgs, results)]
     rep.append('')
     rep.append('scaling (%d procs; CGI: handler time, bench/c/cgiloop, one process per request, no '
                'web server)' % opts.procs[0])

@@ -66,6 +66,8 @@ class Servers:
             st.mkdir(d, owned=True)
         for name in ('noop.fcgi', 'append.fcgi'):
             st.copy(os.path.join(self.opts.bindir, name), 'bin')
+        if self.opts.baseline:
+            st.copy(self.opts.baseline, 'bin', 'baseline.fcgi')
         st.copy(os.path.join(BENCH, 'flask', 'app.py'), 'flask')
         for c in self.cfgs:
             if c.kind == 'fpm':
@@ -132,7 +134,8 @@ class Servers:
     def fcgi_block(self, c, sock):
         """lighttpd's fastcgi.server entry of FastCGI row c on socket sock."""
         bins = {'a': 'noop.fcgi', 'b': 'append.fcgi', "b'": 'append.fcgi',
-                'c': 'gpush.fcgi', 'd': 'gpush.fcgi', 'p': 'gpush.fcgi', 'q': 'gpush.fcgi'}
+                'c': 'gpush.fcgi', 'd': 'gpush.fcgi', 'p': 'gpush.fcgi', 'q': 'gpush.fcgi',
+                'c0': 'baseline.fcgi', 'd0': 'baseline.fcgi'}
         env = {'BENCH_RUN': self.opts.run_id, 'BENCH_CONFIG': c.key}
         if c.variant in ('b', "b'"):
             env['BENCH_LOG'] = os.path.join(c.datadir, 'notifications.ndjson')
@@ -141,7 +144,7 @@ class Servers:
             env['GPUSH_DATABASE'] = self.dbs[c.key]
         else:
             env['GPUSH_DIR'] = c.datadir
-            if c.variant == 'd':
+            if c.variant in ('d', 'd0'):
                 env['GPUSH_SYNC'] = '0'
         envs = ', '.join('"%s" => "%s"' % kv for kv in sorted(env.items()))
         # min-procs = max-procs and a long idle-timeout: lighttpd

@@ -9,6 +9,10 @@ VARIANTS = [
     ("b'", "(b')", 'one write() + fdatasync'),
     ('c', '(c)', 'gpush, durable'),
     ('d', '(d)', 'gpush, GPUSH_SYNC=0'),
+    # BENCH_BASELINE=/path/gpush.fcgi: another build (the one before a
+    # change) as (c) and (d), side by side in the same run
+    ('c0', '(c0)', 'baseline build, durable'),
+    ('d0', '(d0)', 'baseline build, GPUSH_SYNC=0'),
     ('e', '(e)', 'Flask+googleapiclient, gunicorn'),
     ('f', '(f)', 'gpush CGI, Apache mod_cgi'),
     ('g', '(g)', 'PHP script, php-fpm, LOCK_EX append'),
@@ -69,6 +73,9 @@ def build_rows(opts, unavailable):
     for procs in opts.procs:
         for v in ('a', 'b', "b'", 'c', 'd', 'e'):
             cfgs.append(Row(opts, v, procs, opts.main_size))
+        if opts.baseline and procs == main:
+            for v in ('c0', 'd0'):
+                cfgs.append(Row(opts, v, procs, opts.main_size))
         if procs == main:
             # the PHP peer: php-fpm with 8 static children, as the issue
             # measured it, at the main process count only

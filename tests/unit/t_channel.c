@@ -308,6 +308,44 @@ test_take_answer(void)
 	}
 }
 
+/* A packed channel (the hot cache's, issue 12) reads and serializes as
+ * the one it was made from, and is still editable. */
+static void
+test_pack(void)
+{
+	const char *line = "{\"kind\":\"api#channel\",\"id\":\"ch-pack\",\"token\":\"t\\u00e9k\","
+	    "\"type\":\"web_hook\",\"address\":\"https://example.com/n\",\"resourceId\":\"r9\","
+	    "\"resourceUri\":\"https://example.com/r?x=1\",\"expiration\":\"1796921075000\","
+	    "\"params\":{\"ttl\":\"3600\"},\"gpushNote\":\"kept\"}";
+	struct gpush_channel *c, *p;
+	char *before = NULL, *after = NULL, *edited = NULL;
+
+	ok(gpush_channel_parse(line, strlen(line), &c) == GPUSH_OK, "pack: parses");
+	gpush_channel_json(c, GPUSH_CHANNEL_RECORD, &before);
+	p = gpush__channel_pack(c);
+	ok(p != NULL && p->packed == 1, "pack: packed");
+	gpush_channel_json(p, GPUSH_CHANNEL_RECORD, &after);
+	ok(before != NULL && after != NULL && strcmp(before, after) == 0,
+	    "pack: serializes byte for byte as before");
+	ok(strcmp(gpush_channel_id(p), "ch-pack") == 0 &&
+	    strcmp(gpush_channel_resource_uri(p), "https://example.com/r?x=1") == 0 &&
+	    strcmp(p->kind, "api#channel") == 0 &&
+	    gpush_channel_expiration(p) == 1796921075000LL, "pack: getters");
+	ok(gpush__channel_pack(p) == p, "pack: packing twice is a no-op");
+	ok(gpush_channel_set(p, "token", "new") == GPUSH_OK && !p->packed &&
+	    strcmp(gpush_channel_token(p), "new") == 0 &&
+	    strcmp(gpush_channel_address(p), "https://example.com/n") == 0,
+	    "pack: a packed channel is edited like any other");
+	gpush_channel_json(p, GPUSH_CHANNEL_RECORD, &edited);
+	ok(edited != NULL && strstr(edited, "\"token\":\"new\"") != NULL &&
+	    strstr(edited, "gpushNote") != NULL, "pack: and serializes the edit");
+	free(before);
+	free(after);
+	free(edited);
+	gpush_channel_free(p);
+	gpush_channel_free(gpush__channel_pack(NULL));
+}
+
 int
 main(void)
 {
@@ -317,5 +355,6 @@ main(void)
 	test_extra();
 	test_take_answer();
 	test_registry();
+	test_pack();
 	return tap_done();
 }
