@@ -30,6 +30,24 @@ word_at(const unsigned char *s)
 	return w;
 }
 
+/* The length of u[0..len)'s longest prefix of whole words of printable
+ * ASCII (0x20..0x7f) without the bytes b1 and b2. */
+static size_t
+ascii_words(const unsigned char *u, size_t len, unsigned char b1,
+    unsigned char b2)
+{
+	size_t i = 0;
+
+	while (len - i >= 8) {
+		uint64_t w = word_at(u + i);
+		if ((w & W_HIGH) | W_HAS_LESS(w, 0x20) | W_HAS_BYTE(w, b1) |
+		    W_HAS_BYTE(w, b2))
+			break;
+		i += 8;
+	}
+	return i;
+}
+
 /*
  * The length of s[0..len)'s longest prefix of ASCII that a JSON string
  * holds as it is: no '"', no '\\', no control below 0x20 (RFC 8259,
@@ -40,15 +58,8 @@ size_t
 gpush__json_plain_prefix(const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
+	size_t i = ascii_words(u, len, '"', '\\');
 
-	while (len - i >= 8) {
-		uint64_t w = word_at(u + i);
-		if ((w & W_HIGH) | W_HAS_LESS(w, 0x20) | W_HAS_BYTE(w, '"') |
-		    W_HAS_BYTE(w, '\\'))
-			break;
-		i += 8;
-	}
 	while (i < len && u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' &&
 	    u[i] != '\\')
 		i++;
@@ -97,16 +108,10 @@ int
 gpush__text_ok(const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
-
 	/* Printable ASCII, a word at a time: all of what Google sends; the
 	 * first word that is not goes through the full checks below. */
-	while (len - i >= 8) {
-		uint64_t w = word_at(u + i);
-		if ((w & W_HIGH) | W_HAS_LESS(w, 0x20) | W_HAS_BYTE(w, 0x7f))
-			break;
-		i += 8;
-	}
+	size_t i = ascii_words(u, len, 0x7f, 0x7f);
+
 	u += i;
 	len -= i;
 	for (i = 0; i < len; i++) {
