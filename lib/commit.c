@@ -3,17 +3,19 @@
  *
  * state/commit is one page, mmap'ed MAP_SHARED by every process of the
  * data directory (struct gpush_commit): sequence numbers of lines written
- * and synced, the log's identity and its end of whole lines, and the
- * futex words that waiters sleep on.
+ * and synced, the log's identity and its end of whole lines, the futex
+ * word that sync waiters sleep on, and two robust process-shared
+ * mutexes, each made once a boot.
  *
- * log.lock (flock) is held to append to the log and its dedup journals;
- * the page's sync mutex (robust, process-shared; state/sync.lock's flock
- * before the page has one) by the one process running fdatasync for
- * all.  A writer appends its line under log.lock and takes the next
- * sequence number, then lets go of log.lock and tries the sync mutex.  If "synced" has
- * reached its number, another process's fdatasync covered its line;
- * otherwise it reads "written", calls fdatasync and publishes
- * synced = written for everybody waiting behind it.
+ * The log mutex (the log lock; state/log.lock's flock until the page has
+ * it) is held to append to the log and its dedup journals; the sync
+ * mutex (state/sync.lock's flock until the page has it) by the one
+ * process running fdatasync for all.  A writer appends its line under
+ * the log lock and takes the next sequence number, then lets go of it
+ * and tries the sync mutex.  If "synced" has reached its number, another
+ * process's fdatasync covered its line; otherwise it reads "written",
+ * calls fdatasync and publishes synced = written for everybody waiting
+ * behind it.
  */
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -26,6 +28,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,45 +77,128 @@ gpush__commit_map(struct gpush_store *s)
 	return 0;
 }
 
+/* After a reboot the page's numbers describe a page cache that is gone:
+ * start a new range above them (and above the clock, in case the page
+ * itself was lost) and distrust every pending record below it.  Under
+ * the log lock, or under log.lock's flock while the log mutex is made
+ * (the boot id is compared first, so the mutex is never trusted across
+ * a reboot). */
+void
+gpush__check_boot(struct gpush_store *s)
+{
+	struct gpush_commit *c = s->page;
+	uint64_t start;
+
+	if (memcmp(c->magic, COMMIT_MAGIC, 8) == 0 &&
+	    strncmp(c->boot, s->boot, sizeof(c->boot)) == 0)
+		return;
+	start = (uint64_t)gpush_now_ms() << 20;
+	if (LOAD(c->written) > start)
+		start = LOAD(c->written) + 1;
+	STORE(c->written, start);
+	STORE(c->synced, start);
+	STORE(c->floor, start);
+	STORE(c->log_ino, 0);
+	STORE(c->log_dev, 0);
+	/* a mutex of the last boot may be "held" by a thread long gone */
+	STORE(c->sync_ready, 0);
+	STORE(c->log_ready, 0);
+	memcpy(c->boot, s->boot, sizeof(c->boot));
+	memcpy(c->magic, COMMIT_MAGIC, 8);
+}
+
+/* Makes *mx a robust, process-shared mutex; 0 or -1. */
+static int
+mutex_make(pthread_mutex_t *mx)
+{
+	pthread_mutexattr_t a;
+	int rc = -1;
+
+	if (pthread_mutexattr_init(&a) != 0)
+		return -1;
+	if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0 &&
+	    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0 &&
+	    pthread_mutex_init(mx, &a) == 0)
+		rc = 0;
+	pthread_mutexattr_destroy(&a);
+	return rc;
+}
+
 /*
- * log.lock is an flock, so a holder that dies lets go of it; waiting is
- * a futex on the shared page, so a waiter sleeps until the holder lets
- * go instead of spinning (2 cores, 8 processes) -- and wakes every 2 ms
- * anyway, should a holder have died without waking anyone.
+ * Takes *mx at once (timeout_ms 0) or within timeout_ms.  A holder that
+ * died hands it over (EOWNERDEAD), as an flock would: what it left half
+ * done is for the caller's checks (log_ready's torn-line cut, the
+ * journals' torn-record cut, "synced" only ever saying what finished).
+ * Returns 0, or the error number (EBUSY, ETIMEDOUT, ...).
+ */
+static int
+mutex_take(pthread_mutex_t *mx, int timeout_ms)
+{
+	struct timespec ts;
+	int rc;
+
+	if (timeout_ms == 0) {
+		rc = pthread_mutex_trylock(mx);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += timeout_ms / 1000;
+		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		rc = pthread_mutex_timedlock(mx, &ts);
+	}
+	if (rc == EOWNERDEAD)
+		rc = pthread_mutex_consistent(mx);
+	return rc;
+}
+
+/*
+ * The log lock, held to append to the log and the journals (one lock
+ * phase a request).  It is the page's log mutex: robust, so a holder
+ * that dies lets go of it, and no syscall when nobody waits -- an flock
+ * and its release were two of a request's fourteen syscalls.  The mutex
+ * is made once a boot under log.lock's flock (after the page's boot
+ * check), and until it is, that flock is the lock itself.  OK, LOCK
+ * after s->timeout_ms, or the errno's error.
  */
 enum gpush_err
 gpush__log_lock(struct gpush_store *s)
 {
 	struct gpush_commit *c = s->page;
-	int64_t deadline = gpush_now_ms() + s->timeout_ms;
+	enum gpush_err e;
+	int rc;
 
-	for (;;) {
-		if (flock(s->lockfd, LOCK_EX | LOCK_NB) == 0)
-			return GPUSH_OK;
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return gpush__errno(errno);
-		uint32_t g = LOAD(c->log_gen);
-		__atomic_add_fetch(&c->log_waiters, 1, __ATOMIC_SEQ_CST);
-		if (flock(s->lockfd, LOCK_EX | LOCK_NB) == 0) {
-			__atomic_sub_fetch(&c->log_waiters, 1, __ATOMIC_SEQ_CST);
+	if (memcmp(c->boot, s->boot, sizeof(c->boot)) != 0 ||
+	    !LOAD(c->log_ready)) {
+		if ((e = gpush__lock_wait(s->lockfd, s->timeout_ms)) != GPUSH_OK)
+			return e;
+		gpush__check_boot(s);
+		if (!LOAD(c->log_ready) && mutex_make(&c->log_mx) == 0)
+			STORE(c->log_ready, 1);
+		if (!LOAD(c->log_ready)) {
+			s->log_flocked = 1;     /* no mutex: the flock it is */
 			return GPUSH_OK;
 		}
-		futex_wait(&c->log_gen, g, 2000);
-		__atomic_sub_fetch(&c->log_waiters, 1, __ATOMIC_SEQ_CST);
-		if (gpush_now_ms() > deadline)
-			return GPUSH_ERR_LOCK;
+		gpush__unlock(s->lockfd);
 	}
+	if ((rc = mutex_take(&c->log_mx, s->timeout_ms)) != 0) {
+		errno = rc;
+		return rc == ETIMEDOUT ? GPUSH_ERR_LOCK : gpush__errno(rc);
+	}
+	return GPUSH_OK;
 }
 
 void
 gpush__log_unlock(struct gpush_store *s)
 {
-	struct gpush_commit *c = s->page;
-
-	(void)flock(s->lockfd, LOCK_UN);
-	__atomic_add_fetch(&c->log_gen, 1, __ATOMIC_SEQ_CST);
-	if (LOAD(c->log_waiters) > 0)
-		(void)syscall(SYS_futex, &c->log_gen, FUTEX_WAKE, 1, NULL, NULL, 0);
+	if (s->log_flocked) {
+		s->log_flocked = 0;
+		gpush__unlock(s->lockfd);
+	} else {
+		(void)pthread_mutex_unlock(&s->page->log_mx);
+	}
 }
 
 /*
@@ -124,17 +210,9 @@ void
 gpush__sync_ready(struct gpush_store *s)
 {
 	struct gpush_commit *c = s->page;
-	pthread_mutexattr_t a;
 
-	if (LOAD(c->sync_ready))
-		return;
-	if (pthread_mutexattr_init(&a) != 0)
-		return;
-	if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0 &&
-	    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0 &&
-	    pthread_mutex_init(&c->sync_mx, &a) == 0)
+	if (!LOAD(c->sync_ready) && mutex_make(&c->sync_mx) == 0)
 		STORE(c->sync_ready, 1);
-	pthread_mutexattr_destroy(&a);
 }
 
 /*
@@ -149,7 +227,6 @@ int
 gpush__sync_lock(struct gpush_store *s, int timeout_ms)
 {
 	struct gpush_commit *c = s->page;
-	struct timespec ts;
 	int rc;
 
 	if (!LOAD(c->sync_ready)) {
@@ -157,21 +234,7 @@ gpush__sync_lock(struct gpush_store *s, int timeout_ms)
 			return flock(s->syncfd, LOCK_EX | LOCK_NB);
 		return gpush__lock(s->syncfd, 1, timeout_ms);
 	}
-	if (timeout_ms == 0) {
-		rc = pthread_mutex_trylock(&c->sync_mx);
-	} else {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += timeout_ms / 1000;
-		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		rc = pthread_mutex_timedlock(&c->sync_mx, &ts);
-	}
-	if (rc == EOWNERDEAD)
-		rc = pthread_mutex_consistent(&c->sync_mx);
-	if (rc != 0) {
+	if ((rc = mutex_take(&c->sync_mx, timeout_ms)) != 0) {
 		errno = rc;
 		return -1;
 	}

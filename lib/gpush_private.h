@@ -173,7 +173,7 @@ int  gpush__jsum_judge(const struct gpush__jsum *j, int64_t n, uint64_t floor,
 /* The data directory's shared state and one process's handle on it.
  * The files are described in store.c (state/), commit.c (the page) and
  * logfile.c (the log). */
-#define COMMIT_MAGIC "GPUSHCM1"
+#define COMMIT_MAGIC "GPUSHCM2" /* 2: the log mutex (issue 12) */
 #define GPUSH__JSLOTS 256
 struct gpush_commit {
 	char     magic[8];
@@ -186,8 +186,6 @@ struct gpush_commit {
 	uint32_t writing;    /* a line is being written: log_end may lag */
 	uint64_t gen;        /* bumped when an fdatasync failed */
 	uint32_t sync_gen;   /* futex word: bumped after every fdatasync */
-	uint32_t log_gen;    /* futex word: bumped when log.lock is let go */
-	uint32_t log_waiters;
 	/* Per hash of a channel id (journal.c): bumped under log.lock when a
 	 * journal of that hash is appended to (japp), and when one is
 	 * replaced or removed (jrepl), so a process that kept a journal open
@@ -201,6 +199,11 @@ struct gpush_commit {
 	uint32_t sync_ready;
 	uint32_t sync_waiters; /* sleeping on sync_gen: wake them */
 	pthread_mutex_t sync_mx;
+	/* The log lock (commit.c), robust and process-shared like sync_mx;
+	 * made once a boot under log.lock's flock, which stands in for it
+	 * until log_ready says it was made. */
+	uint32_t log_ready;
+	pthread_mutex_t log_mx;
 };
 _Static_assert(sizeof(struct gpush_commit) <= 4096, "the shared page");
 
@@ -210,6 +213,7 @@ struct gpush_store {
 	char    *statepath;
 	int      dirfd, statefd;
 	int      lockfd, syncfd;
+	int      log_flocked;      /* holds the log lock as log.lock's flock */
 	struct gpush_commit *page;
 	int      logfd;
 	dev_t    logdev;
@@ -274,6 +278,7 @@ int  gpush__watch_log(struct gpush_store *s);
 
 /* commit.c: the shared page and group commit */
 int  gpush__commit_map(struct gpush_store *s);
+void gpush__check_boot(struct gpush_store *s);
 enum gpush_err gpush__log_lock(struct gpush_store *s);
 void gpush__log_unlock(struct gpush_store *s);
 enum gpush_err gpush__commit_wait(struct gpush_store *s, uint64_t seq);

@@ -1,6 +1,6 @@
 /*
- * logfile.c -- the log file, notifications.ndjson: the check after a
- * reboot, the cut of a torn last line, the adoption of whole lines a
+ * logfile.c -- the log file, notifications.ndjson: the cut of a torn
+ * last line, the adoption of whole lines a
  * killed writer left unregistered, reopening after a rotation or a failed
  * fdatasync, and rotation itself.
  */
@@ -17,32 +17,6 @@
 #include "gpush_private.h"
 
 #define ADOPT_MAX   (4u << 20)
-
-/* After a reboot the page's numbers describe a page cache that is gone:
- * start a new range above them (and above the clock, in case the page
- * itself was lost) and distrust every pending record below it. */
-static void
-check_boot(struct gpush_store *s)
-{
-	struct gpush_commit *c = s->page;
-	uint64_t start;
-
-	if (memcmp(c->magic, COMMIT_MAGIC, 8) == 0 &&
-	    strncmp(c->boot, s->boot, sizeof(c->boot)) == 0)
-		return;
-	start = (uint64_t)gpush_now_ms() << 20;
-	if (LOAD(c->written) > start)
-		start = LOAD(c->written) + 1;
-	STORE(c->written, start);
-	STORE(c->synced, start);
-	STORE(c->floor, start);
-	STORE(c->log_ino, 0);
-	STORE(c->log_dev, 0);
-	/* a mutex of the last boot may be "held" by a thread long gone */
-	STORE(c->sync_ready, 0);
-	memcpy(c->boot, s->boot, sizeof(c->boot));
-	memcpy(c->magic, COMMIT_MAGIC, 8);
-}
 
 /*
  * Cuts a partial last line: kill -9 can stop a write() midway, and the
@@ -204,7 +178,7 @@ gpush__log_ready(struct gpush_store *s)
 	struct stat st;
 	off_t end;
 
-	check_boot(s);
+	gpush__check_boot(s);
 	gpush__sync_ready(s);
 	/* Steady state: nothing renamed in the directory (the watch), this
 	 * process's file is the page's, and no writer died mid-line. */

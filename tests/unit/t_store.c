@@ -480,6 +480,70 @@ test_kept(void)
 		ok(0, "cleanup");
 }
 
+/*
+ * The log lock is the page's robust mutex (issue 12): a holder killed
+ * with it held hands it over, a live holder makes a waiter give up after
+ * the store's timeout, and after a reboot a mutex the last boot left
+ * "held" is made again rather than waited for.
+ */
+static void
+test_log_mutex(struct gpush_store *s)
+{
+	int fds[2], status;
+	char c;
+	pid_t pid;
+	int64_t t0;
+
+	ok(gpush__log_lock(s) == GPUSH_OK && !s->log_flocked &&
+	    LOAD(s->page->log_ready) == 1, "log lock: the page's mutex, made");
+	gpush__log_unlock(s);
+
+	/* A holder killed with the lock held. */
+	if (pipe(fds) != 0 || (pid = fork()) < 0) {
+		ok(0, "log lock: fork");
+		return;
+	}
+	if (pid == 0) {
+		struct gpush_store *k;
+		if (gpush_store_open(dir, &k) != GPUSH_OK || gpush__log_lock(k) != GPUSH_OK)
+			_exit(1);
+		(void)write(fds[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	ok(read(fds[0], &c, 1) == 1, "log lock: a child holds it");
+	close(fds[0]);
+	s->timeout_ms = 300;
+	t0 = gpush_now_ms();
+	is_int(gpush__log_lock(s), GPUSH_ERR_LOCK, "log lock: held by a live process, "
+	    "a waiter gives up after the timeout");
+	ok(gpush_now_ms() - t0 >= 250, "log lock: ... and not before it (%lld ms)",
+	    (long long)(gpush_now_ms() - t0));
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	s->timeout_ms = 20000;
+	t0 = gpush_now_ms();
+	ok(gpush__log_lock(s) == GPUSH_OK && gpush_now_ms() - t0 < 10000,
+	    "log lock: its holder killed, the next one gets it at once");
+	gpush__log_unlock(s);
+	ok(gpush__log_lock(s) == GPUSH_OK, "log lock: and it works as before after");
+	gpush__log_unlock(s);
+
+	/* A reboot: the page's boot id is another, and the mutex looks held
+	 * by a thread of the last boot (its owner word set by hand). */
+	memset(s->page->boot, 'x', sizeof(s->page->boot) - 1);
+	memset(&s->page->log_mx, 0, sizeof(s->page->log_mx));
+	*(volatile int *)&s->page->log_mx = 0x3ffffff0;  /* __lock: an owner TID */
+	s->timeout_ms = 20000;
+	t0 = gpush_now_ms();
+	ok(gpush__log_lock(s) == GPUSH_OK && gpush_now_ms() - t0 < 10000 &&
+	    memcmp(s->page->boot, s->boot, sizeof(s->boot)) == 0,
+	    "log lock: after a reboot the last boot's mutex is made again, not waited for");
+	gpush__log_unlock(s);
+	s->timeout_ms = 10000;
+}
+
 int
 main(void)
 {
@@ -507,6 +571,7 @@ main(void)
 	test_processes();
 	test_edit(s);
 	test_rotate_nothing();
+	test_log_mutex(s);
 	gpush_store_free(s);
 	char keep[64];
 	snprintf(keep, sizeof(keep), "%s", dir);
