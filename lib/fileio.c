@@ -169,7 +169,7 @@ gpush__lock(int fd, int exclusive, int timeout_ms)
 	int op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
 	long slept_us = 0;
 
-	/* log.lock is held for a few writes into the page cache: yield a
+	/* The locks are held for a few writes into the page cache: yield a
 	 * little first, then sleep in short steps, never long ones. */
 	for (int spin = 0;; spin++) {
 		if (flock(fd, op) == 0)

@@ -3,7 +3,8 @@
  * notification exactly once, forget a channel, read its dedup state.
  *
  * Files in state/ (0700; files 0600):
- *   log.lock   flock: held to append to the log and its dedup journals
+ *   log.lock   flock: held while the shared page's log mutex is made,
+ *              once a boot, and as the log lock until it is (commit.c)
  *   sync.lock  flock: held by the one process running fdatasync for all,
  *              until the shared page has its sync mutex (commit.c)
  *   commit     one shared page (mmap): see commit.c
