@@ -110,9 +110,14 @@ find_num(const struct gpush_seen *s, int64_t n)
 struct slot {
 	int64_t  number;
 	uint64_t seq;     /* pending seq */
-	size_t   at;      /* index in s->nums of its last commit, +1; 0: none */
-	int      used, pending, collected;
+	uint32_t at;      /* index in s->nums of its last commit, +1; 0: none */
+	uint8_t  used, pending, collected;
 };
+/* 24 bytes, not 40: the table of a journal being compacted was the
+ * largest transient allocation of a request (160 KiB for 2,048 records).
+ * at fits: a journal is read up to JOURNAL_READ_MAX, 2^21 records. */
+#define JOURNAL_READ_MAX (64u << 20)
+_Static_assert(JOURNAL_READ_MAX / 32 < UINT32_MAX, "slot.at holds a record index");
 
 static struct slot *
 slot_of(struct slot *t, size_t mask, int64_t n)
@@ -159,7 +164,7 @@ apply(struct gpush_seen *s, struct slot *t, size_t mask, const struct rec *r)
 			break;
 		if (add_num(s, r->number) < 0)
 			return -2;
-		sl->at = s->n;
+		sl->at = (uint32_t)s->n;
 		s->accepted++;
 		if (r->number > s->last)
 			s->last = r->number;
@@ -213,7 +218,7 @@ gpush__seen_load(int fd, struct gpush_seen *s)
 
 	memset(s, 0, sizeof(*s));
 	if (lseek(fd, 0, SEEK_SET) < 0 ||
-	    gpush__read_file(fd, 64u << 20, &buf, &len) < 0)
+	    gpush__read_file(fd, JOURNAL_READ_MAX, &buf, &len) < 0)
 		return gpush__errno(errno);
 	nrec = len / sizeof(struct rec);
 	while (mask + 1 < 2 * nrec)
