@@ -170,7 +170,10 @@ gpush__log_lock(struct gpush_store *s)
 	enum gpush_err e;
 	int rc;
 
-	if (memcmp(c->boot, s->boot, sizeof(c->boot)) != 0 ||
+	/* The magic too: a page of the last layout (an upgrade without a
+	 * reboot) has other bytes where log_ready and log_mx are now. */
+	if (memcmp(c->magic, COMMIT_MAGIC, sizeof(c->magic)) != 0 ||
+	    memcmp(c->boot, s->boot, sizeof(c->boot)) != 0 ||
 	    !LOAD(c->log_ready)) {
 		if ((e = gpush__lock_wait(s->lockfd, s->timeout_ms)) != GPUSH_OK)
 			return e;

@@ -541,6 +541,19 @@ test_log_mutex(struct gpush_store *s)
 	    memcmp(s->page->boot, s->boot, sizeof(s->boot)) == 0,
 	    "log lock: after a reboot the last boot's mutex is made again, not waited for");
 	gpush__log_unlock(s);
+
+	/* An upgrade without a reboot: the page of the last layout (its
+	 * magic), whose bytes where log_ready and log_mx are now say
+	 * anything -- here "ready" and a mutex held. */
+	memcpy(s->page->magic, "GPUSHCM1", 8);
+	STORE(s->page->log_ready, 1);
+	memset(&s->page->log_mx, 0, sizeof(s->page->log_mx));
+	*(volatile int *)&s->page->log_mx = 0x3ffffff0;
+	t0 = gpush_now_ms();
+	ok(gpush__log_lock(s) == GPUSH_OK && gpush_now_ms() - t0 < 10000 &&
+	    memcmp(s->page->magic, COMMIT_MAGIC, 8) == 0,
+	    "log lock: a page of the last layout is made anew, not trusted");
+	gpush__log_unlock(s);
 	s->timeout_ms = 10000;
 }
 
