@@ -1,7 +1,7 @@
 /*
  * commit.c -- group commit across processes, through one shared page.
  *
- * state/commit is one page, mmap'ed MAP_SHARED by every process of the
+ * state/page is one page, mmap'ed MAP_SHARED by every process of the
  * data directory (struct gpush_commit): sequence numbers of lines written
  * and synced, the log's identity and its end of whole lines, the futex
  * word that sync waiters sleep on, and two robust process-shared
@@ -50,13 +50,17 @@ futex_wake_all(uint32_t *w)
 	(void)syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
-/* Maps state/commit, growing it to one page on first use. */
+/* Maps state/page, growing it to one page on first use.  Its layout is
+ * this version's (COMMIT_MAGIC): the page of the last one was state/commit,
+ * so that processes of both, overlapping while a server reloads into an
+ * upgrade, never read each other's fields as their own (left behind,
+ * unused). */
 int
 gpush__commit_map(struct gpush_store *s)
 {
 	struct stat st;
 	void *p;
-	int fd = openat(s->statefd, "commit", O_RDWR | O_CREAT | O_CLOEXEC |
+	int fd = openat(s->statefd, "page", O_RDWR | O_CREAT | O_CLOEXEC |
 	    O_NOFOLLOW, 0600);
 
 	if (fd < 0)
@@ -103,6 +107,9 @@ gpush__check_boot(struct gpush_store *s)
 	/* a mutex of the last boot may be "held" by a thread long gone */
 	STORE(c->sync_ready, 0);
 	STORE(c->log_ready, 0);
+	/* The resets above are seen before the new boot id and magic, which
+	 * gpush__log_lock reads without the lock (weakly ordered CPUs). */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	memcpy(c->boot, s->boot, sizeof(c->boot));
 	memcpy(c->magic, COMMIT_MAGIC, 8);
 }
@@ -174,7 +181,7 @@ gpush__log_lock(struct gpush_store *s)
 	 * reboot) has other bytes where log_ready and log_mx are now. */
 	if (memcmp(c->magic, COMMIT_MAGIC, sizeof(c->magic)) != 0 ||
 	    memcmp(c->boot, s->boot, sizeof(c->boot)) != 0 ||
-	    !LOAD(c->log_ready)) {
+	    (__atomic_thread_fence(__ATOMIC_ACQUIRE), !LOAD(c->log_ready))) {
 		if ((e = gpush__lock_wait(s->lockfd, s->timeout_ms)) != GPUSH_OK)
 			return e;
 		gpush__check_boot(s);

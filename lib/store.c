@@ -7,7 +7,8 @@
  *              once a boot, and as the log lock until it is (commit.c)
  *   sync.lock  flock: held by the one process running fdatasync for all,
  *              until the shared page has its sync mutex (commit.c)
- *   commit     one shared page (mmap): see commit.c
+ *   page       one shared page (mmap): see commit.c (state/commit was
+ *              the last layout's)
  *   registry.lock  flock: held by the channel tool while it edits
  *                  (registry_edit.c)
  *   ch-<hex>   the dedup journal of one channel (dedup.c)
