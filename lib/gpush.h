@@ -208,7 +208,9 @@ GPUSH_API enum gpush_err gpush_channel_json(const struct gpush_channel *c,
 
 /*
  * Returns the value of one request header, looked up by its canonical
- * name ("X-Goog-Channel-ID"), case-insensitively; NULL when absent.
+ * name ("X-Goog-Channel-ID"), case-insensitively; NULL when absent.  The
+ * value must stay valid while gpush_notification_parse() runs (it is
+ * checked in place before it is copied).
  */
 typedef const char *(*gpush_header_fn)(void *ctx, const char *name);
 

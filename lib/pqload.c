@@ -18,8 +18,8 @@
  * GPUSH_LIBPQ (a path, or a soname searched the usual way) is for libpq
  * somewhere the loader does not look; it is read with secure_getenv(), so
  * a set-user-ID program ignores it.  This is the one environment variable
- * the library reads (gpush.h): it is read where the library is loaded,
- * once per process, not per request.
+ * the library reads (gpush.h): it is read when a database is opened (it
+ * counts only until libpq is loaded), not per request.
  */
 #include <dlfcn.h>
 #include <errno.h>
