@@ -18,11 +18,11 @@ run -d "$D" new --address https://example.com/gpush --ttl 3600
 ID=$(json_get "$OUT" id)
 TOKEN=$(json_get "$OUT" token)
 
-# The producer: NOTES notifications through the handler (plain CGI);
-# the numbers answered 200 are the ones the log must hold.
+# The producer: notifications FIRST..LAST through the handler (plain
+# CGI); the numbers answered 200 are the ones the log must hold.
 produce() {
 	local n
-	for n in $(seq 1 "$NOTES"); do
+	for n in $(seq "$1" "$2"); do
 		env -i PATH="$PATH" REQUEST_METHOD=POST CONTENT_LENGTH=0 GPUSH_SYNC=0 \
 		    GPUSH_DIR="$D" HTTP_X_GOOG_CHANNEL_ID="$ID" \
 		    HTTP_X_GOOG_CHANNEL_TOKEN="$TOKEN" HTTP_X_GOOG_RESOURCE_ID=r \
@@ -57,7 +57,19 @@ consumer() {
 	BG_PIDS="$BG_PIDS $TP"
 }
 
-produce &
+# The consumer's cursor is registered before anything rotates: a cursor
+# that does not exist yet holds no rotated file back, so under load two
+# rotations before the first consumer ran dropped the file with
+# notification 1 (6 of 24 runs, 3 at a time), which no consumer had
+# claimed.  Notification 1 first, and one run that delivers it and saves
+# the cursor in its file.
+produce 1 1
+timeout -k 5 30 "$G" -d "$D" tail --cursor "$CUR" --exec "$T/cmd.sh" --batch 7 \
+    2>>"$T/consumer.err"
+is "$?" 0 "the first run delivers notification 1 and registers the cursor"
+[ -s "$CUR" ]
+ok $? "the cursor is registered before the log is rotated"
+produce 2 "$NOTES" &
 PP=$!
 BG_PIDS="$BG_PIDS $PP"
 rotator &
