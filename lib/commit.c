@@ -83,10 +83,10 @@ gpush__commit_map(struct gpush_store *s)
 
 /* After a reboot the page's numbers describe a page cache that is gone:
  * start a new range above them (and above the clock, in case the page
- * itself was lost) and distrust every pending record below it.  Under
- * the log lock, or under log.lock's flock while the log mutex is made
- * (the boot id is compared first, so the mutex is never trusted across
- * a reboot). */
+ * itself was lost) and distrust every pending record below it.  Called
+ * by gpush__log_lock only, under log.lock's flock, whenever the page's
+ * magic or boot id is not this version's and this boot's (compared
+ * before the mutex is taken, so it is never trusted across a reboot). */
 void
 gpush__check_boot(struct gpush_store *s)
 {
@@ -212,9 +212,10 @@ gpush__log_unlock(struct gpush_store *s)
 }
 
 /*
- * Makes the page's sync mutex, once per boot, under log.lock (log_ready
- * calls it after check_boot, before any use of the mutex in this
- * process): no process can hold it then, as none has seen it ready.
+ * Makes the page's sync mutex, once per boot, under the log lock
+ * (log_ready calls it, after gpush__log_lock checked the page's boot and
+ * before any use of the mutex in this process): no process can hold it
+ * then, as none has seen it ready.
  */
 void
 gpush__sync_ready(struct gpush_store *s)

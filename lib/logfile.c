@@ -167,9 +167,10 @@ gpush__log_reopen(struct gpush_store *s)
 }
 
 /*
- * Under log.lock: makes s->logfd the current log (reopening after a
+ * Under the log lock: makes s->logfd the current log (reopening after a
  * rotation or a failed fdatasync) and its end a whole, registered line.
- * Returns the offset to append at, or -1/errno.
+ * The page is this boot's: gpush__log_lock checked it before it took the
+ * lock.  Returns the offset to append at, or -1/errno.
  */
 off_t
 gpush__log_ready(struct gpush_store *s)
@@ -178,7 +179,6 @@ gpush__log_ready(struct gpush_store *s)
 	struct stat st;
 	off_t end;
 
-	gpush__check_boot(s);
 	gpush__sync_ready(s);
 	/* Steady state: nothing renamed in the directory (the watch), this
 	 * process's file is the page's, and no writer died mid-line. */
