@@ -112,24 +112,30 @@ class Servers:
             c.port = self.lport if c.kind in ('fcgi', 'proxy', 'fpm', 'pgmulti') else c.port
         conf = os.path.join(run, 'lighttpd.conf')
         with open(conf, 'w') as f:
-            f.write('# written by bench/gpushbench/servers.py\n')
-            f.write('server.modules = ( "mod_fastcgi", "mod_proxy" )\n')
-            f.write('server.document-root = "%s"\n' % os.path.join(run, 'htdocs'))
-            f.write('server.bind = "127.0.0.1"\nserver.port = %d\n' % self.lport)
-            f.write('server.pid-file = "%s"\n' % os.path.join(run, 'logs', 'lighttpd.pid'))
-            f.write('server.errorlog = "%s"\n' % os.path.join(run, 'logs', 'lighttpd.error.log'))
-            if self.opts.is_root:
-                f.write('server.username = "%s"\nserver.groupname = "%s"\n'
-                        % (self.user, self.user))
-            f.write('server.max-connections = 2048\nserver.max-fds = 8192\n')
-            f.write('server.max-keep-alive-requests = 65535\n'
-                    'server.max-keep-alive-idle = 60\nserver.max-read-idle = 60\n'
+            self.lighttpd_head(f, '', '"mod_fastcgi", "mod_proxy"', self.lport, 'lighttpd')
+            f.write('server.max-keep-alive-idle = 60\nserver.max-read-idle = 60\n'
                     'server.max-write-idle = 120\n')
             if fc:
                 f.write('fastcgi.server = (\n%s\n)\n' % ',\n'.join(fc))
             if px:
                 f.write('proxy.server = (\n%s\n)\n' % ',\n'.join(px))
         self.lighttpd = self.run_lighttpd(conf, self.lport, 'lighttpd.out')
+
+    def lighttpd_head(self, f, title, modules, port, name):
+        """The lines every lighttpd of the bench starts with (host 1, and
+        host 2 of (q)): its modules, port, pid file and error log NAME.pid
+        and NAME.error.log, the user, and the connection limits."""
+        run = self.run
+        f.write('# written by bench/gpushbench/servers.py%s\n' % title)
+        f.write('server.modules = ( %s )\n' % modules)
+        f.write('server.document-root = "%s"\n' % os.path.join(run, 'htdocs'))
+        f.write('server.bind = "127.0.0.1"\nserver.port = %d\n' % port)
+        f.write('server.pid-file = "%s"\n' % os.path.join(run, 'logs', name + '.pid'))
+        f.write('server.errorlog = "%s"\n' % os.path.join(run, 'logs', name + '.error.log'))
+        if self.opts.is_root:
+            f.write('server.username = "%s"\nserver.groupname = "%s"\n' % (self.user, self.user))
+        f.write('server.max-connections = 2048\nserver.max-fds = 8192\n'
+                'server.max-keep-alive-requests = 65535\n')
 
     def fcgi_block(self, c, sock):
         """lighttpd's fastcgi.server entry of FastCGI row c on socket sock."""
@@ -234,17 +240,7 @@ class Servers:
                   if c.kind == 'pgmulti']
         conf = os.path.join(run, 'lighttpd-host2.conf')
         with open(conf, 'w') as f:
-            f.write('# written by bench/gpushbench/servers.py: host 2 of (q)\n')
-            f.write('server.modules = ( "mod_fastcgi" )\n')
-            f.write('server.document-root = "%s"\n' % os.path.join(run, 'htdocs'))
-            f.write('server.bind = "127.0.0.1"\nserver.port = %d\n' % self.lport2)
-            f.write('server.pid-file = "%s"\n' % os.path.join(run, 'logs', 'lighttpd2.pid'))
-            f.write('server.errorlog = "%s"\n' % os.path.join(run, 'logs', 'lighttpd2.error.log'))
-            if self.opts.is_root:
-                f.write('server.username = "%s"\nserver.groupname = "%s"\n'
-                        % (self.user, self.user))
-            f.write('server.max-connections = 2048\nserver.max-fds = 8192\n'
-                    'server.max-keep-alive-requests = 65535\n')
+            self.lighttpd_head(f, ': host 2 of (q)', '"mod_fastcgi"', self.lport2, 'lighttpd2')
             f.write('fastcgi.server = (\n%s\n)\n' % ',\n'.join(blocks))
         self.lighttpd2 = self.run_lighttpd(conf, self.lport2, 'lighttpd2.out')
         hport = free_port()
