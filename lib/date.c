@@ -92,34 +92,63 @@ gpush_parse_rfc1123(const char *s, int64_t *ms)
 	return GPUSH_OK;
 }
 
+/* y-m-d of day z since 1970-01-01, the inverse of days_from_civil (the
+ * same era arithmetic, proleptic Gregorian). */
+static void
+civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* Writes v as n decimal digits, zero-padded, at p. */
+static void
+put_digits(char *p, unsigned v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/*
+ * Formats ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) in buf;
+ * a time before 1970 or after 9999 is written as the epoch.  By hand, not
+ * gmtime_r + strftime: those load the time zone (tzset reads
+ * /etc/localtime through stdio on first use) and strftime's locale
+ * tables, which every handler process then keeps mapped -- a tenth of
+ * its resident size -- for a date that is always UTC.
+ */
 void
 gpush_format_rfc3339(int64_t ms, char buf[25])
 {
-	/* The seconds part, kept per thread: a busy handler stamps many
-	 * records a second, and gmtime_r + strftime were most of a record's
-	 * formatting. */
-	static _Thread_local time_t last = -1;
-	static _Thread_local char secs[20];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
+	/* year 9999's last millisecond */
+	const int64_t max_ms = 253402300799999LL;
+	int64_t y, days, secs;
+	unsigned mo, d, sod;
 
-	if (ms < 0) {
+	if (ms < 0 || ms > max_ms) {
 		memcpy(buf, "1970-01-01T00:00:00.000Z", 25);
 		return;
 	}
-	if (t != last) {
-		if (gmtime_r(&t, &tm) == NULL || tm.tm_year > 8099) {
-			memcpy(buf, "1970-01-01T00:00:00.000Z", 25);
-			return;
-		}
-		strftime(secs, sizeof(secs), "%Y-%m-%dT%H:%M:%S", &tm);
-		last = t;
-	}
-	memcpy(buf, secs, 19);
-	buf[19] = '.';
-	buf[20] = (char)('0' + (ms % 1000) / 100);
-	buf[21] = (char)('0' + (ms % 100) / 10);
-	buf[22] = (char)('0' + ms % 10);
-	buf[23] = 'Z';
-	buf[24] = '\0';
+	secs = ms / 1000;
+	days = secs / 86400;
+	sod = (unsigned)(secs % 86400);
+	civil_from_days(days, &y, &mo, &d);
+	memcpy(buf, "0000-00-00T00:00:00.000Z", 25);
+	put_digits(buf, (unsigned)y, 4);
+	put_digits(buf + 5, mo, 2);
+	put_digits(buf + 8, d, 2);
+	put_digits(buf + 11, sod / 3600, 2);
+	put_digits(buf + 14, sod / 60 % 60, 2);
+	put_digits(buf + 17, sod % 60, 2);
+	put_digits(buf + 20, (unsigned)(ms % 1000), 3);
 }

@@ -182,24 +182,48 @@ apply(struct gpush_seen *s, struct slot *t, size_t mask, const struct rec *r)
 	return 0;
 }
 
-/* Collects the pending records no commit followed, in journal order. */
+/* Collects the pending record r if no commit followed it (journal order,
+ * once per number); -1 when out of memory. */
 static int
 collect_pending(struct gpush_seen *s, struct slot *t, size_t mask,
-    const char *buf, size_t len)
+    const struct rec *r)
 {
-	for (size_t i = 0; i + sizeof(struct rec) <= len; i += sizeof(struct rec)) {
-		struct rec r;
-		memcpy(&r, buf + i, sizeof(r));
-		if (r.kind != (REC_MAGIC | GPUSH__REC_PENDING))
-			continue;
-		struct slot *sl = slot_of(t, mask, r.number);
-		if (!sl->pending || sl->collected || sl->seq != r.seq)
-			continue;
-		if (add_pend(s, r.number, r.seq) < 0)
-			return -1;
-		sl->collected = 1;
-	}
+	struct slot *sl;
+
+	if (r->kind != (REC_MAGIC | GPUSH__REC_PENDING))
+		return 0;
+	sl = slot_of(t, mask, r->number);
+	if (!sl->pending || sl->collected || sl->seq != r->seq)
+		return 0;
+	if (add_pend(s, r->number, r->seq) < 0)
+		return -1;
+	sl->collected = 1;
 	return 0;
+}
+
+/* A journal is read LOAD_CHUNK bytes at a time, twice (apply, then
+ * collect_pending): a whole copy of it (up to 128 KiB by the time it is
+ * compacted) was most of a FastCGI process's peak memory. */
+#define LOAD_CHUNK 8192
+_Static_assert(LOAD_CHUNK % sizeof(struct rec) == 0, "whole records per chunk");
+
+/* Reads up to n bytes of fd at off (fewer only at its end); -1/errno. */
+static ssize_t
+read_at(int fd, char *buf, size_t n, off_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, buf + got, n - got, off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
 }
 
 /*
@@ -211,43 +235,64 @@ collect_pending(struct gpush_seen *s, struct slot *t, size_t mask,
 enum gpush_err
 gpush__seen_load(int fd, struct gpush_seen *s)
 {
+	struct stat st;
 	struct slot *t;
-	char *buf;
-	size_t len, i, nrec, mask = 63;
+	char buf[LOAD_CHUNK];
+	size_t len, nrec, mask = 63;
 	enum gpush_err e = GPUSH_OK;
 
 	memset(s, 0, sizeof(*s));
-	if (lseek(fd, 0, SEEK_SET) < 0 ||
-	    gpush__read_file(fd, JOURNAL_READ_MAX, &buf, &len) < 0)
+	if (fstat(fd, &st) < 0)
 		return gpush__errno(errno);
+	if (st.st_size > (off_t)JOURNAL_READ_MAX)
+		return gpush__errno(EFBIG);
+	/* The table is sized for the size now; a record appended since (a
+	 * reader without log.lock) is not read: len bounds both passes. */
+	len = (size_t)st.st_size;
 	nrec = len / sizeof(struct rec);
 	while (mask + 1 < 2 * nrec)
 		mask = mask * 2 + 1;
-	if ((t = calloc(mask + 1, sizeof(*t))) == NULL) {
-		free(buf);
+	if ((t = calloc(mask + 1, sizeof(*t))) == NULL)
 		return GPUSH_ERR_NOMEM;
-	}
-	for (i = 0; i + sizeof(struct rec) <= len; i += sizeof(struct rec)) {
-		struct rec r;
-		memcpy(&r, buf + i, sizeof(r));
-		int rc = apply(s, t, mask, &r);
-		if (rc == -2) {
-			e = GPUSH_ERR_NOMEM;
-			break;
+	for (int pass = 0; pass < 2 && e != GPUSH_ERR_NOMEM; pass++) {
+		for (size_t off = 0; off < nrec * sizeof(struct rec); ) {
+			size_t want = nrec * sizeof(struct rec) - off;
+			ssize_t r = read_at(fd, buf, want < LOAD_CHUNK ? want :
+			    LOAD_CHUNK, (off_t)off);
+			if (r < 0) {
+				e = gpush__errno(errno);
+				goto out;
+			}
+			for (size_t i = 0; i + sizeof(struct rec) <= (size_t)r;
+			    i += sizeof(struct rec)) {
+				struct rec rec;
+				memcpy(&rec, buf + i, sizeof(rec));
+				int rc = pass == 0 ? apply(s, t, mask, &rec) :
+				    collect_pending(s, t, mask, &rec) < 0 ? -2 : 0;
+				if (rc == -2) {
+					e = GPUSH_ERR_NOMEM;
+					goto out;
+				}
+				if (rc == -1) {
+					s->bad++;
+					e = GPUSH_ERR_PARSE;
+				}
+			}
+			off += (size_t)r - (size_t)r % sizeof(struct rec);
+			/* cut short since the fstat (a reader without the
+			 * lock): what was read is all there is */
+			if ((size_t)r % sizeof(struct rec) != 0 || r == 0) {
+				nrec = off / sizeof(struct rec);
+				break;
+			}
 		}
-		if (rc == -1) {
-			s->bad++;
-			e = GPUSH_ERR_PARSE;
-		}
 	}
-	if (e != GPUSH_ERR_NOMEM && collect_pending(s, t, mask, buf, len) < 0)
-		e = GPUSH_ERR_NOMEM;
 	s->records = nrec;
 	s->size = (off_t)(nrec * sizeof(struct rec));
 	s->torn = len % sizeof(struct rec) != 0;
+out:
 	free(t);
-	free(buf);
-	if (e == GPUSH_ERR_NOMEM)
+	if (e == GPUSH_ERR_NOMEM || (e != GPUSH_OK && e != GPUSH_ERR_PARSE))
 		gpush__seen_clear(s);
 	return e;
 }
@@ -310,11 +355,52 @@ gpush__seen_append(int fd, off_t size, uint32_t kind, int64_t n, uint64_t seq,
 	return 0;
 }
 
+/* Records gathered for one write(2) of a compacted journal. */
+struct recbuf {
+	struct rec r[LOAD_CHUNK / sizeof(struct rec)];
+	size_t     n;
+	int        fd, err;    /* err: 0, or the first errno */
+};
+
+/* Adds one record to b, writing b out when full. */
+static void
+recbuf_add(struct recbuf *b, uint32_t kind, int64_t n, uint64_t seq,
+    int64_t at_ms)
+{
+	struct rec *r = &b->r[b->n++];
+
+	memset(r, 0, sizeof(*r));
+	r->kind = REC_MAGIC | kind;
+	r->number = n;
+	r->seq = seq;
+	r->at_ms = at_ms;
+	if (b->n == sizeof(b->r) / sizeof(b->r[0])) {
+		if (b->err == 0 && gpush__write_all(b->fd, b->r,
+		    b->n * sizeof(struct rec)) < 0)
+			b->err = errno;
+		b->n = 0;
+	}
+}
+
+/* Writes what b still holds; 0, or -1 with the first errno. */
+static int
+recbuf_flush(struct recbuf *b)
+{
+	if (b->err == 0 && b->n > 0 &&
+	    gpush__write_all(b->fd, b->r, b->n * sizeof(struct rec)) < 0)
+		b->err = errno;
+	b->n = 0;
+	errno = b->err;
+	return b->err == 0 ? 0 : -1;
+}
+
 /*
  * Rewrites the journal of s as BASE + the remembered window + the pending
  * records, into a temporary file renamed over name in dirfd (then the
  * directory is fsync'ed by the caller's path).  Only when it has grown
- * past COMPACT_AT records; 0 when done or not needed, -1/errno.
+ * past COMPACT_AT records; 0 when done or not needed, -1/errno.  The
+ * records go out a chunk at a time, not built whole in memory (see
+ * LOAD_CHUNK).
  */
 int
 gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
@@ -322,46 +408,38 @@ gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
 {
 	char tmp[128 + 16];
 	size_t keep = s->n > GPUSH_DEDUP_WINDOW ? GPUSH_DEDUP_WINDOW : s->n;
-	size_t nrec = 1 + keep + s->npend, k = 0;
-	struct rec *recs;
+	struct recbuf b;
 	int fd, rc = -1, saved;
 
 	if (s->records < COMPACT_AT)
 		return 0;
-	if ((recs = calloc(nrec, sizeof(*recs))) == NULL)
+	fd = gpush__tmp_name(tmp, sizeof(tmp), name) < 0 ? -1 :
+	    openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
 		return -1;
-	recs[k].kind = REC_MAGIC | GPUSH__REC_BASE;
-	recs[k].number = (int64_t)(s->accepted - keep);
-	recs[k].seq = (uint64_t)s->last;
-	recs[k++].at_ms = now_ms;
-	for (size_t i = s->n - keep; i < s->n; i++, k++) {
-		recs[k].kind = REC_MAGIC | GPUSH__REC_COMMIT;
-		recs[k].number = s->nums[i];
-		recs[k].at_ms = s->last_at_ms;
-	}
-	for (size_t i = 0; i < s->npend; i++, k++) {
-		recs[k].kind = REC_MAGIC | GPUSH__REC_PENDING;
-		recs[k].number = s->pend[i].number;
-		recs[k].seq = s->pend[i].seq;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid());
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		rc = gpush__write_all(fd, recs, nrec * sizeof(*recs));
-		if (rc == 0)
-			rc = fsync(fd);
-		if (close(fd) < 0)
-			rc = -1;
-		if (rc == 0)
-			rc = renameat(dirfd, tmp, dirfd, name);
-		if (rc == 0)
-			rc = gpush__fsync_dir(dirpath);
-		saved = errno;
-		if (rc != 0)
-			(void)unlinkat(dirfd, tmp, 0);
-		errno = saved;
-	}
-	free(recs);
+	b.n = 0;
+	b.fd = fd;
+	b.err = 0;
+	recbuf_add(&b, GPUSH__REC_BASE, (int64_t)(s->accepted - keep),
+	    (uint64_t)s->last, now_ms);
+	for (size_t i = s->n - keep; i < s->n; i++)
+		recbuf_add(&b, GPUSH__REC_COMMIT, s->nums[i], 0, s->last_at_ms);
+	for (size_t i = 0; i < s->npend; i++)
+		recbuf_add(&b, GPUSH__REC_PENDING, s->pend[i].number,
+		    s->pend[i].seq, 0);
+	rc = recbuf_flush(&b);
+	if (rc == 0)
+		rc = fsync(fd);
+	if (close(fd) < 0)
+		rc = -1;
+	if (rc == 0)
+		rc = renameat(dirfd, tmp, dirfd, name);
+	if (rc == 0)
+		rc = gpush__fsync_dir(dirpath);
+	saved = errno;
+	if (rc != 0)
+		(void)unlinkat(dirfd, tmp, 0);
+	errno = saved;
 	return rc;
 }
 
@@ -370,8 +448,15 @@ gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
 void
 gpush__jsum_clear(struct gpush__jsum *j)
 {
-	free(j->pend);
+	free(j->more);
 	memset(j, 0, sizeof(*j));
+}
+
+/* The i-th pending number of j (i < j->npend). */
+static struct gpush_pending *
+jsum_at(struct gpush__jsum *j, size_t i)
+{
+	return i == 0 ? &j->one : &j->more[i - 1];
 }
 
 /* Sets number n pending at seq (its latest pending record wins). */
@@ -379,20 +464,20 @@ static int
 jsum_pend(struct gpush__jsum *j, int64_t n, uint64_t seq)
 {
 	for (size_t i = 0; i < j->npend; i++)
-		if (j->pend[i].number == n) {
-			j->pend[i].seq = seq;
+		if (jsum_at(j, i)->number == n) {
+			jsum_at(j, i)->seq = seq;
 			return 0;
 		}
-	if (j->npend == j->pcap) {
-		size_t cap = j->pcap ? j->pcap * 2 : 4;
-		struct gpush_pending *p = realloc(j->pend, cap * sizeof(*p));
+	if (j->npend > 0 && j->npend - 1 == j->mcap) {
+		size_t cap = j->mcap ? j->mcap * 2 : 4;
+		struct gpush_pending *p = realloc(j->more, cap * sizeof(*p));
 		if (p == NULL)
 			return -1;
-		j->pend = p;
-		j->pcap = cap;
+		j->more = p;
+		j->mcap = cap;
 	}
-	j->pend[j->npend].number = n;
-	j->pend[j->npend].seq = seq;
+	jsum_at(j, j->npend)->number = n;
+	jsum_at(j, j->npend)->seq = seq;
 	j->npend++;
 	return 0;
 }
@@ -401,8 +486,9 @@ static void
 jsum_unpend(struct gpush__jsum *j, int64_t n)
 {
 	for (size_t i = 0; i < j->npend; i++)
-		if (j->pend[i].number == n) {
-			j->pend[i] = j->pend[--j->npend];
+		if (jsum_at(j, i)->number == n) {
+			*jsum_at(j, i) = *jsum_at(j, j->npend - 1);
+			j->npend--;
 			return;
 		}
 }
@@ -464,11 +550,13 @@ gpush__jsum_judge(const struct gpush__jsum *j, int64_t n, uint64_t floor,
 	if (n <= j->last)
 		return 0;
 	*v = GPUSH__SEEN_NEW;
-	for (size_t i = 0; i < j->npend; i++)
-		if (j->pend[i].number == n && j->pend[i].seq > floor) {
-			*seq = j->pend[i].seq;
+	for (size_t i = 0; i < j->npend; i++) {
+		const struct gpush_pending *p = i == 0 ? &j->one : &j->more[i - 1];
+		if (p->number == n && p->seq > floor) {
+			*seq = p->seq;
 			*v = GPUSH__SEEN_PENDING;
 		}
+	}
 	return 1;
 }
 

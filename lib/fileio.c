@@ -18,6 +18,56 @@
 
 #include "gpush_private.h"
 
+/*
+ * The two names the request path builds, without stdio: snprintf alone
+ * maps ~100 KiB of libc text and tables into every handler process (see
+ * gpush_format_rfc3339).  Both return 0, or -1 with ENAMETOOLONG and ""
+ * in buf when the name does not fit sz bytes: a cut name is another file.
+ */
+
+/* dir "/" name into buf. */
+int
+gpush__path_join(char *buf, size_t sz, const char *dir, const char *name)
+{
+	size_t dl = strlen(dir), nl = strlen(name);
+
+	if (sz == 0 || dl >= sz || nl >= sz - dl || sz - dl - nl < 2) {
+		if (sz > 0)
+			buf[0] = '\0';
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, dir, dl);
+	buf[dl] = '/';
+	memcpy(buf + dl + 1, name, nl + 1);
+	return 0;
+}
+
+/* name ".tmp." and this process's id into buf: a temporary file of its
+ * own for each process that replaces name. */
+int
+gpush__tmp_name(char *buf, size_t sz, const char *name)
+{
+	char pid[24];
+	size_t nl = strlen(name), i = sizeof(pid);
+	unsigned long v = (unsigned long)getpid();
+
+	do
+		pid[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	if (sz == 0 || nl + 5 + (sizeof(pid) - i) >= sz) {
+		if (sz > 0)
+			buf[0] = '\0';
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, name, nl);
+	memcpy(buf + nl, ".tmp.", 5);
+	memcpy(buf + nl + 5, pid + i, sizeof(pid) - i);
+	buf[nl + 5 + sizeof(pid) - i] = '\0';
+	return 0;
+}
+
 /* Writes all of buf; returns 0, or -1 with errno set (ENOSPC for a write
  * that made no progress). */
 int

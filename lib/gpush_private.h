@@ -63,6 +63,8 @@ int   gpush__for_each_line(const char *buf, size_t size, gpush__line_fn fn,
 int   gpush__write_all(int fd, const void *buf, size_t len);
 int   gpush__read_file(int fd, size_t max, char **out, size_t *len);
 int   gpush__fsync_dir(const char *dir);
+int   gpush__path_join(char *buf, size_t sz, const char *dir, const char *name);
+int   gpush__tmp_name(char *buf, size_t sz, const char *name);
 int   gpush__write_atomic(const char *path, const char *data, size_t len);
 int   gpush__write_atomic_mode(const char *path, const char *data, size_t len,
     mode_t mode);
@@ -158,8 +160,12 @@ int gpush__seen_compact(int dirfd, const char *dirpath, const char *name,
  * number and the pending records of numbers above it then. */
 struct gpush__jsum {
 	int64_t  last;
-	struct gpush_pending *pend;
-	size_t   npend, pcap;
+	/* Pending numbers: the first here, the others in more (allocated
+	 * when a second is pending at once, which is rare) -- an array for
+	 * each of a thousand open journals was a tenth of a process's heap. */
+	struct gpush_pending one;
+	struct gpush_pending *more;
+	size_t   npend, mcap;      /* npend counts one and more */
 	size_t   records;          /* whole records fed */
 	size_t   bad;
 };

@@ -3,7 +3,6 @@
  * minifier that makes a body one log line, and the json-c wrapper that
  * parses only what the checker passed.
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,10 +76,14 @@ jhex4(struct jcur *c)
 	long v = 0;
 
 	for (int i = 0; i < 4; i++, c->p++) {
-		if (c->p >= c->end || !isxdigit((unsigned char)*c->p))
+		/* ASCII by hand: <ctype.h> goes through the locale's tables */
+		unsigned char h = c->p < c->end ? (unsigned char)*c->p : 0;
+		if (h >= '0' && h <= '9')
+			v = v * 16 + (h - '0');
+		else if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f')
+			v = v * 16 + ((h | 0x20) - 'a' + 10);
+		else
 			return -1;
-		v = v * 16 + (isdigit((unsigned char)*c->p) ? *c->p - '0' :
-		    (tolower((unsigned char)*c->p) - 'a' + 10));
 	}
 	return v;
 }

@@ -3,7 +3,6 @@
  * headers as hostile input, validate them, verify them against the
  * registry's channel, and build the log record.
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +46,8 @@ gpush_header_cgi(void *envp, const char *name)
 	for (; *name != '\0'; name++) {
 		if (k + 1 >= sizeof(key))
 			return NULL;
-		key[k++] = *name == '-' ? '_' :
-		    (char)toupper((unsigned char)*name);
+		key[k++] = *name == '-' ? '_' : *name >= 'a' && *name <= 'z' ?
+		    (char)(*name - 'a' + 'A') : *name;
 	}
 	key[k] = '\0';
 	klen = k;

@@ -263,10 +263,15 @@ scan_for(const char *map, size_t size, const char *id, gpush_warn_fn warn,
     void *wctx)
 {
 	char needle[GPUSH_ID_MAX + 3];
-	size_t nlen = strlen(id) + 2, off = 0;
+	size_t nlen = strnlen(id, GPUSH_ID_MAX + 1) + 2, off = 0;
 	const char *hit;
 
-	snprintf(needle, sizeof(needle), "\"%s\"", id);
+	if (nlen > GPUSH_ID_MAX + 2)
+		return NULL; /* no channel has such an id */
+	needle[0] = '"';
+	memcpy(needle + 1, id, nlen - 2);
+	needle[nlen - 1] = '"';
+	needle[nlen] = '\0';
 	while (off < size && (hit = memmem(map + off, size - off, needle, nlen))
 	    != NULL) {
 		const char *ls = hit, *le;
@@ -529,11 +534,8 @@ gpush_registry_foreach(const char *dir, gpush_each_fn fn, void *ctx,
 	*stopped = 0;
 	if (dir == NULL || fn == NULL)
 		return GPUSH_ERR_ARG;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
-	    GPUSH_REGISTRY_FILE) >= sizeof(path)) {
-		errno = ENAMETOOLONG; /* as open(2) would say */
-		return GPUSH_ERR_IO;
-	}
+	if (gpush__path_join(path, sizeof(path), dir, GPUSH_REGISTRY_FILE) < 0)
+		return GPUSH_ERR_IO; /* ENAMETOOLONG, as open(2) would say */
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return errno == ENOENT ? GPUSH_OK : gpush__errno(errno);
 	if (gpush__read_file(fd, 1u << 30, &w.buf, &len) < 0) {

@@ -110,8 +110,8 @@ gpush__index_write(int statefd, const struct stat *st, const char *map,
 		qsort(b.ents, b.n, sizeof(*b.ents), ent_cmp);
 	head_of(st, &h);
 	h.count = b.n;
-	snprintf(tmp, sizeof(tmp), INDEX_FILE ".tmp.%ld", (long)getpid());
-	fd = openat(statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = gpush__tmp_name(tmp, sizeof(tmp), INDEX_FILE) < 0 ? -1 :
+	    openat(statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		rc = gpush__write_all(fd, &h, sizeof(h));
 		if (rc == 0 && b.n > 0)

@@ -58,7 +58,9 @@ read_boot_id(char boot[40])
 	if (r < 0)
 		r = 0;
 	boot[r] = '\0';
-	boot[strcspn(boot, "\n")] = '\0';
+	for (char *p = boot; *p != '\0'; p++)
+		if (*p == '\n')
+			*p = '\0';
 }
 
 /* Opens (creating) state/name for locking; -1/errno. */
@@ -122,8 +124,10 @@ gpush_store_open(const char *dir, struct gpush_store **out)
 		gpush_store_free(s);
 		return GPUSH_ERR_NOMEM;
 	}
-	snprintf(s->statepath, len + sizeof("/" GPUSH_STATE_DIR), "%s/%s", dir,
-	    GPUSH_STATE_DIR);
+	/* len + "/state" + NUL, allocated above (and no stdio on the
+	 * handler's path: see gpush_format_rfc3339) */
+	memcpy(s->statepath, dir, len);
+	memcpy(s->statepath + len, "/" GPUSH_STATE_DIR, sizeof("/" GPUSH_STATE_DIR));
 	if ((s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (mkdirat(s->dirfd, GPUSH_STATE_DIR, 0700) < 0 && errno != EEXIST) ||
 	    (s->statefd = openat(s->dirfd, GPUSH_STATE_DIR, O_RDONLY |

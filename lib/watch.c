@@ -94,8 +94,7 @@ gpush__watch_registry(struct gpush_store *s)
 	if (!drain(s->regwatch))
 		return 0;
 	if (s->regwatch >= 0 &&
-	    (size_t)snprintf(path, sizeof(path), "%s/%s", s->dir,
-	    GPUSH_REGISTRY_FILE) < sizeof(path))
+	    gpush__path_join(path, sizeof(path), s->dir, GPUSH_REGISTRY_FILE) == 0)
 		(void)inotify_add_watch(s->regwatch, path, IN_MODIFY | IN_ATTRIB |
 		    IN_CLOSE_WRITE | IN_DONT_FOLLOW);
 	return 1;

@@ -49,6 +49,49 @@ test_rfc3339(void)
 	is_str(buf, "1970-01-01T00:00:00.000Z", "rfc3339 epoch");
 	gpush_format_rfc3339(1383078722007LL, buf);
 	is_str(buf, "2013-10-29T20:32:02.007Z", "rfc3339 pads milliseconds");
+	gpush_format_rfc3339(253402300799999LL, buf);
+	is_str(buf, "9999-12-31T23:59:59.999Z", "rfc3339 last millisecond of 9999");
+	gpush_format_rfc3339(253402300800000LL, buf);
+	is_str(buf, "1970-01-01T00:00:00.000Z", "rfc3339 after 9999: the epoch");
+	gpush_format_rfc3339(-1, buf);
+	is_str(buf, "1970-01-01T00:00:00.000Z", "rfc3339 before 1970: the epoch");
+}
+
+/* The formatter is hand-written calendar arithmetic: compare it with
+ * gmtime_r + strftime on every day from 1970 to 9999, at a second of the
+ * day and a millisecond that move from day to day, and at the day's first
+ * or last second. */
+static void
+test_rfc3339_vs_libc(void)
+{
+	long bad = 0, n = 0;
+	char got[25], want[40];
+	uint64_t x = 88172645463325252ULL;
+
+	for (int64_t day = 0; day <= 2932896; day++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		int64_t secs[2] = { day * 86400 + (int64_t)(x % 86400),
+		    day * 86400 + (day % 2 ? 86399 : 0) };
+		for (int k = 0; k < 2; k++) {
+			int64_t ms = secs[k] * 1000 + (int64_t)(x >> 32) % 1000;
+			time_t t = (time_t)secs[k];
+			struct tm tm;
+			if (gmtime_r(&t, &tm) == NULL)
+				continue;
+			size_t w = strftime(want, sizeof(want),
+			    "%Y-%m-%dT%H:%M:%S", &tm);
+			snprintf(want + w, sizeof(want) - w, ".%03dZ",
+			    (int)(ms % 1000));
+			gpush_format_rfc3339(ms, got);
+			n++;
+			if (strcmp(got, want) != 0 && bad++ < 5)
+				printf("# %lld: got %s, gmtime_r says %s\n",
+				    (long long)ms, got, want);
+		}
+	}
+	ok(bad == 0 && n == 2 * 2932897L,
+	    "rfc3339 agrees with gmtime_r + strftime on every day 1970-9999 (%ld of %ld differ)",
+	    bad, n);
 }
 
 int
@@ -56,5 +99,6 @@ main(void)
 {
 	test_rfc1123();
 	test_rfc3339();
+	test_rfc3339_vs_libc();
 	return tap_done();
 }

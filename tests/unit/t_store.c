@@ -557,10 +557,78 @@ test_log_mutex(struct gpush_store *s)
 	s->timeout_ms = 10000;
 }
 
+/* The state files' names (fileio.c): exact fits, and one byte short is
+ * refused with "" rather than cut to the name of another file. */
+static void
+test_names(void)
+{
+	char b[16], want[32];
+
+	memset(b, 'x', sizeof(b));
+	ok(gpush__path_join(b, 6, "ab", "cd") == 0 && strcmp(b, "ab/cd") == 0,
+	    "path_join: an exact fit");
+	memset(b, 'x', sizeof(b));
+	errno = 0;
+	ok(gpush__path_join(b, 5, "ab", "cd") == -1 && b[0] == '\0' &&
+	    errno == ENAMETOOLONG, "path_join: one byte short is refused");
+	ok(gpush__path_join(b, 0, "ab", "cd") == -1, "path_join: no room at all");
+	snprintf(want, sizeof(want), "ch-ab.tmp.%ld", (long)getpid());
+	memset(b, 'x', sizeof(b));
+	ok(gpush__tmp_name(b, strlen(want) + 1, "ch-ab") == 0 &&
+	    strcmp(b, want) == 0, "tmp_name: %s, an exact fit", want);
+	memset(b, 'x', sizeof(b));
+	errno = 0;
+	ok(gpush__tmp_name(b, strlen(want), "ch-ab") == -1 && b[0] == '\0' &&
+	    errno == ENAMETOOLONG, "tmp_name: one byte short is refused");
+}
+
+/* A journal's summary with many numbers pending at once: the first is
+ * held in place, the others in an array that grows; a commit takes any
+ * of them out, and a later pending record of a number moves its seq. */
+static void
+test_jsum(void)
+{
+	struct gpush__jsum j;
+	enum gpush_seen_verdict v;
+	uint64_t seq;
+	int bad = 0;
+
+	memset(&j, 0, sizeof(j));
+	for (int64_t n = 100; n < 120; n++)
+		if (gpush__jsum_add(&j, GPUSH__REC_PENDING, n, (uint64_t)n + 1000) < 0)
+			bad++;
+	ok(bad == 0 && j.npend == 20, "jsum: 20 numbers pending at once");
+	ok(gpush__jsum_add(&j, GPUSH__REC_PENDING, 105, 7777) == 0 &&
+	    j.npend == 20, "jsum: a number pending again stays one entry");
+	ok(gpush__jsum_add(&j, GPUSH__REC_COMMIT, 100, 0) == 0 &&
+	    gpush__jsum_add(&j, GPUSH__REC_COMMIT, 110, 0) == 0 &&
+	    j.npend == 18, "jsum: commits of the first and of a middle one");
+	for (int64_t n = 111; n < 120; n++) {
+		v = (enum gpush_seen_verdict)-1;
+		seq = 1;
+		if (!gpush__jsum_judge(&j, n, 0, &v, &seq) ||
+		    v != GPUSH__SEEN_PENDING || seq != (uint64_t)n + 1000)
+			bad++;
+	}
+	ok(bad == 0, "jsum: the numbers above the last commit are judged pending, each at its seq");
+	ok(gpush__jsum_judge(&j, 105, 0, &v, &seq) == 0,
+	    "jsum: a number below the last commit goes to the whole journal");
+	ok(gpush__jsum_judge(&j, 120, 0, &v, &seq) == 1 &&
+	    v == GPUSH__SEEN_NEW && seq == 0, "jsum: a new number is NEW");
+	ok(gpush__jsum_judge(&j, 115, 1115, &v, &seq) == 1 &&
+	    v == GPUSH__SEEN_NEW, "jsum: pending at or below the floor counts as absent");
+	gpush__jsum_clear(&j);
+	ok(j.npend == 0 && j.more == NULL, "jsum: cleared");
+	gpush__jsum_clear(&j);
+}
+
 int
 main(void)
 {
 	struct gpush_store *s = (struct gpush_store *)0x1;
+
+	test_names();
+	test_jsum();
 
 	snprintf(dir, sizeof(dir), "/tmp/gpush-store-XXXXXX");
 	mkdtemp(dir);
