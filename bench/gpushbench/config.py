@@ -8,6 +8,9 @@ Environment (all optional):
   BENCH_SIZES="10 1000 100000"  registry sizes; BENCH_MAIN_SIZE=1000
   BENCH_SCALE="d"     variants also run at every size (c, d)
   BENCH_CONNS=32 BENCH_THREADS=2   wrk connections and threads
+  BENCH_WIDE=32       (b') and (c) once more at this many processes, with two
+                      connections each (full form; 0: not): durable where
+                      the CPU, not the journal commit, sets the pace
   BENCH_ONLY="a,b,c"  run only these variants (a b b' c d e f)
   BENCH_PROFILE=0|1   the profile pass (perf, strace, massif); full: 1
   BENCH_CALLGRIND=0|1 instructions per request; default 1
@@ -66,6 +69,9 @@ class Settings:
         self.sizes = sorted(sizes | {self.main_size})
         self.scale = [v for v in _words(env, 'BENCH_SCALE', 'd') if v in ('c', 'd')]
         self.conns = max(1, _int(env, 'BENCH_CONNS', 32))
+        self.wide = max(0, _int(env, 'BENCH_WIDE', 0 if q else 32))
+        if self.wide in self.procs:
+            self.wide = 0
         self.threads = max(1, min(self.conns, _int(env, 'BENCH_THREADS', 2)))
         self.only = {v.strip() for v in _words(env, 'BENCH_ONLY', '') if v.strip()}
         self.profile = _flag(env, 'BENCH_PROFILE', not q)

@@ -203,6 +203,57 @@ def before_after(opts, cfgs, results):
     return lines
 
 
+def durable_lines(opts, cfgs, results):
+    """(c) against (b') at every process count measured (BENCH_PROCS and
+    BENCH_WIDE): req/s and their ratio, device flushes, handler CPU and
+    median latency per request; then, from perf trace (full form), what a
+    durable request waits in: fdatasync, and (c)'s futex wait for another
+    process's fdatasync.  Where (c)'s group commit saves flushes but not
+    time, this shows it."""
+    by = {c.key: c for c in cfgs}
+    lines = ['%-6s %10s %10s %8s %9s %9s %8s %8s %8s %8s' % (
+        'procs', "(b') req/s", '(c) req/s', "(c)/(b')", "(b') fl/r", '(c) fl/r',
+        "(b') cpu", '(c) cpu', "(b') p50", '(c) p50'), '-' * 95]
+    for p in sorted(set(opts.procs) | ({opts.wide} if opts.wide else set())):
+        cb = by.get('bs-%dp-%d' % (p, opts.main_size))
+        cc = by.get('c-%dp-%d' % (p, opts.main_size))
+        rb = results.get(cb.key) if cb else None
+        rc = results.get(cc.key) if cc else None
+        if not rb or not rc or not rb['rps']:
+            continue
+
+        def fl(r):
+            return '%.3f' % r['flushes_per_req'] if r.get('flushes_per_req') is not None else '-'
+
+        lines.append('%-6s %10s %10s %8.2f %9s %9s %8s %8s %8s %8s' % (
+            '%d/%d' % (p, cb.conns), fmt_rps(rb['rps']), fmt_rps(rc['rps']), rc['rps'] / rb['rps'],
+            fl(rb), fl(rc), fmt_int(rb['cpu_handler_us']), fmt_int(rc['cpu_handler_us']),
+            fmt_ms(rb['p50_us']), fmt_ms(rc['p50_us'])))
+    if len(lines) == 2:
+        return []
+    lines.append('procs/conns: FastCGI processes / wrk connections; fl/r: device flushes per '
+                 'request; cpu: handler µs per request; p50: ms')
+    waits = []
+    for v in ("b'", 'c'):
+        c = by.get('%s-%dp-%d' % (v.replace("'", 's'), opts.procs[0], opts.main_size))
+        t = c.prof.get('trace') if c else None
+        if not t or not t['requests']:
+            continue
+        n = t['requests']
+        fd = t['syscalls'].get('fdatasync')
+        fx = t['syscalls'].get('futex')
+        part = '(%s) fdatasync %.2f a request at %.2f ms a call' % (
+            v, fd[0] / n, fd[2] / fd[0]) if fd and fd[0] else '(%s) no fdatasync' % v
+        if v == 'c' and fx:
+            part += ', futex (waiting for another process\'s fdatasync) %.2f ms a request' % (
+                fx[2] / n)
+        waits.append(part)
+    if waits:
+        lines.append('waits, %d procs (perf trace, wall, slowed by the trace): %s' % (
+            opts.procs[0], '; '.join(waits)))
+    return lines
+
+
 def scaling_lines(opts, cfgs, results, regs, cgi, rss_by_size, cg):
     lines = []
     hdr = '%-10s %10s' % ('channels', 'registry')
@@ -457,6 +508,11 @@ def write(opts, build, cfgs, results, regs, cgi, cg, stracex, massif, unavailabl
         rep.append('before/after in this run: (c0), (d0) are BENCH_BASELINE=%s (sha256 %s)' %
                    (opts.baseline, build.get('baseline_id', '?')))
         rep += ['  ' + x for x in before_after(opts, cfgs, results)]
+    dl = durable_lines(opts, cfgs, results)
+    if dl:
+        rep.append('')
+        rep.append("durable: (c) against (b') at each process count")
+        rep += ['  ' + x for x in dl]
     rep.append('')
     rep.append('scaling (%d procs; CGI: handler time, bench/c/cgiloop, one process per request, no '
                'web server)' % opts.procs[0])

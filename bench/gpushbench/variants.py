@@ -88,6 +88,13 @@ def build_rows(opts, unavailable):
                 for size in opts.sizes:
                     if size != opts.main_size:
                         cfgs.append(Row(opts, v, procs, size))
+    if opts.wide:
+        # durable at many processes: the two rows of the (c)/(b') ratio,
+        # two connections a process so that none waits for work
+        for v in ("b'", 'c'):
+            r = Row(opts, v, opts.wide, opts.main_size)
+            r.conns = 2 * opts.wide
+            cfgs.append(r)
     for c in cfgs:
         if opts.only and c.variant not in opts.only:
             c.skip = 'not in BENCH_ONLY'
