@@ -240,6 +240,7 @@ gpush__seen_load(int fd, struct gpush_seen *s)
 	char buf[LOAD_CHUNK];
 	size_t len, nrec, mask = 63;
 	enum gpush_err e = GPUSH_OK;
+	int torn;
 
 	memset(s, 0, sizeof(*s));
 	if (fstat(fd, &st) < 0)
@@ -250,6 +251,7 @@ gpush__seen_load(int fd, struct gpush_seen *s)
 	 * reader without log.lock) is not read: len bounds both passes. */
 	len = (size_t)st.st_size;
 	nrec = len / sizeof(struct rec);
+	torn = len % sizeof(struct rec) != 0;
 	while (mask + 1 < 2 * nrec)
 		mask = mask * 2 + 1;
 	if ((t = calloc(mask + 1, sizeof(*t))) == NULL)
@@ -283,13 +285,14 @@ gpush__seen_load(int fd, struct gpush_seen *s)
 			 * lock): what was read is all there is */
 			if ((size_t)r % sizeof(struct rec) != 0 || r == 0) {
 				nrec = off / sizeof(struct rec);
+				torn = (size_t)r % sizeof(struct rec) != 0;
 				break;
 			}
 		}
 	}
 	s->records = nrec;
 	s->size = (off_t)(nrec * sizeof(struct rec));
-	s->torn = len % sizeof(struct rec) != 0;
+	s->torn = torn;
 out:
 	free(t);
 	if (e == GPUSH_ERR_NOMEM || (e != GPUSH_OK && e != GPUSH_ERR_PARSE))

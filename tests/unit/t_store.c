@@ -562,7 +562,7 @@ test_log_mutex(struct gpush_store *s)
 static void
 test_names(void)
 {
-	char b[16], want[32];
+	char b[48], want[48]; /* "ch-ab.tmp." and a pid of up to 20 digits */
 
 	memset(b, 'x', sizeof(b));
 	ok(gpush__path_join(b, 6, "ab", "cd") == 0 && strcmp(b, "ab/cd") == 0,
