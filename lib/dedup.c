@@ -182,29 +182,52 @@ apply(struct gpush_seen *s, struct slot *t, size_t mask, const struct rec *r)
 	return 0;
 }
 
-/* Collects the pending record r if no commit followed it (journal order,
- * once per number); -1 when out of memory. */
-static int
-collect_pending(struct gpush_seen *s, struct slot *t, size_t mask,
-    const struct rec *r)
-{
-	struct slot *sl;
+/* The journal's pending records, in its order: which of them no commit
+ * followed is known only at its end (collect_pending). */
+struct cands {
+	struct gpush_pending *p;
+	size_t n, cap;
+};
 
-	if (r->kind != (REC_MAGIC | GPUSH__REC_PENDING))
-		return 0;
-	sl = slot_of(t, mask, r->number);
-	if (!sl->pending || sl->collected || sl->seq != r->seq)
-		return 0;
-	if (add_pend(s, r->number, r->seq) < 0)
-		return -1;
-	sl->collected = 1;
+static int
+cand_add(struct cands *c, int64_t n, uint64_t seq)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct gpush_pending *p = realloc(c->p, cap * sizeof(*p));
+		if (p == NULL)
+			return -1;
+		c->p = p;
+		c->cap = cap;
+	}
+	c->p[c->n].number = n;
+	c->p[c->n].seq = seq;
+	c->n++;
 	return 0;
 }
 
-/* A journal is read LOAD_CHUNK bytes at a time, twice (apply, then
- * collect_pending): a whole copy of it (up to 128 KiB by the time it is
- * compacted) was most of a FastCGI process's peak memory. */
-#define LOAD_CHUNK 8192
+/* Collects, in journal order, the pending records no commit followed
+ * (once per number: the first record of its last pending seq); -1 when
+ * out of memory. */
+static int
+collect_pending(struct gpush_seen *s, struct slot *t, size_t mask,
+    const struct cands *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct slot *sl = slot_of(t, mask, c->p[i].number);
+		if (!sl->pending || sl->collected || sl->seq != c->p[i].seq)
+			continue;
+		if (add_pend(s, c->p[i].number, c->p[i].seq) < 0)
+			return -1;
+		sl->collected = 1;
+	}
+	return 0;
+}
+
+/* A journal is read LOAD_CHUNK bytes at a time, once, keeping only its
+ * pending records aside: a whole copy of it (up to 128 KiB by the time
+ * it is compacted) was most of a FastCGI process's peak memory. */
+#define LOAD_CHUNK 16384
 _Static_assert(LOAD_CHUNK % sizeof(struct rec) == 0, "whole records per chunk");
 
 /* Reads up to n bytes of fd at off (fewer only at its end); -1/errno. */
@@ -237,6 +260,7 @@ gpush__seen_load(int fd, struct gpush_seen *s)
 {
 	struct stat st;
 	struct slot *t;
+	struct cands c = { NULL, 0, 0 };
 	char buf[LOAD_CHUNK];
 	size_t len, nrec, mask = 63;
 	enum gpush_err e = GPUSH_OK;
@@ -256,44 +280,49 @@ gpush__seen_load(int fd, struct gpush_seen *s)
 		mask = mask * 2 + 1;
 	if ((t = calloc(mask + 1, sizeof(*t))) == NULL)
 		return GPUSH_ERR_NOMEM;
-	for (int pass = 0; pass < 2 && e != GPUSH_ERR_NOMEM; pass++) {
-		for (size_t off = 0; off < nrec * sizeof(struct rec); ) {
-			size_t want = nrec * sizeof(struct rec) - off;
-			ssize_t r = read_at(fd, buf, want < LOAD_CHUNK ? want :
-			    LOAD_CHUNK, (off_t)off);
-			if (r < 0) {
-				e = gpush__errno(errno);
+	for (size_t off = 0; off < nrec * sizeof(struct rec); ) {
+		size_t want = nrec * sizeof(struct rec) - off;
+		ssize_t r = read_at(fd, buf, want < LOAD_CHUNK ? want :
+		    LOAD_CHUNK, (off_t)off);
+		if (r < 0) {
+			e = gpush__errno(errno);
+			goto out;
+		}
+		for (size_t i = 0; i + sizeof(struct rec) <= (size_t)r;
+		    i += sizeof(struct rec)) {
+			struct rec rec;
+			memcpy(&rec, buf + i, sizeof(rec));
+			int rc = apply(s, t, mask, &rec);
+			if (rc == 0 && rec.kind == (REC_MAGIC | GPUSH__REC_PENDING) &&
+			    cand_add(&c, rec.number, rec.seq) < 0)
+				rc = -2;
+			if (rc == -2) {
+				e = GPUSH_ERR_NOMEM;
 				goto out;
 			}
-			for (size_t i = 0; i + sizeof(struct rec) <= (size_t)r;
-			    i += sizeof(struct rec)) {
-				struct rec rec;
-				memcpy(&rec, buf + i, sizeof(rec));
-				int rc = pass == 0 ? apply(s, t, mask, &rec) :
-				    collect_pending(s, t, mask, &rec) < 0 ? -2 : 0;
-				if (rc == -2) {
-					e = GPUSH_ERR_NOMEM;
-					goto out;
-				}
-				if (rc == -1) {
-					s->bad++;
-					e = GPUSH_ERR_PARSE;
-				}
-			}
-			off += (size_t)r - (size_t)r % sizeof(struct rec);
-			/* cut short since the fstat (a reader without the
-			 * lock): what was read is all there is */
-			if ((size_t)r % sizeof(struct rec) != 0 || r == 0) {
-				nrec = off / sizeof(struct rec);
-				torn = (size_t)r % sizeof(struct rec) != 0;
-				break;
+			if (rc == -1) {
+				s->bad++;
+				e = GPUSH_ERR_PARSE;
 			}
 		}
+		off += (size_t)r - (size_t)r % sizeof(struct rec);
+		/* cut short since the fstat (a reader without the lock):
+		 * what was read is all there is */
+		if ((size_t)r % sizeof(struct rec) != 0 || r == 0) {
+			nrec = off / sizeof(struct rec);
+			torn = (size_t)r % sizeof(struct rec) != 0;
+			break;
+		}
+	}
+	if (collect_pending(s, t, mask, &c) < 0) {
+		e = GPUSH_ERR_NOMEM;
+		goto out;
 	}
 	s->records = nrec;
 	s->size = (off_t)(nrec * sizeof(struct rec));
 	s->torn = torn;
 out:
+	free(c.p);
 	free(t);
 	if (e == GPUSH_ERR_NOMEM || (e != GPUSH_OK && e != GPUSH_ERR_PARSE))
 		gpush__seen_clear(s);
