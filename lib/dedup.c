@@ -189,17 +189,29 @@ struct cands {
 	size_t n, cap;
 };
 
+/* Makes room for element n of the array *arr of *cap elements, doubling
+ * it (first: its size when empty); 0, or -1 with *arr as it was. */
+static int
+pend_room(struct gpush_pending **arr, size_t *cap, size_t n, size_t first)
+{
+	struct gpush_pending *p;
+	size_t c;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : first;
+	if ((p = realloc(*arr, c * sizeof(*p))) == NULL)
+		return -1;
+	*arr = p;
+	*cap = c;
+	return 0;
+}
+
 static int
 cand_add(struct cands *c, int64_t n, uint64_t seq)
 {
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct gpush_pending *p = realloc(c->p, cap * sizeof(*p));
-		if (p == NULL)
-			return -1;
-		c->p = p;
-		c->cap = cap;
-	}
+	if (pend_room(&c->p, &c->cap, c->n, 64) < 0)
+		return -1;
 	c->p[c->n].number = n;
 	c->p[c->n].seq = seq;
 	c->n++;
@@ -500,14 +512,8 @@ jsum_pend(struct gpush__jsum *j, int64_t n, uint64_t seq)
 			jsum_at(j, i)->seq = seq;
 			return 0;
 		}
-	if (j->npend > 0 && j->npend - 1 == j->mcap) {
-		size_t cap = j->mcap ? j->mcap * 2 : 4;
-		struct gpush_pending *p = realloc(j->more, cap * sizeof(*p));
-		if (p == NULL)
-			return -1;
-		j->more = p;
-		j->mcap = cap;
-	}
+	if (j->npend > 0 && pend_room(&j->more, &j->mcap, j->npend - 1, 4) < 0)
+		return -1;
 	jsum_at(j, j->npend)->number = n;
 	jsum_at(j, j->npend)->seq = seq;
 	j->npend++;
