@@ -284,7 +284,7 @@ gpush__seen_load(int fd, struct gpush_seen *s)
 	if (st.st_size > (off_t)JOURNAL_READ_MAX)
 		return gpush__errno(EFBIG);
 	/* The table is sized for the size now; a record appended since (a
-	 * reader without log.lock) is not read: len bounds both passes. */
+	 * reader without log.lock) is not read: len bounds the read. */
 	len = (size_t)st.st_size;
 	nrec = len / sizeof(struct rec);
 	torn = len % sizeof(struct rec) != 0;
@@ -496,11 +496,12 @@ gpush__jsum_clear(struct gpush__jsum *j)
 	memset(j, 0, sizeof(*j));
 }
 
-/* The i-th pending number of j (i < j->npend). */
+/* The i-th pending number of j (i < j->npend); like strchr, const in and
+ * not out, so that the judge and the editors share it. */
 static struct gpush_pending *
-jsum_at(struct gpush__jsum *j, size_t i)
+jsum_at(const struct gpush__jsum *j, size_t i)
 {
-	return i == 0 ? &j->one : &j->more[i - 1];
+	return i == 0 ? (struct gpush_pending *)&j->one : &j->more[i - 1];
 }
 
 /* Sets number n pending at seq (its latest pending record wins). */
@@ -589,7 +590,7 @@ gpush__jsum_judge(const struct gpush__jsum *j, int64_t n, uint64_t floor,
 		return 0;
 	*v = GPUSH__SEEN_NEW;
 	for (size_t i = 0; i < j->npend; i++) {
-		const struct gpush_pending *p = i == 0 ? &j->one : &j->more[i - 1];
+		const struct gpush_pending *p = jsum_at(j, i);
 		if (p->number == n && p->seq > floor) {
 			*seq = p->seq;
 			*v = GPUSH__SEEN_PENDING;

@@ -48,14 +48,10 @@ gpush__path_join(char *buf, size_t sz, const char *dir, const char *name)
 int
 gpush__tmp_name(char *buf, size_t sz, const char *name)
 {
-	char pid[24];
-	size_t nl = strlen(name), i = sizeof(pid);
-	unsigned long v = (unsigned long)getpid();
+	char pid[GPUSH__DEC_MAX];
+	size_t nl = strlen(name), pl = gpush__dec((uint64_t)getpid(), pid);
 
-	do
-		pid[--i] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	if (sz == 0 || nl + 5 + (sizeof(pid) - i) >= sz) {
+	if (sz == 0 || nl + 5 + pl >= sz) {
 		if (sz > 0)
 			buf[0] = '\0';
 		errno = ENAMETOOLONG;
@@ -63,8 +59,8 @@ gpush__tmp_name(char *buf, size_t sz, const char *name)
 	}
 	memcpy(buf, name, nl);
 	memcpy(buf + nl, ".tmp.", 5);
-	memcpy(buf + nl + 5, pid + i, sizeof(pid) - i);
-	buf[nl + 5 + sizeof(pid) - i] = '\0';
+	memcpy(buf + nl + 5, pid, pl);
+	buf[nl + 5 + pl] = '\0';
 	return 0;
 }
 

@@ -52,6 +52,8 @@ int   gpush__utf8_ok(const unsigned char *s, size_t len);
 size_t gpush__json_plain_prefix(const char *s, size_t len);
 char *gpush__strndup(const char *s, size_t len);
 int   gpush__parse_i64(const char *s, int64_t *out); /* plain decimal >= 0 */
+#define GPUSH__DEC_MAX 20 /* digits of UINT64_MAX */
+size_t gpush__dec(uint64_t v, char out[GPUSH__DEC_MAX]);
 void  gpush__hex(const char *s, char *out, size_t outsz);
 int   gpush__blank_line(const char *p, size_t len);
 typedef int (*gpush__line_fn)(void *ctx, const char *line, size_t len,

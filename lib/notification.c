@@ -339,16 +339,13 @@ out_key(struct out *b, const char *key)
 static void
 out_i64(struct out *b, int64_t v)
 {
-	char num[24];
-	size_t i = sizeof(num);
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	char num[1 + GPUSH__DEC_MAX];
+	size_t i = 0;
 
-	do
-		num[--i] = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
 	if (v < 0)
-		num[--i] = '-';
-	out_add(b, num + i, sizeof(num) - i);
+		num[i++] = '-';
+	i += gpush__dec(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, num + i);
+	out_add(b, num, i);
 }
 
 /*

@@ -166,6 +166,21 @@ gpush__parse_i64(const char *s, int64_t *out)
 	return 1;
 }
 
+/* Writes v in plain decimal at the start of out (no NUL); returns the
+ * number of digits.  By hand, not snprintf: see gpush_format_rfc3339. */
+size_t
+gpush__dec(uint64_t v, char out[GPUSH__DEC_MAX])
+{
+	char tmp[GPUSH__DEC_MAX];
+	size_t i = sizeof(tmp);
+
+	do
+		tmp[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	memcpy(out, tmp + i, sizeof(tmp) - i);
+	return sizeof(tmp) - i;
+}
+
 /* Lower-case hex of s into out, truncated to fit outsz (NUL-terminated). */
 void
 gpush__hex(const char *s, char *out, size_t outsz)

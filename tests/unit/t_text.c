@@ -2,6 +2,38 @@
 #include "lib_all.h"
 #include "tap.h"
 
+/* gpush__dec against snprintf's %llu on each side of every power of ten
+ * and at the ends. */
+static void
+dec_one(uint64_t v, int *n, int *bad)
+{
+	char got[GPUSH__DEC_MAX + 1], want[32];
+
+	memset(got, 'x', sizeof(got));
+	got[gpush__dec(v, got)] = '\0';
+	snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+	(*n)++;
+	if (strcmp(got, want) != 0 && (*bad)++ < 3)
+		printf("# %s: got %s\n", want, got);
+}
+
+static void
+test_dec(void)
+{
+	int n = 0, bad = 0;
+	uint64_t p = 1;
+
+	dec_one(0, &n, &bad);
+	dec_one(UINT64_MAX, &n, &bad);
+	dec_one((uint64_t)INT64_MAX + 1, &n, &bad);
+	for (int k = 0; k < 20; k++, p *= 10) {
+		dec_one(p - 1, &n, &bad);
+		dec_one(p, &n, &bad);
+		dec_one(p + 1, &n, &bad);
+	}
+	ok(bad == 0 && n == 63, "gpush__dec agrees with %%llu on %d values", n);
+}
+
 static void
 test_numbers(void)
 {
@@ -176,6 +208,7 @@ main(void)
 {
 	test_lines();
 	test_numbers();
+	test_dec();
 	test_text();
 	test_secret();
 	test_words();
