@@ -1,11 +1,12 @@
 /*
  * commit.c -- group commit across processes, through one shared page.
  *
- * state/page is one page, mmap'ed MAP_SHARED by every process of the
- * data directory (struct gpush_commit): sequence numbers of lines written
- * and synced, the log's identity and its end of whole lines, the futex
- * word that sync waiters sleep on, and two robust process-shared
- * mutexes, each made once a boot.
+ * state/shared is three pages, mmap'ed MAP_SHARED by every process of
+ * the data directory (struct gpush_commit, "the shared page"): sequence
+ * numbers of lines written and synced, the log's identity and its end of
+ * whole lines, the futex word that sync waiters sleep on, two robust
+ * process-shared mutexes, each made once a boot, and what the journals'
+ * writers tell each other (journal.c).
  *
  * The log mutex (the log lock; state/log.lock's flock until the page has
  * it) is held to append to the log and its dedup journals; the sync
@@ -50,30 +51,31 @@ futex_wake_all(uint32_t *w)
 	(void)syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
-/* Maps state/page, growing it to one page on first use.  Its layout is
- * this version's (COMMIT_MAGIC): the page of the last one was state/commit,
- * so that processes of both, overlapping while a server reloads into an
- * upgrade, never read each other's fields as their own (left behind,
- * unused). */
+/* Maps state/shared, growing it to GPUSH__PAGE_LEN on first use.  Its
+ * layout is this version's (COMMIT_MAGIC): the last ones' were state/page
+ * and state/commit, so that processes of two versions, overlapping while
+ * a server reloads into an upgrade, never read each other's fields as
+ * their own (left behind, unused). */
 int
 gpush__commit_map(struct gpush_store *s)
 {
 	struct stat st;
 	void *p;
-	int fd = openat(s->statefd, "page", O_RDWR | O_CREAT | O_CLOEXEC |
+	int fd = openat(s->statefd, GPUSH__PAGE_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
 	    O_NOFOLLOW, 0600);
 
 	if (fd < 0)
 		return -1;
 	/* Allocate the page's block, not just a hole: a store into a hole of
 	 * a MAP_SHARED file on a full disk (tmpfs, ext4) is a SIGBUS. */
-	if (fstat(fd, &st) < 0 || (errno = posix_fallocate(fd, 0, 4096)) != 0) {
+	if (fstat(fd, &st) < 0 || (errno = posix_fallocate(fd, 0,
+	    GPUSH__PAGE_LEN)) != 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
 		return -1;
 	}
-	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, GPUSH__PAGE_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return -1;
@@ -107,6 +109,11 @@ gpush__check_boot(struct gpush_store *s)
 	/* a mutex of the last boot may be "held" by a thread long gone */
 	STORE(c->sync_ready, 0);
 	STORE(c->log_ready, 0);
+	/* every journal is read whole by a process of this boot first */
+	STORE(c->jwriting, 0);
+	for (size_t i = 0; i < GPUSH__JTOPS; i++)
+		STORE(c->jtop[i], 0);
+	STORE(c->jepoch, LOAD(c->jepoch) + 1);
 	/* The resets above are seen before the new boot id and magic, which
 	 * gpush__log_lock reads without the lock (weakly ordered CPUs). */
 	__atomic_thread_fence(__ATOMIC_RELEASE);

@@ -372,31 +372,47 @@ gpush__seen_judge(const struct gpush_seen *s, int64_t n, uint64_t floor,
 	return n < min ? GPUSH__SEEN_REPLAY : GPUSH__SEEN_NEW;
 }
 
-/* Appends one record at the end of fd (opened O_APPEND); 0 or -1/errno.
- * A short write is cut back so the journal stays whole records. */
+/*
+ * Appends one record at the end of fd (opened O_APPEND).  A short write
+ * is cut back to size, or, when size is -1 (the caller has not read to
+ * the end), to the whole records before it: the file held only whole
+ * records, and the fragment is shorter than one.  Returns 0; -1/errno
+ * with the journal whole again; -2/errno when the cut failed and a
+ * fragment may be left (the write's errno either way).
+ */
 int
 gpush__seen_append(int fd, off_t size, uint32_t kind, int64_t n, uint64_t seq,
     int64_t at_ms)
 {
-	struct rec r;
-
-	memset(&r, 0, sizeof(r));
-	r.number = n;
-	r.seq = seq;
 	static pid_t pid;
+	struct stat st;
+	struct rec r;
+	int saved;
 
 	if (pid == 0)
 		pid = getpid();
+	memset(&r, 0, sizeof(r));
 	r.kind = REC_MAGIC | kind;
 	r.pid = (uint32_t)pid;
+	r.number = n;
+	r.seq = seq;
 	r.at_ms = at_ms;
-	if (gpush__write_all(fd, &r, sizeof(r)) < 0) {
-		int saved = errno;
-		(void)ftruncate(fd, size);
-		errno = saved;
-		return -1;
+	if (gpush__write_all(fd, &r, sizeof(r)) == 0)
+		return 0;
+	saved = errno;
+	if (size < 0) {
+		if (fstat(fd, &st) < 0) {
+			errno = saved;
+			return -2;
+		}
+		size = st.st_size - st.st_size % (off_t)sizeof(r);
 	}
-	return 0;
+	if (ftruncate(fd, size) < 0) {
+		errno = saved;
+		return -2;
+	}
+	errno = saved;
+	return -1;
 }
 
 /* Records gathered for one write(2) of a compacted journal. */
@@ -597,6 +613,19 @@ gpush__jsum_judge(const struct gpush__jsum *j, int64_t n, uint64_t floor,
 		}
 	}
 	return 1;
+}
+
+/* The largest number j's records hold (0 when none): the newest committed,
+ * or a pending one above it. */
+int64_t
+gpush__jsum_top(const struct gpush__jsum *j)
+{
+	int64_t top = j->last;
+
+	for (size_t i = 0; i < j->npend; i++)
+		if (jsum_at(j, i)->number > top)
+			top = jsum_at(j, i)->number;
+	return top;
 }
 
 /* Feeds one record, as gpush__seen_append just wrote it, into j. */

@@ -177,12 +177,17 @@ int  gpush__jsum_add(struct gpush__jsum *j, uint32_t kind, int64_t n,
     uint64_t seq);
 int  gpush__jsum_judge(const struct gpush__jsum *j, int64_t n, uint64_t floor,
     enum gpush_seen_verdict *v, uint64_t *seq);
+int64_t gpush__jsum_top(const struct gpush__jsum *j);
 
 /* The data directory's shared state and one process's handle on it.
  * The files are described in store.c (state/), commit.c (the page) and
  * logfile.c (the log). */
-#define COMMIT_MAGIC "GPUSHCM2" /* 2: the log mutex (issue 12) */
+#define COMMIT_MAGIC "GPUSHCM3" /* 2: the log mutex; 3: jtop (issue 12) */
+#define GPUSH__PAGE_FILE "shared" /* in state/; the last layouts': page, commit */
+#define GPUSH__PAGE_LEN 12288    /* three pages */
 #define GPUSH__JSLOTS 256
+#define GPUSH__JTOPS 1024
+#define GPUSH__JTOP_UNKNOWN INT64_MAX /* a record of the slot may be torn */
 struct gpush_commit {
 	char     magic[8];
 	char     boot[40];   /* /proc/sys/kernel/random/boot_id */
@@ -212,8 +217,22 @@ struct gpush_commit {
 	 * until log_ready says it was made. */
 	uint32_t log_ready;
 	pthread_mutex_t log_mx;
+	/* The journal record being written, as its jtop slot + 1 (0: none):
+	 * left set by a writer that died or could not cut back its fragment,
+	 * which the next lock holder finds (journal.c). */
+	uint32_t jwriting;
+	/* Bumped whenever check_boot resets jtop: a summary read before
+	 * then does not combine with jtop (journal.c). */
+	uint32_t jepoch;
+	/* Per hash of a channel id, a finer one than japp's: at least the
+	 * largest number of any record appended to a journal of that hash
+	 * since the page was made this boot, raised before the record is
+	 * written; GPUSH__JTOP_UNKNOWN once a record may be torn.  A process
+	 * whose summary of a journal is behind judges a number above both
+	 * this and its summary new without reading on (journal.c). */
+	int64_t  jtop[GPUSH__JTOPS];
 };
-_Static_assert(sizeof(struct gpush_commit) <= 4096, "the shared page");
+_Static_assert(sizeof(struct gpush_commit) <= GPUSH__PAGE_LEN, "the shared page");
 
 struct gpush__pg;
 struct gpush_store {
@@ -257,10 +276,12 @@ struct gpush__journal {
 	struct gpush__jsum sum;
 	off_t    size;             /* bytes read and fed */
 	unsigned slot;             /* hash of id, mod GPUSH__JSLOTS */
+	unsigned tslot;            /* hash of id, mod GPUSH__JTOPS */
 	int      live;             /* 0: an empty entry (fd is not ours) */
 	int      fd;
 	uint32_t app, repl;        /* the page's counters when current */
 	uint32_t own;              /* this process's appends to the slot then */
+	uint32_t epoch;            /* the page's jepoch when last read */
 	unsigned used;             /* for eviction */
 	char     id[];             /* allocated to its length */
 };
@@ -268,7 +289,6 @@ struct gpush__journals *gpush__journals_new(size_t max);
 void gpush__journals_free(struct gpush__journals *jc);
 enum gpush_err gpush__journal_get(struct gpush_store *s, const char *id,
     struct gpush__journal **out);
-void gpush__journal_put(struct gpush_store *s, struct gpush__journal *j);
 int  gpush__journal_append(struct gpush_store *s, struct gpush__journal *j,
     uint32_t kind, int64_t n, uint64_t seq, int64_t now_ms);
 void gpush__journal_compact(struct gpush_store *s, struct gpush__journal *j,

@@ -7,11 +7,21 @@
  * rereads its channel's journal.  Everything here runs under log.lock,
  * which every writer of a journal holds, so a journal cannot grow while
  * it is read.  What other processes did since is told by two counters per
- * hash of the id in the shared page: japp (a record was appended: read on
- * from where this process stopped, one pread) and jrepl (the file was
- * compacted or removed: if this descriptor's file is gone, reopen and
- * reread).  When neither moved but by this process's own appends, the
- * summary is current without a syscall.
+ * hash of the id in the shared page: japp (a record was appended) and
+ * jrepl (the file was compacted or removed: if this descriptor's file is
+ * gone, reopen and reread).  When neither moved but by this process's own
+ * appends, the summary is current without a syscall.
+ *
+ * When japp moved, the summary is behind, and it is read on (one pread)
+ * only when the answer needs it.  Google's numbers grow along a channel,
+ * so the usual number is above every record: above the summary's largest
+ * and above the page's jtop for the id's hash, which every append raises
+ * before it writes.  Such a number is new without reading on, and its
+ * record is appended after the others' unread ones (O_APPEND).  jtop
+ * turns GPUSH__JTOP_UNKNOWN for good this boot (check_boot resets it)
+ * where a record may be torn, which only reading on cuts: a writer died
+ * or failed mid-record there (jwriting), so nothing is appended behind
+ * an unread fragment.
  *
  * Plain CGI keeps one journal, for its one request.
  */
@@ -34,6 +44,7 @@ struct gpush__journals {
 	unsigned clock;         /* for eviction: the least recently used */
 	uint32_t own[GPUSH__JSLOTS]; /* appends this process made, by slot */
 	char    *buf;           /* CHUNK bytes */
+	unsigned long reads;    /* read_on calls, for the tests */
 };
 
 /* A cache of at most max journals (at least WAYS). NULL when out of memory. */
@@ -95,6 +106,7 @@ read_on(struct gpush__journals *jc, struct gpush__journal *j)
 {
 	if (jc->buf == NULL && (jc->buf = malloc(CHUNK)) == NULL)
 		return -1;
+	jc->reads++;
 	for (;;) {
 		ssize_t r = pread(j->fd, jc->buf, CHUNK, j->size);
 		if (r < 0) {
@@ -120,20 +132,23 @@ read_on(struct gpush__journals *jc, struct gpush__journal *j)
 /* Opens and reads channel id's journal into the empty entry j. */
 static enum gpush_err
 fill(struct gpush_store *s, struct gpush__journal *j, const char *id,
-    unsigned slot)
+    uint64_t h)
 {
 	char name[GPUSH__SEEN_NAME];
+	unsigned slot = (unsigned)(h % GPUSH__JSLOTS);
 
 	/* The counters first: what they say is in what we read next. */
 	j->app = LOAD(s->page->japp[slot]);
 	j->own = s->jc->own[slot];
 	j->repl = LOAD(s->page->jrepl[slot]);
+	j->epoch = LOAD(s->page->jepoch);
 	j->fd = gpush__seen_open(s->statefd, id, O_RDWR | O_APPEND | O_CREAT, name);
 	if (j->fd < 0)
 		return gpush__errno(errno);
 	j->live = 1;
 	memcpy(j->id, id, strlen(id) + 1);
 	j->slot = slot;
+	j->tslot = (unsigned)(h % GPUSH__JTOPS);
 	j->size = 0;
 	if (read_on(s->jc, j) < 0) {
 		enum gpush_err e = gpush__errno(errno);
@@ -143,7 +158,12 @@ fill(struct gpush_store *s, struct gpush__journal *j, const char *id,
 	return GPUSH_OK;
 }
 
-/* Brings a kept journal up to what other processes did since. */
+/*
+ * Checks a kept journal against what other processes did since: reopened
+ * and reread when its file was replaced or removed; marked current when
+ * every append since was this process's own.  Otherwise it stays behind
+ * (see behind()), to be read on by read_up when an answer needs it.
+ */
 static enum gpush_err
 catch_up(struct gpush_store *s, struct gpush__journal *j)
 {
@@ -157,10 +177,9 @@ catch_up(struct gpush_store *s, struct gpush__journal *j)
 			return gpush__errno(errno);
 		if (st.st_nlink == 0) {
 			char id[GPUSH_ID_MAX + 1];
-			unsigned slot = j->slot;
 			memcpy(id, j->id, strlen(j->id) + 1);
 			drop(j);
-			return fill(s, j, id, slot);
+			return fill(s, j, id, gpush__registry_hash(id));
 		}
 		j->repl = repl;
 	}
@@ -169,16 +188,64 @@ catch_up(struct gpush_store *s, struct gpush__journal *j)
 	if (app - j->app == s->jc->own[j->slot] - j->own) {
 		j->app = app;
 		j->own = s->jc->own[j->slot];
-	} else {
-		if (read_on(s->jc, j) < 0) {
-			enum gpush_err e = gpush__errno(errno);
-			drop(j);
-			return e;
-		}
-		j->app = app;
-		j->own = s->jc->own[j->slot];
 	}
 	return GPUSH_OK;
+}
+
+/* Whether other processes appended to j's slot since j was read (after
+ * catch_up: japp moves with this process's own appends only when j was
+ * current, which gpush__journal_append then keeps). */
+static int
+behind(const struct gpush_store *s, const struct gpush__journal *j)
+{
+	return LOAD(s->page->japp[j->slot]) != j->app;
+}
+
+/* Whether j, behind, may go on without reading on: jtop knows of every
+ * record appended since j was read, and none of them may be torn. */
+static int
+jtop_covers(const struct gpush_store *s, const struct gpush__journal *j)
+{
+	return j->epoch == LOAD(s->page->jepoch) &&
+	    LOAD(s->page->jtop[j->tslot]) != GPUSH__JTOP_UNKNOWN;
+}
+
+/* Reads j on to its end, which makes it current; on failure j is dropped. */
+static enum gpush_err
+read_up(struct gpush_store *s, struct gpush__journal *j)
+{
+	uint32_t app = LOAD(s->page->japp[j->slot]);
+
+	j->epoch = LOAD(s->page->jepoch);
+
+	if (read_on(s->jc, j) < 0) {
+		int saved = errno;
+		drop(j);
+		errno = saved;
+		return gpush__errno(saved);
+	}
+	j->app = app;
+	j->own = s->jc->own[j->slot];
+	return GPUSH_OK;
+}
+
+/* A record left half written (jwriting still set: its writer died, or
+ * could not cut its fragment back): its slot's jtop is unknown from now
+ * on, so that only a process that read on, which cuts the fragment,
+ * appends there. */
+static void
+settle_torn(struct gpush_store *s)
+{
+	uint32_t w = LOAD(s->page->jwriting);
+
+	if (w == 0)
+		return;
+	if (w <= GPUSH__JTOPS)
+		STORE(s->page->jtop[w - 1], GPUSH__JTOP_UNKNOWN);
+	else
+		for (size_t i = 0; i < GPUSH__JTOPS; i++)
+			STORE(s->page->jtop[i], GPUSH__JTOP_UNKNOWN);
+	STORE(s->page->jwriting, 0);
 }
 
 /*
@@ -192,13 +259,13 @@ gpush__journal_get(struct gpush_store *s, const char *id,
 {
 	struct gpush__journals *jc = s->jc;
 	uint64_t h = gpush__registry_hash(id);
-	unsigned slot = (unsigned)(h % GPUSH__JSLOTS);
 	struct gpush__journal **set = jc->e + (size_t)(h >> 8) % jc->nsets * WAYS;
 	struct gpush__journal *victim = NULL;
 	enum gpush_err e;
 	int w, free_way = -1;
 
 	*out = NULL;
+	settle_torn(s);
 	for (w = 0; w < WAYS; w++) {
 		struct gpush__journal *j = set[w];
 		if (j == NULL) {
@@ -229,7 +296,7 @@ gpush__journal_get(struct gpush_store *s, const char *id,
 	if ((victim = calloc(1, sizeof(*victim) + strlen(id) + 1)) == NULL)
 		return GPUSH_ERR_NOMEM;
 	set[w] = victim;
-	if ((e = fill(s, victim, id, slot)) != GPUSH_OK)
+	if ((e = fill(s, victim, id, h)) != GPUSH_OK)
 		return e;
 	victim->used = ++jc->clock;
 	*out = victim;
@@ -237,22 +304,37 @@ gpush__journal_get(struct gpush_store *s, const char *id,
 }
 
 /*
- * Appends one record to j (under log.lock) and feeds it to j's summary;
- * tells other processes through japp.  0, or -1/errno with the journal
- * cut back to whole records.
+ * Appends one record to j (under log.lock) and, when j was current, feeds
+ * it to j's summary; tells other processes through japp and jtop, both
+ * before the write.  A j that is behind where jtop is unknown is read on
+ * first (that cuts a torn record).  0, or -1/errno with the journal cut
+ * back to whole records (or jwriting left set when that failed).
  */
 int
 gpush__journal_append(struct gpush_store *s, struct gpush__journal *j,
     uint32_t kind, int64_t n, uint64_t seq, int64_t now_ms)
 {
 	uint32_t app = LOAD(s->page->japp[j->slot]);
+	int rc;
 
+	if (app != j->app && !jtop_covers(s, j) && read_up(s, j) != GPUSH_OK)
+		return -1;
 	/* Told before the write: a writer killed mid-record leaves the
-	 * others reading on, which cuts the fragment (read_on). */
+	 * others reading on, which cuts the fragment (read_on), and its
+	 * jtop raised, then unknown (settle_torn). */
+	STORE(s->page->jwriting, j->tslot + 1);
+	if (n > LOAD(s->page->jtop[j->tslot]))
+		STORE(s->page->jtop[j->tslot], n);
 	STORE(s->page->japp[j->slot], app + 1);
 	s->jc->own[j->slot]++;
-	if (gpush__seen_append(j->fd, j->size, kind, n, seq, now_ms) < 0)
-		return -1; /* cut back to j->size: still current */
+	/* Cut back to j->size when current; else to the whole records. */
+	rc = gpush__seen_append(j->fd, app == j->app ? j->size : -1, kind, n,
+	    seq, now_ms);
+	if (rc == -2)
+		return -1;
+	STORE(s->page->jwriting, 0);
+	if (rc < 0)
+		return -1;
 	if (app == j->app) {
 		/* Current before (gpush__journal_get), so current now. */
 		j->app = app + 1;
@@ -266,8 +348,12 @@ gpush__journal_append(struct gpush_store *s, struct gpush__journal *j,
 	return 0;
 }
 
-/* What to do with number n of j's channel (gpush__seen_judge), from the
- * summary when n is above all committed, else from the whole journal. */
+/*
+ * What to do with number n of j's channel (gpush__seen_judge): new at
+ * once when n is above every record j's summary and jtop know of, even
+ * with j behind; else from the summary, read on, when n is above all
+ * committed; else from the whole journal.
+ */
 enum gpush_err
 gpush__journal_judge(struct gpush_store *s, struct gpush__journal *j,
     int64_t n, enum gpush_seen_verdict *v, uint64_t *seq)
@@ -275,6 +361,16 @@ gpush__journal_judge(struct gpush_store *s, struct gpush__journal *j,
 	struct gpush_seen seen;
 	enum gpush_err e;
 
+	if (behind(s, j)) {
+		if (jtop_covers(s, j) && n > gpush__jsum_top(&j->sum) &&
+		    n > LOAD(s->page->jtop[j->tslot])) {
+			*v = GPUSH__SEEN_NEW;
+			*seq = 0;
+			return GPUSH_OK;
+		}
+		if ((e = read_up(s, j)) != GPUSH_OK)
+			return e;
+	}
 	if (gpush__jsum_judge(&j->sum, n, LOAD(s->page->floor), v, seq))
 		return GPUSH_OK;
 	e = gpush__seen_load(j->fd, &seen);
@@ -289,7 +385,9 @@ gpush__journal_judge(struct gpush_store *s, struct gpush__journal *j,
 /*
  * Compacts j's journal once it has grown past GPUSH__COMPACT_AT records
  * (dedup.c), then rereads it; other processes learn of it through jrepl.
- * A failure is only warned of: the journal stays as it was.
+ * A j behind is read on only when the records it read and the appends to
+ * its slot since (an upper bound) reach that.  A failure is only warned
+ * of: the journal stays as it was.
  */
 void
 gpush__journal_compact(struct gpush_store *s, struct gpush__journal *j,
@@ -299,9 +397,11 @@ gpush__journal_compact(struct gpush_store *s, struct gpush__journal *j,
 	struct gpush_seen seen;
 	unsigned slot = j->slot;
 
-	if (!j->live)
+	if (!j->live || j->sum.records + (uint32_t)(LOAD(s->page->japp[slot]) -
+	    j->app) < GPUSH__COMPACT_AT)
 		return;
-
+	if (behind(s, j) && read_up(s, j) != GPUSH_OK)
+		return; /* read afresh next time */
 	if (j->sum.records < GPUSH__COMPACT_AT)
 		return;
 	if (gpush__seen_load(j->fd, &seen) == GPUSH_ERR_NOMEM)
@@ -315,7 +415,7 @@ gpush__journal_compact(struct gpush_store *s, struct gpush__journal *j,
 	gpush__seen_clear(&seen);
 	memcpy(id, j->id, strlen(j->id) + 1);
 	drop(j);
-	if (fill(s, j, id, slot) == GPUSH_OK)
+	if (fill(s, j, id, gpush__registry_hash(id)) == GPUSH_OK)
 		j->used = ++s->jc->clock;
 }
 

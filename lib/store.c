@@ -7,8 +7,8 @@
  *              once a boot, and as the log lock until it is (commit.c)
  *   sync.lock  flock: held by the one process running fdatasync for all,
  *              until the shared page has its sync mutex (commit.c)
- *   page       one shared page (mmap): see commit.c (state/commit was
- *              the last layout's)
+ *   shared     the shared page (mmap): see commit.c (state/page and
+ *              state/commit were the last layouts')
  *   registry.lock  flock: held by the channel tool while it edits
  *                  (registry_edit.c)
  *   ch-<hex>   the dedup journal of one channel (dedup.c)
@@ -87,7 +87,7 @@ gpush_store_free(struct gpush_store *s)
 	gpush__journals_free(s->jc);
 	gpush__watch_stop(s);
 	if (s->page != NULL)
-		munmap(s->page, 4096);
+		munmap(s->page, GPUSH__PAGE_LEN);
 	if (s->logfd >= 0) close(s->logfd);
 	if (s->lockfd >= 0) close(s->lockfd);
 	if (s->syncfd >= 0) close(s->syncfd);

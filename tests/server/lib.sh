@@ -279,7 +279,7 @@ DATA_LEAK_PATHS=(/channels.jsonl /notifications.ndjson /var/channels.jsonl
 	/var%2fchannels.jsonl /%76ar/channels.jsonl
 	/notifications/../var/channels.jsonl /./var/channels.jsonl
 	/var/channels.jsonl%00 /notifications.ndjson/ /state/ /var/state
-	/var/state/page /var/state/log.lock /var/state/registry.lock
+	/var/state/shared /var/state/log.lock /var/state/registry.lock
 	/gpush.fcgi/../var/channels.jsonl)
 # Everything in the endpoint's folder but the endpoint and robots.txt.
 LEAK_PATHS=("${DATA_LEAK_PATHS[@]}" /gpush.fcgi /.htaccess /lighttpd.conf

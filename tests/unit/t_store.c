@@ -397,6 +397,27 @@ put_registry(const char *d, const char *text)
 	ok(gpush__write_atomic(path, text, strlen(text)) == 0, "registry written");
 }
 
+/* A FastCGI-mode handle on data directory d, without the fdatasync. */
+static int
+kept_handle(const char *d, struct gpush_store **s)
+{
+	if (gpush_store_open(d, s) != GPUSH_OK)
+		return -1;
+	gpush_store_set_cache(*s, 1);
+	gpush_store_set_sync(*s, 0);
+	return 0;
+}
+
+/* A new data directory from template d (mkdtemp) with a registry, and two
+ * handles on it, as two FastCGI processes. */
+static void
+two_handles(char *d, struct gpush_store **a, struct gpush_store **b)
+{
+	mkdtemp(d);
+	put_registry(d, "{\"id\":\"k1\",\"token\":\"t\"}\n");
+	ok(kept_handle(d, a) == 0 && kept_handle(d, b) == 0, "two handles on %s", d);
+}
+
 /*
  * Two FastCGI-mode handles on one data directory, as two processes: each
  * keeps the journals open and catches up from the other's appends
@@ -413,14 +434,7 @@ test_kept(void)
 	int dup;
 
 	snprintf(d, sizeof(d), "/tmp/gpush-kept-XXXXXX");
-	mkdtemp(d);
-	put_registry(d, "{\"id\":\"k1\",\"token\":\"t\"}\n");
-	ok(gpush_store_open(d, &a) == GPUSH_OK && gpush_store_open(d, &b) == GPUSH_OK,
-	    "two handles");
-	gpush_store_set_cache(a, 1);
-	gpush_store_set_cache(b, 1);
-	gpush_store_set_sync(a, 0);
-	gpush_store_set_sync(b, 0);
+	two_handles(d, &a, &b);
 	ok(acc(a, "k", 5, &dup) == GPUSH_OK && dup == 0, "a accepts 5");
 	ok(acc(b, "k", 5, &dup) == GPUSH_OK && dup == 1, "b, which had not read the journal: duplicate");
 	ok(acc(b, "k", 9, &dup) == GPUSH_OK && dup == 0, "b accepts 9");
@@ -537,9 +551,13 @@ test_log_mutex(struct gpush_store *s)
 	*(volatile int *)&s->page->log_mx = 0x3ffffff0;  /* __lock: an owner TID */
 	s->timeout_ms = 20000;
 	t0 = gpush_now_ms();
+	STORE(s->page->jtop[5], GPUSH__JTOP_UNKNOWN);
+	STORE(s->page->jwriting, 6);
 	ok(gpush__log_lock(s) == GPUSH_OK && gpush_now_ms() - t0 < 10000 &&
 	    memcmp(s->page->boot, s->boot, sizeof(s->boot)) == 0,
 	    "log lock: after a reboot the last boot's mutex is made again, not waited for");
+	ok(s->page->jtop[5] == 0 && s->page->jwriting == 0,
+	    "and the journals' jtop and jwriting start afresh");
 	gpush__log_unlock(s);
 
 	/* An upgrade without a reboot: the page of the last layout (its
@@ -555,6 +573,164 @@ test_log_mutex(struct gpush_store *s)
 	    "log lock: a page of the last layout is made anew, not trusted");
 	gpush__log_unlock(s);
 	s->timeout_ms = 10000;
+}
+
+/* A writer of channel id's journal that died mid-record, as the page and
+ * the file show it: jwriting, japp and jtop told, half a record written. */
+static void
+tear(const char *d, struct gpush_store *s, const char *id, int64_t n)
+{
+	uint64_t h = gpush__registry_hash(id);
+	char name[GPUSH__SEEN_NAME], path[256];
+	int fd;
+
+	STORE(s->page->jwriting, (uint32_t)(h % GPUSH__JTOPS) + 1);
+	if (n > s->page->jtop[h % GPUSH__JTOPS])
+		STORE(s->page->jtop[h % GPUSH__JTOPS], n);
+	STORE(s->page->japp[h % GPUSH__JSLOTS], s->page->japp[h % GPUSH__JSLOTS] + 1);
+	gpush__seen_name(id, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/state/%s", d, name);
+	fd = open(path, O_WRONLY | O_APPEND);
+	ok(fd >= 0 && write(fd, "\x01\x02\x03\x04\x05\x06\x07\x08"
+	    "\x01\x02\x03\x04\x05\x06\x07\x08", 16) == 16 && close(fd) == 0,
+	    "%s: half a record left by a writer that died", id);
+}
+
+/* The size of channel id's journal, -1 when there is none. */
+static off_t
+journal_size(const char *d, const char *id)
+{
+	char name[GPUSH__SEEN_NAME], path[256];
+	struct stat st;
+
+	gpush__seen_name(id, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/state/%s", d, name);
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * Two handles whose journals fall behind each other's appends (journal.c):
+ * a number above every record is new without reading on, and one that is
+ * not is read on for; a record torn by a writer that died is cut before
+ * anything is appended behind it, by a request's record and by an owed
+ * commit; a journal only ever appended to from behind is still compacted;
+ * a short record write with the end unknown cuts back to whole records.
+ */
+static void
+test_behind(void)
+{
+	char d[64], path[256];
+	struct gpush_store *a, *b;
+	unsigned long reads;
+	int dup, bad = 0, fd;
+	struct rlimit old, rl;
+
+	snprintf(d, sizeof(d), "/tmp/gpush-behind-XXXXXX");
+	two_handles(d, &a, &b);
+	ok(acc(a, "x", 10, &dup) == GPUSH_OK && dup == 0, "behind: a accepts 10");
+	ok(acc(b, "x", 11, &dup) == GPUSH_OK && dup == 0, "behind: b accepts 11");
+	reads = a->jc->reads;
+	ok(acc(a, "x", 12, &dup) == GPUSH_OK && dup == 0 && a->jc->reads == reads,
+	    "behind: a, behind b's 11, accepts 12 without reading on");
+	ok(acc(b, "x", 12, &dup) == GPUSH_OK && dup == 1,
+	    "behind: b, behind a's 12: duplicate (jtop raised by a's append)");
+	ok(acc(a, "x", 11, &dup) == GPUSH_OK && dup == 1 && a->jc->reads > reads,
+	    "behind: a reads on for 11, below the newest: duplicate");
+	ok(acc(b, "x", 13, &dup) == GPUSH_OK && dup == 0, "behind: b accepts 13");
+	ok(acc(a, "x", 13, &dup) == GPUSH_OK && dup == 1,
+	    "behind: a, for a number equal to jtop: reads on, duplicate");
+
+	/* a torn record, then a request's record */
+	ok(acc(a, "y", 1, &dup) == GPUSH_OK && acc(b, "y", 2, &dup) == GPUSH_OK,
+	    "behind: y 1 by a, 2 by b");
+	tear(d, b, "y", 3);
+	ok(acc(a, "y", 50, &dup) == GPUSH_OK && dup == 0, "behind: a accepts y 50");
+	ok(journal_size(d, "y") == 3 * GPUSH__REC_SIZE,
+	    "behind: the fragment cut, not appended behind (%lld bytes)",
+	    (long long)journal_size(d, "y"));
+	is_int(gpush_store_check_state(b, "y"), GPUSH_OK, "behind: y's journal whole");
+	ok(acc(b, "y", 50, &dup) == GPUSH_OK && dup == 1, "behind: and b sees 50");
+	reads = b->jc->reads;
+	ok(acc(b, "y", 60, &dup) == GPUSH_OK && acc(a, "y", 61, &dup) == GPUSH_OK &&
+	    acc(b, "y", 62, &dup) == GPUSH_OK && b->jc->reads > reads,
+	    "behind: where a record was torn, b reads on from then on this boot");
+
+	/* a torn record, then an owed commit (durable) */
+	gpush_store_set_sync(a, 1);
+	gpush_store_set_sync(b, 1);
+	ok(acc(a, "z", 1, &dup) == GPUSH_OK && acc(b, "z", 2, &dup) == GPUSH_OK,
+	    "behind: durable, z 1 by a, 2 by b (each owes a commit)");
+	tear(d, b, "z", 3);
+	ok(acc(a, "q", 1, &dup) == GPUSH_OK && dup == 0,
+	    "behind: a's next request pays its commit of z 1");
+	ok(journal_size(d, "z") == 3 * GPUSH__REC_SIZE,
+	    "behind: the fragment cut before the commit (%lld bytes)",
+	    (long long)journal_size(d, "z"));
+	is_int(gpush_store_check_state(b, "z"), GPUSH_OK, "behind: z's journal whole");
+	gpush_store_set_sync(a, 0);
+	gpush_store_set_sync(b, 0);
+
+	/* compaction of a journal both handles are always behind in */
+	reads = a->jc->reads + b->jc->reads;
+	for (int i = 0; i < 3 * GPUSH__COMPACT_AT; i++)
+		if (acc(i % 2 ? a : b, "m", 1000 + i, &dup) != GPUSH_OK || dup != 0)
+			bad++;
+	is_int(bad, 0, "behind: a and b in turn, every number new");
+	ok(journal_size(d, "m") <= GPUSH__COMPACT_AT * GPUSH__REC_SIZE,
+	    "behind: the journal compacted all the same (%lld bytes)",
+	    (long long)journal_size(d, "m"));
+	ok(a->jc->reads + b->jc->reads - reads < GPUSH__COMPACT_AT / 8,
+	    "behind: read on %lu times for %d requests",
+	    a->jc->reads + b->jc->reads - reads, 3 * GPUSH__COMPACT_AT);
+	ok(acc(a, "m", 1000 + 3 * GPUSH__COMPACT_AT - 2, &dup) == GPUSH_OK && dup == 1,
+	    "behind: a sees b's newest");
+	is_int(acc(b, "m", 1000, &dup), GPUSH_ERR_REPLAY, "behind: and b, the oldest gone");
+	/* records older than what jtop covers (it starts at a reboot): the
+	 * summary's own largest number counts too */
+	struct gpush_store *c;
+	uint64_t h = gpush__registry_hash("r");
+	ok(acc(b, "r", 100, &dup) == GPUSH_OK && dup == 0, "behind: b accepts r 100");
+	STORE(b->page->jtop[h % GPUSH__JTOPS], 0); /* as check_boot leaves it */
+	ok(kept_handle(d, &c) == 0, "behind: a third handle");
+	ok(acc(c, "r", 5, &dup) == GPUSH_OK && dup == 0, "behind: c reads r, accepts 5");
+	ok(acc(b, "r", 6, &dup) == GPUSH_OK && dup == 0, "behind: b accepts 6");
+	ok(acc(c, "r", 100, &dup) == GPUSH_OK && dup == 1,
+	    "behind: c, behind b's 6 (jtop 6), for 100: duplicate (its summary's 100)");
+	gpush_store_free(c);
+	/* the page made anew (the boot id another, as check_boot sees one
+	 * process that cannot read it beside others that can): a summary
+	 * read before does not combine with the jtop after */
+	ok(acc(a, "e", 10, &dup) == GPUSH_OK && acc(b, "e", 20, &dup) == GPUSH_OK,
+	    "behind: e 10 by a, 20 by b");
+	memset(b->page->boot, 'x', sizeof(b->page->boot) - 1);
+	ok(acc(a, "e", 20, &dup) == GPUSH_OK && dup == 1,
+	    "behind: after the page's reset, a reads on for 20: duplicate");
+	gpush_store_free(a);
+	gpush_store_free(b);
+
+	/* a short record write, the end unknown (size -1) */
+	snprintf(path, sizeof(path), "%s/state/short", d);
+	fd = open(path, O_RDWR | O_CREAT | O_APPEND, 0600);
+	ok(fd >= 0 && gpush__seen_append(fd, 0, GPUSH__REC_COMMIT, 1, 0, 0) == 0 &&
+	    gpush__seen_append(fd, 0, GPUSH__REC_COMMIT, 2, 0, 0) == 0,
+	    "short: two records");
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	rl = old;
+	rl.rlim_cur = 2 * GPUSH__REC_SIZE + 10; /* 10 bytes of the third fit */
+	setrlimit(RLIMIT_FSIZE, &rl);
+	errno = 0;
+	ok(gpush__seen_append(fd, -1, GPUSH__REC_COMMIT, 3, 0, 0) == -1 &&
+	    errno == EFBIG, "short: EFBIG, cut back (%s)", strerror(errno));
+	setrlimit(RLIMIT_FSIZE, &old);
+	struct stat st;
+	ok(fstat(fd, &st) == 0 && st.st_size == 2 * GPUSH__REC_SIZE,
+	    "short: to the whole records before it (%lld bytes)", (long long)st.st_size);
+	close(fd);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
+	if (system(cmd) != 0)
+		ok(0, "cleanup");
 }
 
 /* The state files' names (fileio.c): exact fits, and one byte short is
@@ -657,6 +833,7 @@ main(void)
 	char keep[64];
 	snprintf(keep, sizeof(keep), "%s", dir);
 	test_kept();
+	test_behind();
 	snprintf(dir, sizeof(dir), "%s", keep);
 	gpush_store_free(NULL);
 	char cmd[128];
