@@ -249,9 +249,10 @@ settle_torn(struct gpush_store *s)
 }
 
 /*
- * Channel id's journal, current, under log.lock: kept from an earlier
- * request or opened now (evicting the set's least recently used).  *out
- * belongs to the store; it stays valid until the next call.
+ * Channel id's journal under log.lock: kept from an earlier request
+ * (reopened if replaced, and maybe behind: see catch_up) or opened and
+ * read now (evicting the set's least recently used).  *out belongs to the
+ * store; it stays valid until the next call.
  */
 enum gpush_err
 gpush__journal_get(struct gpush_store *s, const char *id,
