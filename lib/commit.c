@@ -109,7 +109,10 @@ gpush__check_boot(struct gpush_store *s)
 	/* a mutex of the last boot may be "held" by a thread long gone */
 	STORE(c->sync_ready, 0);
 	STORE(c->log_ready, 0);
-	/* every journal is read whole by a process of this boot first */
+	/* jtop starts again: after a reboot every journal is read whole
+	 * before anything is judged from it; a summary a live process read
+	 * before this reset (a page made anew without a reboot) is read on
+	 * first, as jepoch moves (journal.c) */
 	STORE(c->jwriting, 0);
 	for (size_t i = 0; i < GPUSH__JTOPS; i++)
 		STORE(c->jtop[i], 0);

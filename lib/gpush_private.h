@@ -260,8 +260,10 @@ struct gpush_store {
 		int64_t n;
 		int     owed;
 	} owed;
-	int      regwatch;        /* inotify: the registry's name and file */
-	int      logwatch;        /* inotify: the log's name; -1: none */
+	int      watch;           /* inotify (watch.c); -1: none */
+	int      looked;          /* the watch was read for this request */
+	int      reg_changed;     /* it saw a change the registry lookup */
+	int      log_changed;     /* and the log has not looked at yet */
 };
 
 #define LOAD(p)     __atomic_load_n(&(p), __ATOMIC_SEQ_CST)
@@ -302,6 +304,7 @@ enum gpush_err gpush__journal_judge(struct gpush_store *s,
 void gpush__watch_start(struct gpush_store *s);
 void gpush__watch_stop(struct gpush_store *s);
 int  gpush__watch_registry(struct gpush_store *s);
+void gpush__watch_request(struct gpush_store *s);
 int  gpush__watch_log(struct gpush_store *s);
 
 /* commit.c: the shared page and group commit */

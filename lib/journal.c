@@ -309,7 +309,8 @@ gpush__journal_get(struct gpush_store *s, const char *id,
  * it to j's summary; tells other processes through japp and jtop, both
  * before the write.  A j that is behind where jtop is unknown is read on
  * first (that cuts a torn record).  0, or -1/errno with the journal cut
- * back to whole records (or jwriting left set when that failed).
+ * back to whole records; when that failed, jwriting is left set for the
+ * other processes and j is dropped here, to be read afresh.
  */
 int
 gpush__journal_append(struct gpush_store *s, struct gpush__journal *j,
@@ -331,8 +332,13 @@ gpush__journal_append(struct gpush_store *s, struct gpush__journal *j,
 	/* Cut back to j->size when current; else to the whole records. */
 	rc = gpush__seen_append(j->fd, app == j->app ? j->size : -1, kind, n,
 	    seq, now_ms);
-	if (rc == -2)
+	if (rc == -2) {
+		/* japp and own both moved: kept, j would pass for current */
+		int saved = errno;
+		drop(j);
+		errno = saved;
 		return -1;
+	}
 	STORE(s->page->jwriting, 0);
 	if (rc < 0)
 		return -1;

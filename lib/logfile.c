@@ -262,8 +262,13 @@ rotate_locked(struct gpush_store *s, int keep)
 	/* beyond keep, what registered cursors still need */
 	if (shift_rotated(s->dirfd, gpush__cursors_keep(s->dirfd, keep,
 	    s->warn, s->wctx)) < 0 ||
-	    renameat(s->dirfd, GPUSH_LOG_FILE, s->dirfd, to) < 0 ||
-	    fsync(s->dirfd) < 0)
+	    renameat(s->dirfd, GPUSH_LOG_FILE, s->dirfd, to) < 0)
+		return gpush__errno(errno);
+	/* The log the page knows is gone: every writer stats at its next
+	 * lock phase, whatever its watch last saw (watch.c). */
+	STORE(s->page->log_ino, 0);
+	STORE(s->page->log_dev, 0);
+	if (fsync(s->dirfd) < 0)
 		return gpush__errno(errno);
 	return GPUSH_OK;
 }

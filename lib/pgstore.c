@@ -498,7 +498,7 @@ gpush_store_open_database(const char *conninfo, struct gpush_store **out,
 		return GPUSH_ERR_NOMEM;
 	}
 	s->dirfd = s->statefd = s->lockfd = s->syncfd = s->logfd = -1;
-	s->regwatch = s->logwatch = -1;   /* no inotify: gpush_store_free closes none */
+	s->watch = -1;   /* no inotify: gpush_store_free closes none */
 	s->sync_on = 1;
 	s->timeout_ms = 10000;
 	s->pg = pg;

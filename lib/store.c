@@ -113,7 +113,7 @@ gpush_store_open(const char *dir, struct gpush_store **out)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return GPUSH_ERR_NOMEM;
 	s->dirfd = s->statefd = s->lockfd = s->syncfd = s->logfd = -1;
-	s->regwatch = s->logwatch = -1;
+	s->watch = -1;
 	s->sync_on = 1;
 	s->timeout_ms = 10000;
 	read_boot_id(s->boot);
@@ -340,6 +340,7 @@ gpush_store_accept(struct gpush_store *s, const struct gpush_notification *n,
 	if (s->pg != NULL) return gpush__pg_accept(s->pg, n, now_ms, duplicate);
 	if ((e = gpush_notification_record(n, now_ms, &line, &len)) != GPUSH_OK)
 		return e;
+	gpush__watch_request(s);
 	if ((e = gpush__log_lock(s)) != GPUSH_OK) {
 		free(line);
 		return e;

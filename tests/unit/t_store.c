@@ -1,8 +1,26 @@
 /* Unit tests: the store -- exactly once, repair, adoption, rotation,
  * short writes, compaction, and many processes at once. */
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <errno.h>
 #include <signal.h>
+#include <unistd.h>
+
+/* The library's ftruncate(2), failing the next trunc_fail calls with EIO
+ * (a cut-back that fails: test_behind). */
+static int trunc_fail;
+static int
+test_ftruncate(int fd, off_t len)
+{
+	if (trunc_fail > 0) {
+		trunc_fail--;
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_ftruncate, fd, len);
+}
+#define ftruncate test_ftruncate
 
 #include "lib_all.h"
 #include "tap.h"
@@ -487,6 +505,24 @@ test_kept(void)
 	snprintf(dir, sizeof(dir), "%s", d);
 	is_int(count(GPUSH_LOG_FILE, "k", 30), 1, "into a fresh log");
 	is_int(count(GPUSH_LOG_FILE ".1", "k", 30), 0, "not into the renamed one");
+	/* The watch is read once a request: by the channel lookup, or by
+	 * the accept when no lookup came first.  gpush rotate between a
+	 * lookup's look and the accept is told by the page instead. */
+	ok(gpush_store_channel(a, "k1", &c) == GPUSH_OK &&
+	    acc(a, "k", 31, &dup) == GPUSH_OK && dup == 0 &&
+	    gpush_store_channel(a, "k1", &c) == GPUSH_OK,
+	    "a: lookup, accept 31, lookup (its watch read, nothing queued)");
+	ok(gpush_store_rotate(b, 3) == GPUSH_OK, "b rotates");
+	ok(acc(a, "k", 32, &dup) == GPUSH_OK && dup == 0, "a accepts 32");
+	is_int(count(GPUSH_LOG_FILE, "k", 32), 1, "into a fresh log (the page said)");
+	is_int(count(GPUSH_LOG_FILE ".1", "k", 32), 0, "not into the rotated one");
+	ok(acc(a, "k", 33, &dup) == GPUSH_OK && acc(a, "k", 34, &dup) == GPUSH_OK,
+	    "a accepts 33 and 34 (without lookups)");
+	snprintf(to, sizeof(to), "%s/%s.x", d, GPUSH_LOG_FILE);
+	ok(rename(path, to) == 0, "log renamed from outside again");
+	ok(acc(a, "k", 35, &dup) == GPUSH_OK && dup == 0, "a accepts 35 (no lookup first)");
+	is_int(count(GPUSH_LOG_FILE, "k", 35), 1, "into a fresh log (the accept read the watch)");
+	is_int(count(GPUSH_LOG_FILE ".x", "k", 35), 0, "not into the renamed one");
 	gpush_store_free(a);
 	gpush_store_free(b);
 	snprintf(path, sizeof(path), "rm -rf %s", d);
@@ -697,6 +733,76 @@ test_behind(void)
 	ok(acc(c, "r", 100, &dup) == GPUSH_OK && dup == 1,
 	    "behind: c, behind b's 6 (jtop 6), for 100: duplicate (its summary's 100)");
 	gpush_store_free(c);
+	/* a writer really killed mid-record (SIGXFSZ while it holds the
+	 * lock): journal_append's own jwriting makes a, behind, read on */
+	pid_t pid;
+	int status;
+	ok(acc(a, "w", 5, &dup) == GPUSH_OK && dup == 0, "behind: a accepts w 5");
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		struct gpush_store *k;
+		if (gpush_store_open(d, &k) != GPUSH_OK)
+			_exit(2);
+		gpush_store_set_cache(k, 1);
+		gpush_store_set_sync(k, 1);
+		if (acc(k, "w", 6, &dup) != GPUSH_OK)
+			_exit(3);
+		signal(SIGXFSZ, SIG_DFL);
+		rl.rlim_cur = rl.rlim_max = 2 * GPUSH__REC_SIZE + 10;
+		setrlimit(RLIMIT_FSIZE, &rl);
+		(void)acc(k, "w", 7, &dup); /* its owed commit of 6, cut short */
+		_exit(4);
+	}
+	ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) &&
+	    WTERMSIG(status) == SIGXFSZ && journal_size(d, "w") ==
+	    2 * GPUSH__REC_SIZE + 10, "behind: a writer killed mid-record "
+	    "leaves a fragment (%lld bytes)", (long long)journal_size(d, "w"));
+	ok(acc(a, "w", 8, &dup) == GPUSH_OK && dup == 0, "behind: a accepts w 8");
+	ok(journal_size(d, "w") % GPUSH__REC_SIZE == 0 &&
+	    gpush_store_check_state(a, "w") == GPUSH_OK,
+	    "behind: the fragment cut first (%lld bytes)", (long long)journal_size(d, "w"));
+	/* a short record write whose cut-back fails: the writer's own
+	 * journal is read afresh, and the others read on */
+	gpush_store_set_sync(a, 1);
+	ok(acc(a, "v", 1, &dup) == GPUSH_OK && dup == 0, "behind: durable, a accepts v 1");
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	rl = old;
+	rl.rlim_cur = GPUSH__REC_SIZE + 10;
+	setrlimit(RLIMIT_FSIZE, &rl);
+	trunc_fail = 1;
+	enum gpush_err te = acc(a, "v", 2, &dup);
+	setrlimit(RLIMIT_FSIZE, &old);
+	ok(trunc_fail == 0, "behind: a's owed commit of v 1 cut short, its "
+	    "cut-back failed (and the request: %s)", gpush_strerror(te));
+	trunc_fail = 0;
+	gpush_store_set_sync(a, 0);
+	ok(acc(a, "v", 3, &dup) == GPUSH_OK && dup == 0 &&
+	    journal_size(d, "v") % GPUSH__REC_SIZE == 0 &&
+	    gpush_store_check_state(a, "v") == GPUSH_OK,
+	    "behind: a's next record not behind the fragment (%lld bytes)",
+	    (long long)journal_size(d, "v"));
+	ok(acc(b, "v", 3, &dup) == GPUSH_OK && dup == 1, "behind: b sees 3 as a duplicate");
+	snprintf(dir, sizeof(dir), "%s", d);
+	is_int(count(GPUSH_LOG_FILE, "v", 3), 1, "behind: v 3 logged once");
+	/* a record cut short while behind: cut back to the end before it,
+	 * not to where this handle stopped reading (the others' records) */
+	gpush_store_set_sync(a, 1);
+	ok(acc(a, "u", 1, &dup) == GPUSH_OK && acc(b, "u", 2, &dup) == GPUSH_OK,
+	    "behind: durable, a accepts u 1 (owes its commit); b, 2");
+	getrlimit(RLIMIT_FSIZE, &old);
+	rl = old;
+	rl.rlim_cur = 2 * GPUSH__REC_SIZE + 10;
+	setrlimit(RLIMIT_FSIZE, &rl);
+	(void)acc(a, "t", 1, &dup); /* pays u 1's commit, behind b's 2 */
+	setrlimit(RLIMIT_FSIZE, &old);
+	ok(journal_size(d, "u") == 2 * GPUSH__REC_SIZE,
+	    "behind: the short commit cut back to b's record (%lld bytes)",
+	    (long long)journal_size(d, "u"));
+	ok(kept_handle(d, &c) == 0 && acc(c, "u", 2, &dup) == GPUSH_OK && dup == 1,
+	    "behind: a new handle finds u 2");
+	gpush_store_free(c);
+	gpush_store_set_sync(a, 0);
 	/* the page made anew (the boot id another, as check_boot sees one
 	 * process that cannot read it beside others that can): a summary
 	 * read before does not combine with the jtop after */
