@@ -20,7 +20,6 @@
  */
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <linux/futex.h>
@@ -59,7 +58,6 @@ futex_wake_all(uint32_t *w)
 int
 gpush__commit_map(struct gpush_store *s)
 {
-	struct stat st;
 	void *p;
 	int fd = openat(s->statefd, GPUSH__PAGE_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
 	    O_NOFOLLOW, 0600);
@@ -68,8 +66,7 @@ gpush__commit_map(struct gpush_store *s)
 		return -1;
 	/* Allocate the page's block, not just a hole: a store into a hole of
 	 * a MAP_SHARED file on a full disk (tmpfs, ext4) is a SIGBUS. */
-	if (fstat(fd, &st) < 0 || (errno = posix_fallocate(fd, 0,
-	    GPUSH__PAGE_LEN)) != 0) {
+	if ((errno = posix_fallocate(fd, 0, GPUSH__PAGE_LEN)) != 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;

@@ -34,6 +34,17 @@ struct rec {
 };
 _Static_assert(sizeof(struct rec) == GPUSH__REC_SIZE, "journal record size");
 
+/* Fills *r as a record of kind, all else zero (pid is the writer's). */
+static void
+rec_make(struct rec *r, uint32_t kind, int64_t n, uint64_t seq, int64_t at_ms)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = REC_MAGIC | kind;
+	r->number = n;
+	r->seq = seq;
+	r->at_ms = at_ms;
+}
+
 void
 gpush__seen_clear(struct gpush_seen *s)
 {
@@ -242,25 +253,6 @@ collect_pending(struct gpush_seen *s, struct slot *t, size_t mask,
 #define LOAD_CHUNK 16384
 _Static_assert(LOAD_CHUNK % sizeof(struct rec) == 0, "whole records per chunk");
 
-/* Reads up to n bytes of fd at off (fewer only at its end); -1/errno. */
-static ssize_t
-read_at(int fd, char *buf, size_t n, off_t off)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = pread(fd, buf + got, n - got, off + (off_t)got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 /*
  * Loads the state of one channel from the open file fd.  Returns OK with
  * *s filled (the caller clears it), IO on a read error, PARSE when a
@@ -294,7 +286,7 @@ gpush__seen_load(int fd, struct gpush_seen *s)
 		return GPUSH_ERR_NOMEM;
 	for (size_t off = 0; off < nrec * sizeof(struct rec); ) {
 		size_t want = nrec * sizeof(struct rec) - off;
-		ssize_t r = read_at(fd, buf, want < LOAD_CHUNK ? want :
+		ssize_t r = gpush__pread_full(fd, buf, want < LOAD_CHUNK ? want :
 		    LOAD_CHUNK, (off_t)off);
 		if (r < 0) {
 			e = gpush__errno(errno);
@@ -336,7 +328,7 @@ gpush__seen_load(int fd, struct gpush_seen *s)
 out:
 	free(c.p);
 	free(t);
-	if (e == GPUSH_ERR_NOMEM || (e != GPUSH_OK && e != GPUSH_ERR_PARSE))
+	if (e != GPUSH_OK && e != GPUSH_ERR_PARSE)
 		gpush__seen_clear(s);
 	return e;
 }
@@ -391,12 +383,8 @@ gpush__seen_append(int fd, off_t size, uint32_t kind, int64_t n, uint64_t seq,
 
 	if (pid == 0)
 		pid = getpid();
-	memset(&r, 0, sizeof(r));
-	r.kind = REC_MAGIC | kind;
+	rec_make(&r, kind, n, seq, at_ms);
 	r.pid = (uint32_t)pid;
-	r.number = n;
-	r.seq = seq;
-	r.at_ms = at_ms;
 	if (gpush__write_all(fd, &r, sizeof(r)) == 0)
 		return 0;
 	saved = errno;
@@ -427,13 +415,7 @@ static void
 recbuf_add(struct recbuf *b, uint32_t kind, int64_t n, uint64_t seq,
     int64_t at_ms)
 {
-	struct rec *r = &b->r[b->n++];
-
-	memset(r, 0, sizeof(*r));
-	r->kind = REC_MAGIC | kind;
-	r->number = n;
-	r->seq = seq;
-	r->at_ms = at_ms;
+	rec_make(&b->r[b->n++], kind, n, seq, at_ms);
 	if (b->n == sizeof(b->r) / sizeof(b->r[0])) {
 		if (b->err == 0 && gpush__write_all(b->fd, b->r,
 		    b->n * sizeof(struct rec)) < 0)
@@ -634,9 +616,6 @@ gpush__jsum_add(struct gpush__jsum *j, uint32_t kind, int64_t n, uint64_t seq)
 {
 	struct rec r;
 
-	memset(&r, 0, sizeof(r));
-	r.kind = REC_MAGIC | kind;
-	r.number = n;
-	r.seq = seq;
+	rec_make(&r, kind, n, seq, 0);
 	return gpush__jsum_feed(j, (const char *)&r, sizeof(r));
 }

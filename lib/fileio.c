@@ -64,6 +64,26 @@ gpush__tmp_name(char *buf, size_t sz, const char *name)
 	return 0;
 }
 
+/* Reads up to n bytes of fd at off into buf, fewer only at the file's end
+ * (EINTR retried); returns the count, or -1 with errno set. */
+ssize_t
+gpush__pread_full(int fd, void *buf, size_t n, off_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, (char *)buf + got, n - got, off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
 /* Writes all of buf; returns 0, or -1 with errno set (ENOSPC for a write
  * that made no progress). */
 int

@@ -63,6 +63,7 @@ int   gpush__for_each_line(const char *buf, size_t size, gpush__line_fn fn,
 
 /* fileio.c */
 int   gpush__write_all(int fd, const void *buf, size_t len);
+ssize_t gpush__pread_full(int fd, void *buf, size_t n, off_t off);
 int   gpush__read_file(int fd, size_t max, char **out, size_t *len);
 int   gpush__fsync_dir(const char *dir);
 int   gpush__path_join(char *buf, size_t sz, const char *dir, const char *name);

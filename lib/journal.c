@@ -108,12 +108,9 @@ read_on(struct gpush__journals *jc, struct gpush__journal *j)
 		return -1;
 	jc->reads++;
 	for (;;) {
-		ssize_t r = pread(j->fd, jc->buf, CHUNK, j->size);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
+		ssize_t r = gpush__pread_full(j->fd, jc->buf, CHUNK, j->size);
+		if (r < 0)
 			return -1;
-		}
 		size_t whole = (size_t)r - (size_t)r % GPUSH__REC_SIZE;
 		if (gpush__jsum_feed(&j->sum, jc->buf, whole) < 0) {
 			errno = ENOMEM;
